@@ -1,0 +1,5 @@
+"""`python -m etcdtui`."""
+
+from etcdtui.cli import main
+
+raise SystemExit(main())

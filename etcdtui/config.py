@@ -1,0 +1,453 @@
+"""Connection settings: the etcdctl flags and variables, or a TOML config file.
+
+The schema (see README): ``[clusters.NAME]`` with ``endpoints``, optional ``cacert``, ``cert``,
+``key``, ``timeout``, ``via``; ``[clusters.NAME.nodes.NODE]`` with ``member``, ``profile``,
+``data_dir``, ``peer_urls``, ``client_urls``, ``sudo``, ``vars`` and an ``ssh`` table
+(``host``, ``port``, ``user``, ``identity_file``, ``proxy_jump``, ``known_hosts``,
+``host_key_policy``, ``connect_timeout``); ``[profiles.NAME]`` overrides a node profile's
+command templates.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from etcdtui.errors import ConfigError, UsageError
+
+DEFAULT_TIMEOUT = 2.0
+HOST_KEY_POLICIES = ("strict", "accept-new")
+
+# How etcd is run on a node: command templates filled with the node's fields and ``vars``.
+BUILTIN_PROFILES: dict[str, dict[str, str]] = {
+    "systemd": {
+        "start": "systemctl start {unit}",
+        "stop": "systemctl stop {unit}",
+        "is_active": "systemctl is-active {unit}",
+    },
+    "static-pod": {
+        "start": "mv {manifest_stash} {manifest}",
+        "stop": "mv {manifest} {manifest_stash}",
+        "is_active": "test -e {manifest}",
+    },
+    # The lab runs etcd under a small service script that behaves like systemctl.
+    "lab": {
+        "start": "{service} start",
+        "stop": "{service} stop",
+        "is_active": "{service} is-active",
+    },
+}
+PROFILE_DEFAULT_VARS: dict[str, dict[str, str]] = {
+    "systemd": {"unit": "etcd"},
+    "static-pod": {
+        "manifest": "/etc/kubernetes/manifests/etcd.yaml",
+        "manifest_stash": "/etc/kubernetes/etcd.yaml.etcdtui-stopped",
+    },
+    "lab": {},
+}
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The three files etcdctl takes as --cacert, --cert and --key."""
+
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cacert or self.cert)
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """How to reach a node over SSH; unset fields come from ~/.ssh/config."""
+
+    host: str
+    port: int | None = None
+    user: str | None = None
+    identity_file: str | None = None
+    proxy_jump: str | None = None
+    known_hosts: str | None = None
+    host_key_policy: str = "strict"
+    connect_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """A machine that runs (or will run) an etcd member."""
+
+    name: str
+    ssh: SshTarget
+    member: str = ""
+    profile: str = "systemd"
+    data_dir: str = "/var/lib/etcd"
+    peer_urls: tuple[str, ...] = ()
+    client_urls: tuple[str, ...] = ()
+    sudo: bool = False
+    vars: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def member_name(self) -> str:
+        return self.member or self.name
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Everything needed to talk to one cluster."""
+
+    cluster: str
+    endpoints: tuple[str, ...]
+    tls: TlsFiles = TlsFiles()
+    timeout: float = DEFAULT_TIMEOUT
+    nodes: tuple[NodeConfig, ...] = ()
+    profiles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    source: str = ""
+
+    def node(self, name: str) -> NodeConfig:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        known = ", ".join(n.name for n in self.nodes) or "none"
+        raise UsageError(f"no node named {name!r} in cluster {self.cluster!r} (nodes: {known})")
+
+    def profile_command(self, node: NodeConfig, action: str) -> str:
+        """The shell command that performs `action` (start, stop, is_active) on `node`."""
+        templates = {**BUILTIN_PROFILES.get(node.profile, {}), **self.profiles.get(node.profile, {})}
+        if action not in templates:
+            raise ConfigError(f"node profile {node.profile!r} has no {action!r} command")
+        values = {
+            **PROFILE_DEFAULT_VARS.get(node.profile, {}),
+            "name": node.member_name,
+            "node": node.name,
+            "data_dir": node.data_dir,
+            **node.vars,
+        }
+        try:
+            return templates[action].format(**values)
+        except KeyError as exc:
+            raise ConfigError(
+                f"node {node.name}: profile {node.profile!r} needs vars.{exc.args[0]}"
+            ) from None
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "etcdtui" / "config.toml"
+
+
+def normalise_endpoint(raw: str, tls: bool) -> str:
+    """`host:port` or a URL -> a URL; refuse anything else with a clear reason."""
+    text = raw.strip()
+    if not text:
+        raise UsageError("empty endpoint")
+    if "://" not in text:
+        text = ("https://" if tls else "http://") + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f"bad endpoint {raw!r}: the scheme must be http or https")
+    try:
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"bad endpoint {raw!r}: the port is not a number from 0 to 65535") from None
+    if not parts.hostname:
+        raise UsageError(f"bad endpoint {raw!r}: no host")
+    if port is None:
+        raise UsageError(f"bad endpoint {raw!r}: no port (etcd's client port is usually 2379)")
+    if parts.path not in ("", "/") or parts.query:
+        raise UsageError(f"bad endpoint {raw!r}: expected scheme://host:port and nothing more")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _check_file(path: str | None, what: str) -> str | None:
+    if not path:
+        return None
+    expanded = os.path.expanduser(path)
+    if not os.path.isfile(expanded):
+        raise UsageError(f"{what} file {path} does not exist")
+    if not os.access(expanded, os.R_OK):
+        raise UsageError(f"{what} file {path} is not readable")
+    return expanded
+
+
+def make_tls(cacert: str | None, cert: str | None, key: str | None) -> TlsFiles:
+    if bool(cert) != bool(key):
+        raise UsageError("--cert and --key go together: give both or neither")
+    return TlsFiles(
+        cacert=_check_file(cacert, "CA certificate (--cacert)"),
+        cert=_check_file(cert, "client certificate (--cert)"),
+        key=_check_file(key, "client key (--key)"),
+    )
+
+
+def from_flags(
+    endpoints: str,
+    cacert: str | None = None,
+    cert: str | None = None,
+    key: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Connection:
+    """A connection from etcdctl-style flags (comma-separated endpoints)."""
+    tls = make_tls(cacert, cert, key)
+    urls = tuple(normalise_endpoint(e, tls.enabled) for e in endpoints.split(",") if e.strip())
+    if not urls:
+        raise UsageError("no endpoints given")
+    return Connection(cluster="default", endpoints=urls, tls=tls, timeout=timeout, source="flags")
+
+
+# --- the TOML file -----------------------------------------------------------------------------
+
+
+class _Reader:
+    """Typed access to one table of the file, naming the file and key in every error."""
+
+    def __init__(self, path: Path, where: str, table: Mapping[str, Any]) -> None:
+        self.path, self.where, self.table = path, where, table
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {self.where}.{key}: {problem}")
+
+    def unknown_keys(self, allowed: set[str]) -> None:
+        for key in self.table:
+            if key not in allowed:
+                raise self.fail(key, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+
+    def string(self, key: str, default: str | None = None) -> str | None:
+        value = self.table.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(key, f"expected a string, got {value!r}")
+        return value
+
+    def required_string(self, key: str) -> str:
+        value = self.string(key)
+        if not value:
+            raise self.fail(key, "missing (a string is required)")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, f"expected a list of strings, got {value!r}")
+        return tuple(value)
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        value = self.table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise self.fail(key, f"expected a number from {low:g} to {high:g}, got {value!r}")
+        return float(value)
+
+    def integer(self, key: str, low: int, high: int) -> int | None:
+        value = self.table.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(key, f"expected a whole number from {low} to {high}, got {value!r}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.table.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {value!r}")
+        return value
+
+    def sub(self, key: str, required: bool = False) -> _Reader:
+        value = self.table.get(key)
+        if value is None and not required:
+            value = {}
+        if not isinstance(value, dict):
+            raise self.fail(key, "expected a table")
+        return _Reader(self.path, f"{self.where}.{key}", value)
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: not readable") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _relative(base: Path, value: str | None) -> str | None:
+    """Paths in a config are relative to the config file's folder."""
+    if not value:
+        return None
+    expanded = Path(os.path.expanduser(value))
+    return str(expanded if expanded.is_absolute() else base / expanded)
+
+
+def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: clusters.{cluster}.nodes.{name}: expected a table")
+    r = _Reader(path, f"clusters.{cluster}.nodes.{name}", table)
+    r.unknown_keys(
+        {"member", "profile", "data_dir", "peer_urls", "client_urls", "sudo", "vars", "ssh"}
+    )
+    s = r.sub("ssh", required=True)
+    s.unknown_keys(
+        {"host", "port", "user", "identity_file", "proxy_jump", "known_hosts",
+         "host_key_policy", "connect_timeout"}
+    )
+    policy = s.string("host_key_policy", "strict") or "strict"
+    if policy not in HOST_KEY_POLICIES:
+        raise s.fail("host_key_policy", f"expected 'strict' or 'accept-new', got {policy!r}")
+    variables = r.sub("vars")
+    for key, value in variables.table.items():
+        if not isinstance(value, str):
+            raise variables.fail(key, f"expected a string, got {value!r}")
+    base = path.parent
+    return NodeConfig(
+        name=name,
+        ssh=SshTarget(
+            host=s.required_string("host"),
+            port=s.integer("port", 1, 65535),
+            user=s.string("user"),
+            identity_file=_relative(base, s.string("identity_file")),
+            proxy_jump=s.string("proxy_jump"),
+            known_hosts=_relative(base, s.string("known_hosts")),
+            host_key_policy=policy,
+            connect_timeout=s.number("connect_timeout", 5.0, 0.1, 300),
+        ),
+        member=r.string("member", "") or "",
+        profile=r.string("profile", "systemd") or "systemd",
+        data_dir=r.string("data_dir", "/var/lib/etcd") or "/var/lib/etcd",
+        peer_urls=r.strings("peer_urls"),
+        client_urls=r.strings("client_urls"),
+        sudo=r.boolean("sudo", False),
+        vars=dict(variables.table),
+    )
+
+
+def load_connection(path: Path, cluster: str | None) -> Connection:
+    """The named cluster from a config file (the only one if the file has just one)."""
+    data = load_file(path)
+    top = _Reader(path, "(top)", data)
+    top.unknown_keys({"clusters", "profiles", "default_cluster"})
+    clusters = top.sub("clusters").table
+    if not clusters:
+        raise ConfigError(f"{path}: no [clusters.NAME] table")
+    name = cluster or top.string("default_cluster")
+    if name is None:
+        if len(clusters) != 1:
+            names = ", ".join(sorted(clusters))
+            raise UsageError(f"{path} has several clusters ({names}): choose one with --cluster")
+        name = next(iter(clusters))
+    if name not in clusters:
+        names = ", ".join(sorted(clusters))
+        raise UsageError(f"{path}: no cluster named {name!r} (clusters: {names})")
+    r = _Reader(path, "clusters", clusters).sub(name)
+    r.unknown_keys({"endpoints", "cacert", "cert", "key", "timeout", "via", "nodes"})
+    base = path.parent
+    try:
+        tls = make_tls(
+            _relative(base, r.string("cacert")),
+            _relative(base, r.string("cert")),
+            _relative(base, r.string("key")),
+        )
+        endpoints = tuple(normalise_endpoint(e, tls.enabled) for e in r.strings("endpoints"))
+    except UsageError as exc:
+        raise ConfigError(f"{path}: clusters.{name}: {exc.message}") from None
+    if not endpoints:
+        raise r.fail("endpoints", "missing (a list of client URLs is required)")
+    via = r.string("via", "direct")
+    if via not in ("direct", "ssh"):
+        raise r.fail("via", f"expected 'direct' or 'ssh', got {via!r}")
+    nodes = tuple(_node(path, name, n, t) for n, t in r.sub("nodes").table.items())
+    profiles_reader = top.sub("profiles")
+    profiles: dict[str, dict[str, str]] = {}
+    for profile, table in profiles_reader.table.items():
+        p = profiles_reader.sub(profile)
+        p.unknown_keys({"start", "stop", "is_active"})
+        profiles[profile] = {k: p.required_string(k) for k in p.table}
+    for node in nodes:
+        if node.profile not in BUILTIN_PROFILES and node.profile not in profiles:
+            known = ", ".join(sorted({*BUILTIN_PROFILES, *profiles}))
+            raise ConfigError(
+                f"{path}: clusters.{name}.nodes.{node.name}.profile: unknown profile "
+                f"{node.profile!r} (known: {known})"
+            )
+    return Connection(
+        cluster=name,
+        endpoints=endpoints,
+        tls=tls,
+        timeout=r.number("timeout", DEFAULT_TIMEOUT, 0.1, 300),
+        nodes=nodes,
+        profiles=profiles,
+        source=str(path),
+    )
+
+
+def resolve(
+    config: str | None,
+    cluster: str | None,
+    endpoints: str | None,
+    cacert: str | None,
+    cert: str | None,
+    key: str | None,
+    environ: Mapping[str, str] | None = None,
+) -> Connection:
+    """Pick the connection the way etcdctl users expect: flags, then ETCDCTL_*, then the config.
+
+    ``--config``/``--cluster`` win; ``--endpoints`` (or ETCDCTL_ENDPOINTS) comes next, with
+    ETCDCTL_CACERT/CERT/KEY as defaults for the TLS flags; otherwise the default config file;
+    otherwise etcdctl's default endpoint, 127.0.0.1:2379.
+    """
+    env = os.environ if environ is None else environ
+    if config or cluster:
+        if endpoints:
+            raise UsageError("give either --config/--cluster or --endpoints, not both")
+        return load_connection(Path(config) if config else default_config_path(), cluster)
+    cacert = cacert or env.get("ETCDCTL_CACERT")
+    cert = cert or env.get("ETCDCTL_CERT")
+    key = key or env.get("ETCDCTL_KEY")
+    endpoints = endpoints or env.get("ETCDCTL_ENDPOINTS")
+    if endpoints:
+        return from_flags(endpoints, cacert, cert, key)
+    default = default_config_path()
+    if default.exists():
+        return load_connection(default, None)
+    return from_flags("127.0.0.1:2379", cacert, cert, key)
+
+
+# --- writing a config (the lab, discovery) -----------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
+    """A small TOML writer for nested tables of strings, numbers, booleans and lists."""
+    lines: list[str] = []
+    tables: list[tuple[str, Mapping[str, Any]]] = []
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            tables.append((key, value))
+        elif value is not None:
+            lines.append(f"{key} = {_toml_value(value)}")
+    out = "\n".join(lines)
+    for key, table in tables:
+        name = f"{prefix}.{key}" if prefix else key
+        body = dump_toml(table, name)
+        out += ("\n\n" if out else "") + f"[{name}]\n" + body if body.strip() else ""
+    return out.strip() + "\n"

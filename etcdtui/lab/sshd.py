@@ -1,0 +1,133 @@
+"""A real OpenSSH sshd per lab node, on its own port with its own host key."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from etcdtui.errors import LabError
+
+SSHD = "/usr/sbin/sshd"
+
+
+def generate_keypair(private_path: Path, comment: str = "etcdtui-lab") -> str:
+    """Write an OpenSSH ed25519 private key (0600) and its .pub; return the public line."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    private_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
+    private_path.chmod(0o600)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    line = f"{public.decode()} {comment}"
+    private_path.with_name(private_path.name + ".pub").write_text(line + "\n")
+    return line
+
+
+@dataclass(frozen=True)
+class Sshd:
+    """A running sshd: where it listens, its pid and its host key (as a known_hosts line)."""
+
+    host: str
+    port: int
+    pid: int
+    host_key: str  # "ssh-ed25519 AAAA..."
+
+    @property
+    def known_hosts_line(self) -> str:
+        target = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        return f"{target} {self.host_key}"
+
+
+def start_sshd(
+    workdir: Path,
+    port: int,
+    authorized_keys: Path,
+    host: str = "127.0.0.1",
+    netns: str | None = None,
+    extra_config: str = "",
+) -> Sshd:
+    """Start sshd on host:port with its files under workdir; wait until it accepts."""
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    host_key_path = workdir / "ssh_host_ed25519_key"
+    if not host_key_path.exists():
+        generate_keypair(host_key_path, comment="")
+    pid_file = workdir / "sshd.pid"
+    config = workdir / "sshd_config"
+    config.write_text(
+        f"Port {port}\n"
+        f"ListenAddress {host}\n"
+        f"HostKey {host_key_path}\n"
+        f"AuthorizedKeysFile {authorized_keys.resolve()}\n"
+        "PasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\n"
+        "PubkeyAuthentication yes\n"
+        "PermitRootLogin prohibit-password\n"
+        "StrictModes no\n"
+        "UsePAM no\n"
+        "AllowTcpForwarding yes\n"
+        f"PidFile {pid_file}\n"
+        "LogLevel VERBOSE\n"
+        f"{extra_config}"
+    )
+    if not os.path.exists(SSHD):
+        raise LabError(f"{SSHD} not found: install openssh-server")
+    if os.geteuid() == 0:
+        # Privilege separation directory; sshd refuses to start without it as root.
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    pid_file.unlink(missing_ok=True)
+    cmd = [SSHD, "-f", str(config), "-E", str(workdir / "sshd.log")]
+    if netns:
+        cmd = ["ip", "netns", "exec", netns, *cmd]
+    # sshd daemonises itself and re-executes itself: absolute paths everywhere.
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
+    if proc.returncode != 0:
+        raise LabError(f"sshd on {host}:{port} did not start: {proc.stderr.strip()[:200]}")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if pid_file.exists() and pid_file.read_text().strip():
+            pid = int(pid_file.read_text().strip())
+            host_key = " ".join(
+                (workdir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+            )
+            return Sshd(host=host, port=port, pid=pid, host_key=host_key)
+        time.sleep(0.02)
+    raise LabError(f"sshd on {host}:{port} wrote no pid file within 5 s (see {workdir}/sshd.log)")
+
+
+def stop_pid(pid: int, timeout: float = 5.0) -> None:
+    """Stop a process we started (resuming it first if frozen); SIGKILL after `timeout`."""
+    try:
+        os.kill(pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        # Reap it if it is our child, so it does not linger as a zombie.
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.02)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
