@@ -119,7 +119,10 @@ class Connection:
 
     def profile_command(self, node: NodeConfig, action: str) -> str:
         """The shell command that performs `action` (start, stop, is_active) on `node`."""
-        templates = {**BUILTIN_PROFILES.get(node.profile, {}), **self.profiles.get(node.profile, {})}
+        templates = {
+            **BUILTIN_PROFILES.get(node.profile, {}),
+            **self.profiles.get(node.profile, {}),
+        }
         if action not in templates:
             raise ConfigError(f"node profile {node.profile!r} has no {action!r} command")
         values = {
@@ -155,7 +158,9 @@ def normalise_endpoint(raw: str, tls: bool) -> str:
     try:
         port = parts.port
     except ValueError:
-        raise UsageError(f"bad endpoint {raw!r}: the port is not a number from 0 to 65535") from None
+        raise UsageError(
+            f"bad endpoint {raw!r}: the port is not a number from 0 to 65535"
+        ) from None
     if not parts.hostname:
         raise UsageError(f"bad endpoint {raw!r}: no host")
     if port is None:
@@ -238,7 +243,11 @@ class _Reader:
 
     def number(self, key: str, default: float, low: float, high: float) -> float:
         value = self.table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
             raise self.fail(key, f"expected a number from {low:g} to {high:g}, got {value!r}")
         return float(value)
 
@@ -296,8 +305,16 @@ def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
     )
     s = r.sub("ssh", required=True)
     s.unknown_keys(
-        {"host", "port", "user", "identity_file", "proxy_jump", "known_hosts",
-         "host_key_policy", "connect_timeout"}
+        {
+            "host",
+            "port",
+            "user",
+            "identity_file",
+            "proxy_jump",
+            "known_hosts",
+            "host_key_policy",
+            "connect_timeout",
+        }
     )
     policy = s.string("host_key_policy", "strict") or "strict"
     if policy not in HOST_KEY_POLICIES:
@@ -366,7 +383,7 @@ def load_connection(path: Path, cluster: str | None) -> Connection:
     nodes = tuple(_node(path, name, n, t) for n, t in r.sub("nodes").table.items())
     profiles_reader = top.sub("profiles")
     profiles: dict[str, dict[str, str]] = {}
-    for profile, table in profiles_reader.table.items():
+    for profile, _table in profiles_reader.table.items():
         p = profiles_reader.sub(profile)
         p.unknown_keys({"start", "stop", "is_active"})
         profiles[profile] = {k: p.required_string(k) for k in p.table}

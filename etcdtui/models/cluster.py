@@ -197,7 +197,10 @@ class ClusterView:
 
     @property
     def voting_members(self) -> tuple[MemberView, ...]:
-        return tuple(m for m in self.members if not m.is_learner)
+        # An endpoint that never answered and matches no listed member is not counted (it may
+        # not be a member at all), unless no member list is known.
+        known = [m for m in self.members if m.member is not None or m.status is not None]
+        return tuple(m for m in (known or self.members) if not m.is_learner)
 
     @property
     def quorum(self) -> int:

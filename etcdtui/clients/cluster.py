@@ -1,0 +1,243 @@
+"""Reading a whole cluster at once: every member in parallel, each call with its own timeout.
+
+A frozen member (its process stopped, its sockets still accepting) costs one timeout for the
+whole refresh, not one per call or per member: every call is submitted at once, and the
+refresh stops waiting at a hard deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from etcdtui.clients.etcd import EtcdClient, GatewayClient
+from etcdtui.clients.metrics import parse_metrics
+from etcdtui.config import Connection
+from etcdtui.errors import EtcdError, EtcdtuiError
+from etcdtui.models import (
+    Alarm,
+    ClusterView,
+    Member,
+    MemberHealth,
+    MemberMetrics,
+    MemberStatus,
+    MemberView,
+)
+
+ClientFactory = Callable[[str], EtcdClient]
+# Slack on top of the per-call timeout before a refresh gives up on a call that never returned.
+_DEADLINE_SLACK = 0.25
+
+
+@dataclass
+class _Probe:
+    """The calls made to one endpoint during one refresh."""
+
+    endpoint: str
+    status: Future[MemberStatus]
+    read: Future[float]
+    metrics: Future[MemberMetrics] | None
+
+
+def _error_text(exc: BaseException | None, endpoint: str, timeout: float) -> str:
+    if exc is None:
+        return f"{endpoint}: timed out after {timeout:.1f} s"
+    if isinstance(exc, EtcdtuiError):
+        return exc.message
+    return f"{endpoint}: {type(exc).__name__}: {exc}"
+
+
+def _result(future: Future[Any] | None) -> tuple[Any, BaseException | None]:
+    """(value, None), (None, error), or (None, None) when it is still running."""
+    if future is None or not future.done():
+        return None, None
+    exc = future.exception()
+    return (None, exc) if exc is not None else (future.result(), None)
+
+
+class ClusterClient:
+    """Reads status, members, alarms, health and metrics of every member of one cluster."""
+
+    def __init__(self, connection: Connection, client_factory: ClientFactory | None = None) -> None:
+        self.connection = connection
+        self.timeout = connection.timeout
+        self._factory: ClientFactory = client_factory or (
+            lambda url: GatewayClient(url, connection.tls, connection.timeout)
+        )
+        self._clients: dict[str, EtcdClient] = {}
+        self._lock = threading.Lock()
+        # Client URLs learned from member lists, so members missing from the configured
+        # endpoints are shown too (like `etcdctl --cluster`).
+        self._learned: list[str] = []
+        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="etcd")
+
+    def client(self, endpoint: str) -> EtcdClient:
+        with self._lock:
+            if endpoint not in self._clients:
+                self._clients[endpoint] = self._factory(endpoint)
+            return self._clients[endpoint]
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        seen = dict.fromkeys([*self.connection.endpoints, *self._learned])
+        return tuple(seen)
+
+    def _probe(self, endpoint: str, metrics: bool) -> _Probe:
+        client = self.client(endpoint)
+        return _Probe(
+            endpoint=endpoint,
+            status=self._pool.submit(client.status),
+            read=self._pool.submit(client.linearizable_read),
+            metrics=self._pool.submit(self._scrape, endpoint) if metrics else None,
+        )
+
+    def _scrape(self, endpoint: str) -> MemberMetrics:
+        return parse_metrics(self.client(endpoint).metrics_text(), endpoint)
+
+    def read(self, metrics: bool = True) -> ClusterView:
+        """One full refresh. Never raises for an unreachable member: it is shown as such."""
+        started = time.perf_counter()
+        deadline = started + self.timeout + _DEADLINE_SLACK
+        probes = {e: self._probe(e, metrics) for e in self.endpoints}
+        members_f, alarms_f = self._cluster_calls(probes, deadline)
+        members, members_err = _result(members_f)
+        alarms, _ = _result(alarms_f)
+        if members is not None:
+            new = [u for m in members for u in m.client_urls if u not in probes]
+            if new:
+                self._learned = list(dict.fromkeys([*self._learned, *new]))
+                # A second wave for members we did not know about; its own deadline.
+                wave_deadline = time.perf_counter() + self.timeout + _DEADLINE_SLACK
+                probes.update({e: self._probe(e, metrics) for e in new})
+                deadline = max(deadline, wave_deadline)
+        self._wait(
+            [f for p in probes.values() for f in (p.status, p.read, p.metrics) if f is not None],
+            deadline,
+        )
+        views = self._assemble(probes, members or (), alarms or ())
+        error = ""
+        if not any(v.reachable for v in views):
+            first = next((v.error for v in views if v.error), "")
+            error = f"no endpoint answered ({first})" if first else "no endpoint answered"
+        elif members is None and members_err is not None:
+            error = f"member list failed: {_error_text(members_err, '', self.timeout)}"
+        return ClusterView(
+            cluster=self.connection.cluster,
+            members=views,
+            alarms=alarms or (),
+            taken_at=time.time(),
+            duration=time.perf_counter() - started,
+            error=error,
+        )
+
+    def metrics(self) -> dict[str, MemberMetrics | EtcdtuiError]:
+        """Scrape and parse every known member's /metrics in parallel."""
+        futures = {e: self._pool.submit(self._scrape, e) for e in self.endpoints}
+        self._wait(futures.values(), time.perf_counter() + self.timeout + _DEADLINE_SLACK)
+        result: dict[str, MemberMetrics | EtcdtuiError] = {}
+        for endpoint, future in futures.items():
+            value, exc = _result(future)
+            result[endpoint] = (
+                value
+                if value is not None
+                else EtcdError(_error_text(exc, endpoint, self.timeout), endpoint=endpoint)
+            )
+        return result
+
+    def _cluster_calls(
+        self, probes: dict[str, _Probe], deadline: float
+    ) -> tuple[Future[tuple[Member, ...]] | None, Future[tuple[Alarm, ...]] | None]:
+        """Ask the first endpoint that answers its status for the member list and alarms."""
+        pending: set[Future[MemberStatus]] = {p.status for p in probes.values()}
+        by_future = {p.status: p.endpoint for p in probes.values()}
+        while pending:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            done, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.exception() is None:
+                    client = self.client(by_future[future])
+                    members_f = self._pool.submit(client.member_list)
+                    alarms_f = self._pool.submit(client.alarms)
+                    self._wait([members_f, alarms_f], deadline)
+                    if members_f.done() and members_f.exception() is None:
+                        return members_f, alarms_f
+        return None, None
+
+    @staticmethod
+    def _wait(futures: Iterable[Future[Any]], deadline: float) -> None:
+        remaining = deadline - time.perf_counter()
+        if remaining > 0:
+            wait(list(futures), timeout=remaining)
+
+    def _assemble(
+        self,
+        probes: dict[str, _Probe],
+        members: tuple[Member, ...],
+        alarms: tuple[Alarm, ...],
+    ) -> tuple[MemberView, ...]:
+        by_id = {m.id: m for m in members}
+        by_url = {u: m for m in members for u in m.client_urls}
+        views: list[MemberView] = []
+        shown: set[int] = set()
+        for endpoint, probe in probes.items():
+            status, status_err = _result(probe.status)
+            member = by_id.get(status.member_id) if status else by_url.get(endpoint)
+            if member is not None:
+                if member.id in shown:
+                    continue  # two endpoints of one member: show it once
+                shown.add(member.id)
+            views.append(self._view(endpoint, probe, member, status, status_err, alarms))
+        for member in members:
+            if member.id not in shown:
+                reason = (
+                    "unstarted: added but never started"
+                    if not member.started
+                    else ("no client URL to reach it")
+                )
+                views.append(MemberView(endpoint="", member=member, error=reason))
+        return tuple(views)
+
+    def _view(
+        self,
+        endpoint: str,
+        probe: _Probe,
+        member: Member | None,
+        status: MemberStatus | None,
+        status_err: BaseException | None,
+        alarms: tuple[Alarm, ...],
+    ) -> MemberView:
+        if status is None:
+            return MemberView(
+                endpoint=endpoint,
+                member=member,
+                error=_error_text(status_err, endpoint, self.timeout),
+            )
+        took, read_err = _result(probe.read)
+        own_alarms = [a.kind for a in alarms if a.member_id == status.member_id]
+        if took is None:
+            health = MemberHealth(
+                endpoint, False, 0.0, _error_text(read_err, endpoint, self.timeout)
+            )
+        elif own_alarms:
+            health = MemberHealth(endpoint, False, took, "active alarm: " + ", ".join(own_alarms))
+        else:
+            health = MemberHealth(endpoint, True, took)
+        metrics, _ = _result(probe.metrics)
+        return MemberView(
+            endpoint=endpoint, member=member, status=status, health=health, metrics=metrics
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for client in self._clients.values():
+                with contextlib.suppress(EtcdError):
+                    client.close()
+            self._clients.clear()

@@ -1,0 +1,217 @@
+"""Talking to one etcd endpoint: the EtcdClient interface and its gateway implementation.
+
+etcd3-py speaks to etcd's gRPC-JSON gateway over HTTP(S). Its 2019 response models drop newer
+fields (dbSizeInUse, raftAppliedIndex, isLearner, errors), so every read here goes through
+``call_rpc(..., raw=True)`` and parses the gateway JSON itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import time
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from etcdtui.config import TlsFiles
+from etcdtui.errors import EtcdError, EtcdTimeout, EtcdTLSError
+from etcdtui.models import Alarm, Member, MemberStatus
+
+_HEALTH_KEY = base64.b64encode(b"health").decode()
+
+
+class EtcdClient(Protocol):
+    """What the rest of etcdtui needs from one etcd endpoint. Every call has a timeout."""
+
+    endpoint: str
+    timeout: float
+
+    def status(self) -> MemberStatus: ...
+
+    def member_list(self) -> tuple[Member, ...]: ...
+
+    def alarms(self) -> tuple[Alarm, ...]: ...
+
+    def linearizable_read(self) -> float:
+        """A linearizable read of the key "health", as `etcdctl endpoint health`; seconds."""
+        ...
+
+    def metrics_text(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def _int(value: Any) -> int:
+    # The gateway renders int64/uint64 as JSON strings, and omits zero values.
+    return int(value) if value not in (None, "") else 0
+
+
+def parse_status(endpoint: str, data: dict[str, Any]) -> MemberStatus:
+    header = data.get("header", {})
+    return MemberStatus(
+        endpoint=endpoint,
+        member_id=_int(header.get("member_id")),
+        version=str(data.get("version", "")),
+        db_size=_int(data.get("dbSize")),
+        db_size_in_use=_int(data.get("dbSizeInUse")),
+        leader_id=_int(data.get("leader")),
+        raft_term=_int(data.get("raftTerm")),
+        raft_index=_int(data.get("raftIndex")),
+        applied_index=_int(data.get("raftAppliedIndex")),
+        is_learner=bool(data.get("isLearner", False)),
+        errors=tuple(str(e) for e in data.get("errors", ()) or ()),
+    )
+
+
+def parse_members(data: dict[str, Any]) -> tuple[Member, ...]:
+    return tuple(
+        Member(
+            id=_int(m.get("ID")),
+            name=str(m.get("name", "")),
+            peer_urls=tuple(m.get("peerURLs", ()) or ()),
+            client_urls=tuple(m.get("clientURLs", ()) or ()),
+            is_learner=bool(m.get("isLearner", False)),
+        )
+        for m in data.get("members", ()) or ()
+    )
+
+
+def parse_alarms(data: dict[str, Any]) -> tuple[Alarm, ...]:
+    return tuple(
+        Alarm(member_id=_int(a.get("memberID")), kind=str(a.get("alarm", "NONE")))
+        for a in data.get("alarms", ()) or ()
+        if a.get("alarm", "NONE") != "NONE"
+    )
+
+
+def describe_failure(exc: BaseException, endpoint: str, timeout: float) -> EtcdError:
+    """Turn a requests/etcd3/socket failure into one line a person can act on."""
+    import requests
+
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return EtcdTimeout(f"{endpoint}: timed out after {timeout:.1f} s", endpoint=endpoint)
+    if isinstance(exc, requests.exceptions.SSLError):
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+            detail = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"")
+            reason = "certificate verify failed" + (f": {detail}" if detail else "")
+            return EtcdTLSError(f"{endpoint}: {reason}", hint="check --cacert", endpoint=endpoint)
+        if "CERTIFICATE_REQUIRED" in text or "certificate required" in text:
+            return EtcdTLSError(
+                f"{endpoint}: the server requires a client certificate",
+                hint="give --cert and --key",
+                endpoint=endpoint,
+            )
+        if "WRONG_VERSION_NUMBER" in text:
+            return EtcdTLSError(
+                f"{endpoint}: TLS handshake failed: the endpoint does not speak TLS",
+                hint="use http://",
+                endpoint=endpoint,
+            )
+        return EtcdTLSError(f"{endpoint}: TLS handshake failed", endpoint=endpoint)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if "Connection refused" in text:
+            return EtcdError(f"{endpoint}: connection refused", endpoint=endpoint)
+        if "Name or service not known" in text or "nodename nor servname" in text:
+            return EtcdError(f"{endpoint}: unknown host name", endpoint=endpoint)
+        if "RemoteDisconnected" in text or "Connection aborted" in text:
+            return EtcdError(
+                f"{endpoint}: connection closed by the server",
+                hint="does it expect https?",
+                endpoint=endpoint,
+            )
+        if "No route to host" in text or "Network is unreachable" in text:
+            return EtcdError(f"{endpoint}: no route to host", endpoint=endpoint)
+        return EtcdError(f"{endpoint}: cannot connect", endpoint=endpoint)
+    message = getattr(exc, "error", None) or text or type(exc).__name__
+    return EtcdError(f"{endpoint}: {message}", endpoint=endpoint)
+
+
+class GatewayClient:
+    """EtcdClient over the gRPC-JSON gateway, etcd3-py underneath; one per endpoint, reused."""
+
+    def __init__(self, endpoint: str, tls: TlsFiles | None = None, timeout: float = 2.0) -> None:
+        # etcd3-py costs ~0.3 s to import (it pulls in aiohttp): only commands that talk to etcd
+        # pay for it.
+        import etcd3
+
+        self.endpoint = endpoint
+        self.timeout = timeout
+        parts = urlsplit(endpoint)
+        host = parts.hostname or "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        tls = tls or TlsFiles()
+        cert = (tls.cert, tls.key) if tls.cert and tls.key else ()
+        # etcd3-py turns verify=None into "don't verify": be explicit.
+        verify: str | bool = tls.cacert or True
+        self._client = _quiet_client_class()(
+            host=host,
+            port=parts.port or 2379,
+            protocol=parts.scheme or "http",
+            cert=cert,
+            verify=verify,
+            timeout=timeout,
+        )
+        self._etcd3_error: type[BaseException] = etcd3.errors.Etcd3Exception
+
+    def _rpc(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
+        try:
+            # encode=False: requests are built gateway-ready here; etcd3-py's swagger encoding
+            # costs more than the HTTP round trip on loopback.
+            response = self._client.call_rpc(
+                path, data=data, encode=False, raw=True, timeout=self.timeout
+            )
+            result: dict[str, Any] = response.json()
+        except EtcdError:
+            raise
+        except Exception as exc:
+            raise describe_failure(exc, self.endpoint, self.timeout) from None
+        return result
+
+    def status(self) -> MemberStatus:
+        return parse_status(self.endpoint, self._rpc("/maintenance/status", {}))
+
+    def member_list(self) -> tuple[Member, ...]:
+        return parse_members(self._rpc("/cluster/member/list", {}))
+
+    def alarms(self) -> tuple[Alarm, ...]:
+        return parse_alarms(self._rpc("/maintenance/alarm", {"action": "GET"}))
+
+    def linearizable_read(self) -> float:
+        started = time.perf_counter()
+        self._rpc("/kv/range", {"key": _HEALTH_KEY, "limit": 1})
+        return time.perf_counter() - started
+
+    def metrics_text(self) -> str:
+        try:
+            response = self._client._session.get(f"{self.endpoint}/metrics", timeout=self.timeout)
+            response.raise_for_status()
+            text: str = response.text
+        except Exception as exc:
+            raise describe_failure(exc, self.endpoint, self.timeout) from None
+        return text
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@functools.cache
+def _quiet_client_class() -> type[Any]:
+    import etcd3
+    import semantic_version
+
+    class QuietClient(etcd3.Client):  # type: ignore[misc]
+        """etcd3-py's Client without its blocking version probe in the constructor.
+
+        The probe makes an HTTP call (0.3 s timeout) when the client is built and warns on
+        failure; etcdtui builds clients before it knows which members answer. The gateway
+        paths are the same (/v3/...) for every etcd etcdtui supports (3.4+).
+        """
+
+        def _retrieve_version(self) -> None:
+            self.server_version = self.cluster_version = "3.4.0"
+            self.server_version_sem = semantic_version.Version("3.4.0")
+            self.cluster_version_sem = semantic_version.Version("3.4.0")
+
+    return QuietClient

@@ -1,0 +1,60 @@
+"""Fixtures: real etcd clusters and real sshd processes, started by the lab code.
+
+Session-scoped labs serve read-only tests; destructive tests take `make_lab` and get their
+own. A missing etcd or sshd binary makes lab_up raise, so such a test errors loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from etcdtui.config import Connection, load_connection
+from etcdtui.lab import LabInfo, lab_down, lab_up
+
+VERSIONS = ("3.4", "3.5")
+
+
+def _start(root: Path, name: str, **kwargs: object) -> LabInfo:
+    return lab_up(root / name, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session", params=VERSIONS, ids=lambda v: f"etcd{v}")
+def plain_lab(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LabInfo]:
+    """A healthy 3-member plain-HTTP lab per etcd version; tests must not change it."""
+    info = _start(tmp_path_factory.mktemp("plain"), "lab", etcd_version=request.param)
+    yield info
+    lab_down(info.dir)
+
+
+@pytest.fixture(scope="session", params=VERSIONS, ids=lambda v: f"etcd{v}-tls")
+def tls_lab(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LabInfo]:
+    """A healthy 3-member lab with TLS and client-cert-auth per etcd version; read-only."""
+    info = _start(tmp_path_factory.mktemp("tls"), "lab", etcd_version=request.param, tls=True)
+    yield info
+    lab_down(info.dir)
+
+
+@pytest.fixture
+def make_lab(tmp_path: Path) -> Iterator[Callable[..., LabInfo]]:
+    """Start labs a test may break; every one is torn down after the test."""
+    started: list[LabInfo] = []
+
+    def make(**kwargs: object) -> LabInfo:
+        info = _start(tmp_path, f"lab{len(started)}", **kwargs)
+        started.append(info)
+        return info
+
+    yield make
+    for info in started:
+        lab_down(info.dir)
+
+
+def connection_of(info: LabInfo) -> Connection:
+    return load_connection(info.config_path, info.cluster)

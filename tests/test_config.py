@@ -1,0 +1,192 @@
+"""Connection settings: flags, ETCDCTL_* variables, and the TOML config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from etcdtui.config import (
+    dump_toml,
+    from_flags,
+    load_connection,
+    normalise_endpoint,
+    resolve,
+)
+from etcdtui.errors import ConfigError, UsageError
+
+GOOD = """
+[clusters.prod]
+endpoints = ["https://10.0.0.1:2379", "10.0.0.2:2379"]
+cacert = "ca.crt"
+cert = "client.crt"
+key = "client.key"
+timeout = 3
+
+[clusters.prod.nodes.cp1]
+profile = "static-pod"
+data_dir = "/var/lib/etcd"
+peer_urls = ["https://10.0.0.1:2380"]
+client_urls = ["https://10.0.0.1:2379"]
+sudo = true
+
+[clusters.prod.nodes.cp1.ssh]
+host = "cp1.example"
+port = 2222
+user = "ops"
+identity_file = "~/.ssh/id_ed25519"
+proxy_jump = "bastion"
+host_key_policy = "accept-new"
+
+[clusters.staging]
+endpoints = ["http://127.0.0.1:2379"]
+"""
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    for name in ("ca.crt", "client.crt", "client.key"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "config.toml").write_text(GOOD)
+    return tmp_path
+
+
+def test_config_cluster_loads_with_paths_relative_to_the_file(config_dir: Path) -> None:
+    conn = load_connection(config_dir / "config.toml", "prod")
+    assert conn.endpoints == ("https://10.0.0.1:2379", "https://10.0.0.2:2379")
+    assert conn.tls.cacert == str(config_dir / "ca.crt")
+    assert conn.timeout == 3.0
+    node = conn.node("cp1")
+    assert node.ssh.port == 2222 and node.ssh.proxy_jump == "bastion"
+    assert node.ssh.host_key_policy == "accept-new"
+    assert node.sudo and node.member_name == "cp1"
+    assert conn.profile_command(node, "stop") == (
+        "mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd.yaml.etcdtui-stopped"
+    )
+
+
+def test_several_clusters_need_a_cluster_name(config_dir: Path) -> None:
+    with pytest.raises(UsageError, match="several clusters"):
+        load_connection(config_dir / "config.toml", None)
+    with pytest.raises(UsageError, match="no cluster named 'nope'"):
+        load_connection(config_dir / "config.toml", "nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[clusters.a]\nendpoints = 3\n", "clusters.a.endpoints: expected a list of strings"),
+        ("[clusters.a]\n", "clusters.a.endpoints: missing"),
+        (
+            "[clusters.a]\nendpoints=['x:1']\ntimeout='fast'\n",
+            "clusters.a.timeout: expected a number",
+        ),
+        ("[clusters.a]\nendpoints=['x:1']\nbogus=1\n", "clusters.a.bogus: unknown key"),
+        ("[clusters.a]\nendpoints=['ftp://x:1']\n", "scheme must be http or https"),
+        ("[clusters.a\n", "not valid TOML"),
+        (
+            "[clusters.a]\nendpoints=['x:1']\n[clusters.a.nodes.n1.ssh]\nhost='h'\nport=70000\n",
+            "clusters.a.nodes.n1.ssh.port: expected a whole number from 1 to 65535",
+        ),
+        (
+            "[clusters.a]\nendpoints=['x:1']\n[clusters.a.nodes.n1]\nprofile='docker'\n"
+            "[clusters.a.nodes.n1.ssh]\nhost='h'\n",
+            "unknown profile 'docker'",
+        ),
+        (
+            "[clusters.a]\nendpoints=['x:1']\n[clusters.a.nodes.n1.ssh]\nhost='h'\n"
+            "host_key_policy='yolo'\n",
+            "expected 'strict' or 'accept-new'",
+        ),
+    ],
+)
+def test_malformed_config_names_file_key_and_problem(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_connection(path, None)
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_connection(tmp_path / "absent.toml", None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "tls", "expected"),
+    [
+        ("127.0.0.1:2379", False, "http://127.0.0.1:2379"),
+        ("127.0.0.1:2379", True, "https://127.0.0.1:2379"),
+        ("https://etcd-1:2379/", False, "https://etcd-1:2379"),
+        ("http://[::1]:2379", False, "http://[::1]:2379"),
+    ],
+)
+def test_endpoints_are_normalised_like_etcdctl(raw: str, tls: bool, expected: str) -> None:
+    assert normalise_endpoint(raw, tls) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [("http://h", "no port"), ("http://h:99999", "port"), ("http://:2379", "no host"),
+     ("http://h:1/v3", "nothing more")],
+)  # fmt: skip
+def test_bad_endpoints_are_refused(raw: str, problem: str) -> None:
+    with pytest.raises(UsageError, match=problem):
+        normalise_endpoint(raw, False)
+
+
+def test_etcdctl_variables_are_defaults_and_flags_win(tmp_path: Path) -> None:
+    for name in ("ca", "crt", "key"):
+        (tmp_path / name).write_text("x")
+    env = {
+        "ETCDCTL_ENDPOINTS": "10.1.1.1:2379,10.1.1.2:2379",
+        "ETCDCTL_CACERT": str(tmp_path / "ca"),
+        "ETCDCTL_CERT": str(tmp_path / "crt"),
+        "ETCDCTL_KEY": str(tmp_path / "key"),
+    }
+    conn = resolve(None, None, None, None, None, None, environ=env)
+    assert conn.endpoints == ("https://10.1.1.1:2379", "https://10.1.1.2:2379")
+    assert conn.tls.cert == str(tmp_path / "crt")
+    conn = resolve(None, None, "http://10.9.9.9:2379", None, None, None, environ=env)
+    assert conn.endpoints == ("http://10.9.9.9:2379",)
+
+
+def test_config_and_endpoints_together_are_refused(config_dir: Path) -> None:
+    with pytest.raises(UsageError, match="not both"):
+        resolve(str(config_dir / "config.toml"), "prod", "x:1", None, None, None, environ={})
+
+
+def test_cert_without_key_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "crt").write_text("x")
+    with pytest.raises(UsageError, match="--cert and --key go together"):
+        from_flags("x:1", cert=str(tmp_path / "crt"))
+
+
+def test_written_config_reads_back(tmp_path: Path) -> None:
+    data = {
+        "clusters": {
+            "lab": {
+                "endpoints": ["http://127.0.0.1:1"],
+                "timeout": 2.5,
+                "nodes": {
+                    "node1": {
+                        "profile": "lab",
+                        "vars": {"service": '/path with "quotes"/svc'},
+                        "ssh": {"host": "127.0.0.1", "port": 2201},
+                    }
+                },
+            }
+        }
+    }
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml(data))
+    conn = load_connection(path, "lab")
+    node = conn.node("node1")
+    assert node.vars["service"] == '/path with "quotes"/svc'
+    assert conn.profile_command(node, "start") == '/path with "quotes"/svc start'
+    assert conn.timeout == 2.5

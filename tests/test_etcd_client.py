@@ -1,0 +1,189 @@
+"""The etcd client layer against real etcd members (3.4.23 and 3.5.1, plain and TLS)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import signal
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from etcdtui.clients.cluster import ClusterClient
+from etcdtui.clients.etcd import GatewayClient
+from etcdtui.config import TlsFiles
+from etcdtui.errors import EtcdError, EtcdTimeout, EtcdTLSError
+from etcdtui.lab import LabInfo
+from tests.conftest import connection_of
+
+
+def etcdctl_json(info: LabInfo, *args: str) -> dict:  # type: ignore[type-arg]
+    env = {**os.environ, **info.etcdctl_env()}
+    out = subprocess.run(
+        [info.etcdctl, *args, "-w", "json"], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+def test_refresh_shows_every_member_with_exactly_one_leader(plain_lab: LabInfo) -> None:
+    client = ClusterClient(connection_of(plain_lab))
+    try:
+        view = client.read()
+    finally:
+        client.close()
+    assert not view.error
+    assert sorted(m.name for m in view.members) == ["node1", "node2", "node3"]
+    assert all(m.reachable and m.healthy for m in view.members)
+    assert sum(m.is_leader for m in view.members) == 1
+    assert view.healthy and view.quorum == 2 and view.tolerates == 1
+    expected = {"3.4": "3.4.23", "3.5": "3.5.1"}[plain_lab.etcd_version]
+    for member in view.members:
+        assert member.status is not None
+        assert member.status.version == expected
+        assert member.status.applied_index > 0 and member.status.raft_term > 0
+        assert member.status.db_size >= member.status.db_size_in_use > 0
+
+
+def test_member_ids_and_urls_agree_with_etcdctl(plain_lab: LabInfo) -> None:
+    ours = GatewayClient(plain_lab.endpoints[0]).member_list()
+    theirs = etcdctl_json(plain_lab, "member", "list")["members"]
+    assert {(m.id, m.name) for m in ours} == {(int(m["ID"]), m["name"]) for m in theirs}
+    assert {m.client_urls for m in ours} == {tuple(m["clientURLs"]) for m in theirs}
+    assert all(m.started and not m.is_learner for m in ours)
+
+
+def test_status_fields_agree_with_etcdctl_endpoint_status(plain_lab: LabInfo) -> None:
+    endpoint = plain_lab.endpoints[0]
+    theirs = etcdctl_json(plain_lab, "endpoint", "status", "--endpoints", endpoint)[0]["Status"]
+    ours = GatewayClient(endpoint).status()
+    assert ours.member_id == int(theirs["header"]["member_id"])
+    assert ours.leader_id == int(theirs["leader"])
+    assert ours.version == theirs["version"]
+
+
+def test_metrics_give_quota_leader_and_disk_histograms(plain_lab: LabInfo) -> None:
+    view = ClusterClient(connection_of(plain_lab)).read()
+    for member in view.members:
+        metrics = member.metrics
+        assert metrics is not None
+        assert metrics.quota_bytes == 2 * 1024**3  # etcd's default backend quota
+        assert metrics.has_leader is True
+        assert metrics.leader_changes is not None and metrics.leader_changes >= 1
+        assert metrics.wal_fsync is not None and metrics.wal_fsync.count > 0
+        p99 = metrics.wal_fsync_p99
+        assert p99 is not None and 0 < p99 < 10
+
+
+def test_tls_with_ca_and_client_certificate_works(tls_lab: LabInfo) -> None:
+    connection = connection_of(tls_lab)
+    assert all(e.startswith("https://") for e in connection.endpoints)
+    view = ClusterClient(connection).read()
+    assert view.healthy, [m.error for m in view.members]
+    assert all(m.metrics is not None and m.metrics.quota_bytes for m in view.members)
+
+
+def _other_ca(directory: Path) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not the etcd CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path = directory / "other-ca.crt"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return str(path)
+
+
+def test_wrong_ca_is_reported_as_certificate_verify_failed(
+    tls_lab: LabInfo, tmp_path: Path
+) -> None:
+    tls = connection_of(tls_lab).tls
+    wrong = replace(tls, cacert=_other_ca(tmp_path))
+    with pytest.raises(EtcdTLSError, match="certificate verify failed"):
+        GatewayClient(tls_lab.endpoints[0], wrong).status()
+
+
+def test_missing_client_certificate_is_refused_clearly(tls_lab: LabInfo) -> None:
+    ca_only = TlsFiles(cacert=connection_of(tls_lab).tls.cacert)
+    with pytest.raises(EtcdTLSError) as caught:
+        GatewayClient(tls_lab.endpoints[0], ca_only).status()
+    assert "client certificate" in str(caught.value) or "TLS handshake failed" in str(caught.value)
+
+
+def test_plain_http_to_a_tls_port_is_a_clear_error(tls_lab: LabInfo) -> None:
+    plain = tls_lab.endpoints[0].replace("https://", "http://")
+    with pytest.raises(EtcdError) as caught:
+        GatewayClient(plain).status()
+    assert plain in str(caught.value)
+
+
+def test_killed_member_is_refused_while_the_others_answer(make_lab) -> None:  # type: ignore[no-untyped-def]
+    info = make_lab()
+    pid = info.pid("node3")
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    client = ClusterClient(connection_of(info))
+    view = client.read()
+    client.close()
+    by_name = {m.name: m for m in view.members}
+    assert not by_name["node3"].reachable
+    assert "connection refused" in by_name["node3"].error
+    assert by_name["node1"].healthy and by_name["node2"].healthy
+    assert not view.healthy and view.down == 1 and view.tolerates == 1
+
+
+def test_frozen_member_costs_one_timeout_not_one_per_call(make_lab) -> None:  # type: ignore[no-untyped-def]
+    info = make_lab()
+    connection = replace(connection_of(info), timeout=1.0)
+    client = ClusterClient(connection)
+    client.read()  # warm up connections
+    pid = info.pid("node2")
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        view = client.read()
+        with pytest.raises(EtcdTimeout, match=r"timed out after 1\.0 s"):
+            GatewayClient(info.endpoints[1], timeout=1.0).status()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        client.close()
+    assert view.duration < 1.0 + 0.5
+    by_name = {m.name: m for m in view.members}
+    assert "timed out after 1.0 s" in by_name["node2"].error
+    assert by_name["node1"].reachable and by_name["node3"].reachable
+
+
+def test_nospace_alarm_is_listed_and_fails_health(make_lab) -> None:  # type: ignore[no-untyped-def]
+    info = make_lab(members=3, quota_bytes=4 * 1024 * 1024)
+    env = {**os.environ, **info.etcdctl_env()}
+    value = "x" * 256 * 1024
+    for i in range(64):
+        put = subprocess.run(
+            [info.etcdctl, "put", f"/fill/{i}"], input=value, env=env,
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if put.returncode != 0:
+            assert "database space exceeded" in put.stderr
+            break
+    else:
+        pytest.fail("the lab never reached its quota")
+    view = ClusterClient(connection_of(info)).read()
+    assert {a.kind for a in view.alarms} == {"NOSPACE"}
+    assert not view.healthy
+    alarmed = [m for m in view.members if view.alarms_for(m.member_id)]
+    assert alarmed and all(not m.healthy and "NOSPACE" in m.health.error for m in alarmed)  # type: ignore[union-attr]
