@@ -422,8 +422,10 @@ def resolve(
     """
     env = os.environ if environ is None else environ
     if config or cluster:
-        if endpoints:
-            raise UsageError("give either --config/--cluster or --endpoints, not both")
+        if endpoints or cacert or cert or key:
+            raise UsageError(
+                "give either --config/--cluster or --endpoints/--cacert/--cert/--key, not both"
+            )
         return load_connection(Path(config) if config else default_config_path(), cluster)
     cacert = cacert or env.get("ETCDCTL_CACERT")
     cert = cert or env.get("ETCDCTL_CERT")

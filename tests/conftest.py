@@ -58,3 +58,15 @@ def make_lab(tmp_path: Path) -> Iterator[Callable[..., LabInfo]]:
 
 def connection_of(info: LabInfo) -> Connection:
     return load_connection(info.config_path, info.cluster)
+
+
+def follower(info: LabInfo) -> str:
+    """The name of a member that is not the leader (killing it keeps the leader in place)."""
+    from etcdtui.clients.cluster import ClusterClient
+
+    client = ClusterClient(connection_of(info))
+    try:
+        view = client.read(metrics=False)
+    finally:
+        client.close()
+    return next(m.name for m in view.members if m.reachable and not m.is_leader)

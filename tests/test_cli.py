@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from etcdtui.lab import LabInfo
+from tests.conftest import follower
 
 ETCDTUI = str(Path(sys.executable).parent / "etcdtui")
 
@@ -58,8 +59,7 @@ def test_etcdctl_variables_work_as_defaults(tls_lab: LabInfo) -> None:
 
 def test_status_exits_1_when_a_member_is_down(make_lab) -> None:  # type: ignore[no-untyped-def]
     info = make_lab()
-    pid = info.pid("node2")
-    os.kill(pid, signal.SIGKILL)
+    os.kill(info.pid(follower(info)), signal.SIGKILL)
     result = run("status", "--config", str(info.config_path))
     assert result.returncode == 1
     assert "connection refused" in result.stdout

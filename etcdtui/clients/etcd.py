@@ -84,7 +84,9 @@ def parse_alarms(data: dict[str, Any]) -> tuple[Alarm, ...]:
     )
 
 
-def describe_failure(exc: BaseException, endpoint: str, timeout: float) -> EtcdError:
+def describe_failure(
+    exc: BaseException, endpoint: str, timeout: float, client_cert: bool = False
+) -> EtcdError:
     """Turn a requests/etcd3/socket failure into one line a person can act on."""
     import requests
 
@@ -96,9 +98,23 @@ def describe_failure(exc: BaseException, endpoint: str, timeout: float) -> EtcdE
             detail = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"")
             reason = "certificate verify failed" + (f": {detail}" if detail else "")
             return EtcdTLSError(f"{endpoint}: {reason}", hint="check --cacert", endpoint=endpoint)
-        if "CERTIFICATE_REQUIRED" in text or "certificate required" in text:
+        if any(k in text for k in ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE", "UNKNOWN_CA")):
+            if not client_cert:
+                return EtcdTLSError(
+                    f"{endpoint}: the server requires a client certificate",
+                    hint="give --cert and --key",
+                    endpoint=endpoint,
+                )
             return EtcdTLSError(
-                f"{endpoint}: the server requires a client certificate",
+                f"{endpoint}: the server rejected the client certificate",
+                hint="is it signed by the CA etcd trusts?",
+                endpoint=endpoint,
+            )
+        if "EOF occurred in violation of protocol" in text and not client_cert:
+            # etcd 3.4 hangs up instead of sending an alert when a client certificate is missing.
+            return EtcdTLSError(
+                f"{endpoint}: the server closed the TLS handshake: it may require a client "
+                "certificate",
                 hint="give --cert and --key",
                 endpoint=endpoint,
             )
@@ -131,10 +147,6 @@ class GatewayClient:
     """EtcdClient over the gRPC-JSON gateway, etcd3-py underneath; one per endpoint, reused."""
 
     def __init__(self, endpoint: str, tls: TlsFiles | None = None, timeout: float = 2.0) -> None:
-        # etcd3-py costs ~0.3 s to import (it pulls in aiohttp): only commands that talk to etcd
-        # pay for it.
-        import etcd3
-
         self.endpoint = endpoint
         self.timeout = timeout
         parts = urlsplit(endpoint)
@@ -153,20 +165,25 @@ class GatewayClient:
             verify=verify,
             timeout=timeout,
         )
-        self._etcd3_error: type[BaseException] = etcd3.errors.Etcd3Exception
+        # requests lets REQUESTS_CA_BUNDLE (and proxy variables) override a session's own
+        # `verify`: the CA given for etcd must be the one used, and etcd traffic must not be
+        # sent through a web proxy.
+        self._client._session.trust_env = False
+        self._verify = verify
+        self._cert = cert
 
     def _rpc(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
         try:
             # encode=False: requests are built gateway-ready here; etcd3-py's swagger encoding
             # costs more than the HTTP round trip on loopback.
             response = self._client.call_rpc(
-                path, data=data, encode=False, raw=True, timeout=self.timeout
+                path, data=data, encode=False, raw=True, timeout=self.timeout, verify=self._verify
             )
             result: dict[str, Any] = response.json()
         except EtcdError:
             raise
         except Exception as exc:
-            raise describe_failure(exc, self.endpoint, self.timeout) from None
+            raise describe_failure(exc, self.endpoint, self.timeout, bool(self._cert)) from None
         return result
 
     def status(self) -> MemberStatus:
@@ -189,7 +206,7 @@ class GatewayClient:
             response.raise_for_status()
             text: str = response.text
         except Exception as exc:
-            raise describe_failure(exc, self.endpoint, self.timeout) from None
+            raise describe_failure(exc, self.endpoint, self.timeout, bool(self._cert)) from None
         return text
 
     def close(self) -> None:
@@ -198,6 +215,8 @@ class GatewayClient:
 
 @functools.cache
 def _quiet_client_class() -> type[Any]:
+    # etcd3-py costs ~0.3 s to import (it pulls in aiohttp): only commands that talk to etcd
+    # pay for it.
     import etcd3
     import semantic_version
 

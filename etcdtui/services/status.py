@@ -73,7 +73,8 @@ def verdict(view: ClusterView) -> str:
     leader = view.leader
     leader_text = f"leader {leader.name}" if leader else "NO LEADER"
     return (
-        f"cluster {view.cluster}: {state}; {voting} voting members, quorum {view.quorum}, "
+        f"cluster {view.cluster}: {state}; {voting} voting member{'s' if voting != 1 else ''}, "
+        f"quorum {view.quorum}, "
         f"tolerates {view.tolerates} failure{'s' if view.tolerates != 1 else ''}, "
         f"{view.down} down now; {leader_text}"
     )

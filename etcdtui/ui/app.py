@@ -19,27 +19,29 @@ from etcdtui.ui.messages import ClusterRefreshed
 from etcdtui.ui.paths import styles_dir
 
 MEMBER_COLUMNS = (
-    "", "NAME", "ID", "ENDPOINT", "VERSION", "DB SIZE", "IN USE", "QUOTA", "TERM",
-    "INDEX", "APPLIED", "STATE",
+    "", "NAME", "STATE", "ENDPOINT", "ID", "VERSION", "DB SIZE", "IN USE", "QUOTA", "TERM",
+    "INDEX", "APPLIED", "ERROR",
 )  # fmt: skip
 
 
 def member_row(view: MemberView) -> tuple[str, ...]:
+    """One table row; the state is a word, so it reads the same without colour."""
     s = view.status
     quota = quota_percent(view)
     if not view.reachable:
-        state = f"UNREACHABLE: {view.error}"
+        state, error = "UNREACHABLE", view.error
     elif not view.healthy:
-        state = f"UNHEALTHY: {view.health.error if view.health else ''}"
+        state, error = "UNHEALTHY", view.health.error if view.health else ""
     else:
-        state = "healthy"
+        state, error = "healthy", ""
     marker = "★" if view.is_leader else ("L" if view.is_learner else "")
     member_id = view.member_id
     return (
         marker,
         view.name,
-        format(member_id, "x") if member_id is not None else "-",
+        state,
         view.endpoint or "-",
+        format(member_id, "x") if member_id is not None else "-",
         s.version if s else "-",
         human_bytes(s.db_size) if s else "-",
         human_bytes(s.db_size_in_use) if s else "-",
@@ -47,7 +49,7 @@ def member_row(view: MemberView) -> tuple[str, ...]:
         str(s.raft_term) if s else "-",
         str(s.raft_index) if s else "-",
         str(s.applied_index) if s else "-",
-        state,
+        error,
     )
 
 
