@@ -3,9 +3,9 @@
     .venv/bin/python bench/poll.py [--runs N] [--members 3|5] [--etcd-version 3.4|3.5]
 
 Prints medians (this machine is noisy): etcdctl endpoint status --cluster -w json as a whole
-process; etcdtui's in-process full refresh (status, member list and alarms of every member,
-plus the health read); the /metrics scrape and parse for every member; and a refresh with one
-member frozen (SIGSTOP) against its timeout.
+process; etcdtui's in-process full refresh (status, member list and alarms of every member),
+then with the linearizable health read per member too; the /metrics scrape and parse for
+every member; and a refresh with one member frozen (SIGSTOP) against its timeout.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def main() -> int:
             client.read()  # connections and imports warm, as in the running TUI
             run_etcdctl()
             ctl = timed(run_etcdctl, args.runs)
-            ours = timed(lambda: client.read(metrics=False), args.runs)
+            ours = timed(lambda: client.read(metrics=False, health=False), args.runs)
+            with_health = timed(lambda: client.read(metrics=False), args.runs)
             full = timed(lambda: client.read(metrics=True), args.runs)
             scrape = timed(client.metrics, args.runs)
 
@@ -85,6 +86,7 @@ def main() -> int:
     print(f"{args.members}-member lab, etcd {args.etcd_version}, {args.runs} runs each")
     print(f"etcdctl endpoint status --cluster -w json   {ms(ctl)}")
     print(f"etcdtui refresh (status+members+alarms)     {ms(ours)}   ratio {ratio:.2f} (<= 0.5)")
+    print(f"  + health read per member                  {ms(with_health)}")
     print(f"etcdtui refresh including /metrics          {ms(full)}")
     print(f"/metrics scrape+parse, every member         {ms(scrape)}   (target <= 100 ms)")
     print(f"refresh with one member frozen (timeout 2s) {ms(frozen)}   (target <= 2100 ms)")

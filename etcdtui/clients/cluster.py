@@ -40,7 +40,7 @@ class _Probe:
 
     endpoint: str
     status: Future[MemberStatus]
-    read: Future[float]
+    read: Future[float] | None
     metrics: Future[MemberMetrics] | None
 
 
@@ -74,6 +74,7 @@ class ClusterClient:
         # Client URLs learned from member lists, so members missing from the configured
         # endpoints are shown too (like `etcdctl --cluster`).
         self._learned: list[str] = []
+        self._preferred = connection.endpoints[0] if connection.endpoints else ""
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="etcd")
 
     def client(self, endpoint: str) -> EtcdClient:
@@ -87,23 +88,27 @@ class ClusterClient:
         seen = dict.fromkeys([*self.connection.endpoints, *self._learned])
         return tuple(seen)
 
-    def _probe(self, endpoint: str, metrics: bool) -> _Probe:
+    def _probe(self, endpoint: str, metrics: bool, health: bool) -> _Probe:
         client = self.client(endpoint)
         return _Probe(
             endpoint=endpoint,
             status=self._pool.submit(client.status),
-            read=self._pool.submit(client.linearizable_read),
+            read=self._pool.submit(client.linearizable_read) if health else None,
             metrics=self._pool.submit(self._scrape, endpoint) if metrics else None,
         )
 
     def _scrape(self, endpoint: str) -> MemberMetrics:
         return parse_metrics(self.client(endpoint).metrics_text(), endpoint)
 
-    def read(self, metrics: bool = True) -> ClusterView:
-        """One full refresh. Never raises for an unreachable member: it is shown as such."""
+    def read(self, metrics: bool = True, health: bool = True) -> ClusterView:
+        """One full refresh. Never raises for an unreachable member: it is shown as such.
+
+        `health` adds a linearizable read per member (`etcdctl endpoint health`); without it
+        a reachable member counts as healthy when it has a leader and no alarm.
+        """
         started = time.perf_counter()
         deadline = started + self.timeout + _DEADLINE_SLACK
-        probes = {e: self._probe(e, metrics) for e in self.endpoints}
+        probes = {e: self._probe(e, metrics, health) for e in self.endpoints}
         members_f, alarms_f = self._cluster_calls(probes, deadline)
         members, members_err = _result(members_f)
         alarms, _ = _result(alarms_f)
@@ -113,7 +118,7 @@ class ClusterClient:
                 self._learned = list(dict.fromkeys([*self._learned, *new]))
                 # A second wave for members we did not know about; its own deadline.
                 wave_deadline = time.perf_counter() + self.timeout + _DEADLINE_SLACK
-                probes.update({e: self._probe(e, metrics) for e in new})
+                probes.update({e: self._probe(e, metrics, health) for e in new})
                 deadline = max(deadline, wave_deadline)
         self._wait(
             [f for p in probes.values() for f in (p.status, p.read, p.metrics) if f is not None],
@@ -152,7 +157,21 @@ class ClusterClient:
     def _cluster_calls(
         self, probes: dict[str, _Probe], deadline: float
     ) -> tuple[Future[tuple[Member, ...]] | None, Future[tuple[Alarm, ...]] | None]:
-        """Ask the first endpoint that answers its status for the member list and alarms."""
+        """Member list and alarms from one member: the one that answered last time, asked at
+        once; if it does not answer, the first other endpoint whose status comes back."""
+        calls: dict[str, tuple[Future[tuple[Member, ...]], Future[tuple[Alarm, ...]]]] = {}
+
+        def ask(endpoint: str) -> tuple[Future[tuple[Member, ...]], Future[tuple[Alarm, ...]]]:
+            if endpoint not in calls:
+                client = self.client(endpoint)
+                calls[endpoint] = (
+                    self._pool.submit(client.member_list),
+                    self._pool.submit(client.alarms),
+                )
+            return calls[endpoint]
+
+        if self._preferred in probes:
+            ask(self._preferred)
         pending: set[Future[MemberStatus]] = {p.status for p in probes.values()}
         by_future = {p.status: p.endpoint for p in probes.values()}
         while pending:
@@ -161,13 +180,14 @@ class ClusterClient:
                 break
             done, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
             for future in done:
-                if future.exception() is None:
-                    client = self.client(by_future[future])
-                    members_f = self._pool.submit(client.member_list)
-                    alarms_f = self._pool.submit(client.alarms)
-                    self._wait([members_f, alarms_f], deadline)
-                    if members_f.done() and members_f.exception() is None:
-                        return members_f, alarms_f
+                if future.exception() is not None:
+                    continue
+                endpoint = by_future[future]
+                members_f, alarms_f = ask(endpoint)
+                self._wait([members_f, alarms_f], deadline)
+                if members_f.done() and members_f.exception() is None:
+                    self._preferred = endpoint
+                    return members_f, alarms_f
         return None, None
 
     @staticmethod
@@ -219,9 +239,11 @@ class ClusterClient:
                 member=member,
                 error=_error_text(status_err, endpoint, self.timeout),
             )
-        took, read_err = _result(probe.read)
+        took, read_err = _result(probe.read) if probe.read is not None else (0.0, None)
         own_alarms = [a.kind for a in alarms if a.member_id == status.member_id]
-        if took is None:
+        if probe.read is None and status.leader_id == 0:
+            health = MemberHealth(endpoint, False, 0.0, "no leader")
+        elif took is None:
             health = MemberHealth(
                 endpoint, False, 0.0, _error_text(read_err, endpoint, self.timeout)
             )
