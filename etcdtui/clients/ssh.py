@@ -1,0 +1,315 @@
+"""Running commands on nodes over SSH (paramiko): the NodeShell the runbooks depend on.
+
+One authenticated transport per node is opened on first use (through ~/.ssh/config, ProxyJump,
+ssh-agent and known_hosts: see ssh_connect and ssh_hostkeys) and shared by every command, SFTP
+session and tunnel on that node; each command gets its own channel, so threads may run
+commands on the same node at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
+
+import paramiko
+
+from etcdtui.clients.ssh_channel import (
+    KILL_SCRIPT,
+    ChannelBroken,
+    LineCallback,
+    OutputStream,
+    pump,
+    send_signal,
+)
+from etcdtui.clients.ssh_connect import Connector, load_ssh_config
+from etcdtui.config import NodeConfig
+from etcdtui.errors import SshError, SshTimeout, UsageError
+from etcdtui.models.command import CommandResult
+
+__all__ = ["LineCallback", "NodeShell", "ShellPool", "SshShell", "quote_sudo"]
+
+_KILL_TIMEOUT = 3.0
+
+
+class NodeShell(Protocol):
+    """Runs shell commands on one node; what runbooks and services depend on."""
+
+    node: str
+
+    def run(
+        self,
+        command: str,
+        *,
+        timeout: float = 60.0,
+        sudo: bool | None = None,
+        on_line: LineCallback | None = None,
+        stdin: bytes | None = None,
+    ) -> CommandResult:
+        """Run `command`; a non-zero exit is a result, not an exception."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection (running it again reconnects)."""
+        ...
+
+
+def quote_sudo(command: str) -> str:
+    """Wrap `command` to run as root; ``-n`` makes sudo fail instead of asking for a password."""
+    return f"sudo -n -- sh -c {shlex.quote(command)}"
+
+
+class SshShell:
+    """The paramiko NodeShell for one node; connects lazily and reuses one transport."""
+
+    def __init__(
+        self, node: NodeConfig, *, ssh_config: Path | None = None, agent: bool = True
+    ) -> None:
+        self.node = node.name
+        self.node_config = node
+        self.ssh_config = ssh_config
+        self.agent = agent
+        self._lock = threading.Lock()
+        # From the first jump host to the node itself; empty until connected.
+        self._transports: list[paramiko.Transport] = []
+
+    def __enter__(self) -> SshShell:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def transport(self) -> paramiko.Transport:
+        """The node's transport, connecting first if needed."""
+        self.connect()
+        with self._lock:
+            if not self._transports:
+                raise SshError(f"{self.node}: the SSH connection was closed", node=self.node)
+            return self._transports[-1]
+
+    @property
+    def connected(self) -> bool:
+        """Whether a live connection is open (without trying to open one)."""
+        with self._lock:
+            return bool(self._transports) and all(t.is_active() for t in self._transports)
+
+    def connect(self) -> None:
+        """Open the connection unless a live one exists; safe to call from several threads."""
+        with self._lock:
+            if self._transports and all(t.is_active() for t in self._transports):
+                return
+            self._close_locked()
+            try:
+                config = load_ssh_config(self.ssh_config)
+            except SshError as exc:
+                raise SshError(f"{self.node}: {exc.message}", exc.hint, self.node) from None
+            self._transports = Connector(self.node_config, config, agent=self.agent).connect()
+
+    def close(self) -> None:
+        """Close the node's transport and those of its jump hosts."""
+        with self._lock:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
+        for transport in reversed(self._transports):
+            transport.close()
+        self._transports = []
+
+    def run(
+        self,
+        command: str,
+        *,
+        timeout: float = 60.0,
+        sudo: bool | None = None,
+        on_line: LineCallback | None = None,
+        stdin: bytes | None = None,
+    ) -> CommandResult:
+        """Run `command` on the node and wait for it, at most `timeout` seconds.
+
+        ``sudo`` (default: the node's setting) runs it through ``sudo -n``; the result's
+        ``command`` is the command line actually sent. ``stdin`` is written to the command,
+        then end-of-file (always sent, so a command reading stdin cannot hang). A command still
+        running at the timeout is sent SIGTERM, then SIGKILL, and SshTimeout is raised. The
+        exit code is -1 if the server reported none (the command died of a signal).
+        """
+        use_sudo = self.node_config.sudo if sudo is None else sudo
+        actual = quote_sudo(command) if use_sudo else command
+        # The login shell first prints its pid, which is also its process group (sshd starts
+        # each session with setsid): on timeout we can kill the whole group, which OpenSSH's
+        # "signal" request cannot do for root logins.
+        marker = f"etcdtui-pid:{secrets.token_hex(6)}:"
+        stdout = OutputStream("stdout", on_line, pid_marker=marker)
+        stderr = OutputStream("stderr", on_line)
+        started = time.monotonic()
+        channel = self._exec(f"echo {marker}$$; {actual}", shown=actual)
+        finished = False
+        try:
+            finished = pump(channel, started + timeout, stdin or b"", stdout, stderr)
+            if not finished:
+                raise SshTimeout(
+                    f"{self.node}: `{actual}` did not finish within {timeout:g} s and was killed",
+                    node=self.node,
+                )
+            stdout.feed(b"", final=True)
+            stderr.feed(b"", final=True)
+            exit_code = channel.recv_exit_status()
+            transport = channel.get_transport()
+            if exit_code == -1 and (transport is None or not transport.is_active()):
+                raise SshError(
+                    f"{self.node}: the SSH connection was lost while running `{actual}`",
+                    node=self.node,
+                )
+        except ChannelBroken as exc:
+            raise SshError(
+                f"{self.node}: the SSH channel running `{actual}` broke: {exc}", node=self.node
+            ) from None
+        finally:
+            if not finished:
+                # Timed out, or the caller gave up (its on_line raised): don't leave it running.
+                self._terminate(channel, stdout.pid, use_sudo)
+            channel.close()
+        return CommandResult(
+            node=self.node,
+            command=actual,
+            exit_code=exit_code,
+            stdout=stdout.text,
+            stderr=stderr.text,
+            duration=time.monotonic() - started,
+        )
+
+    def _terminate(self, channel: paramiko.Channel, pid: int | None, use_sudo: bool) -> None:
+        """Stop a command that is still running: SIGTERM, then SIGKILL, to its process group."""
+        # Enough for non-root logins (OpenSSH signals the session's process group) ...
+        send_signal(channel, "TERM")
+        if pid is None or pid <= 1 or not channel.get_transport():
+            return
+        # ... and for root logins, where OpenSSH refuses "signal" requests, kill it ourselves.
+        script = KILL_SCRIPT.format(pid=pid)
+        try:
+            killer = self._exec(quote_sudo(script) if use_sudo else script)
+        except SshError:
+            return  # the connection is gone; so is the way to reach the command
+        try:
+            killer.shutdown_write()
+            killer.status_event.wait(_KILL_TIMEOUT)
+        except OSError:
+            pass
+        finally:
+            killer.close()
+
+    def _exec(self, command: str, shown: str = "") -> paramiko.Channel:
+        """A session channel running `command` (`shown` in errors); reconnects once if the
+        transport has died since its last use."""
+        for attempt in (1, 2):
+            transport = self.transport
+            try:
+                channel = transport.open_session(timeout=self.node_config.ssh.connect_timeout)
+            except paramiko.ChannelException as exc:
+                raise SshError(
+                    f"{self.node}: the server refused a new SSH session ({exc.text})",
+                    hint="too many at once? see MaxSessions in the node's sshd_config",
+                    node=self.node,
+                ) from None
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                if attempt == 1 and not transport.is_active():
+                    continue  # the connection died since last use; connect() makes a new one
+                raise SshError(
+                    f"{self.node}: cannot open an SSH session: {exc or type(exc).__name__}",
+                    node=self.node,
+                ) from None
+            try:
+                channel.exec_command(command)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                channel.close()
+                raise SshError(
+                    f"{self.node}: the server refused to run `{shown or command}`: {exc}",
+                    node=self.node,
+                ) from None
+            return channel
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def open_sftp(self) -> paramiko.SFTPClient:
+        """An SFTP session on the node's connection (the caller closes it)."""
+        transport = self.transport
+        try:
+            client = paramiko.SFTPClient.from_transport(transport)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise SshError(
+                f"{self.node}: cannot start SFTP: {exc}",
+                hint="is the sftp subsystem enabled in the node's sshd_config?",
+                node=self.node,
+            ) from None
+        if client is None:
+            raise SshError(f"{self.node}: cannot start SFTP", node=self.node)
+        return client
+
+    def open_channel(self, host: str, port: int, timeout: float) -> paramiko.Channel:
+        """A TCP connection from the node to host:port (direct-tcpip), e.g. to reach etcd."""
+        transport = self.transport
+        try:
+            return transport.open_channel(
+                "direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout
+            )
+        except paramiko.ChannelException as exc:
+            raise SshError(
+                f"{self.node}: cannot open a tunnel to {host}:{port}: {exc.text}", node=self.node
+            ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            if transport.is_active():
+                raise SshTimeout(
+                    f"{self.node}: opening a tunnel to {host}:{port} timed out after {timeout:g} s",
+                    node=self.node,
+                ) from None
+            raise SshError(
+                f"{self.node}: cannot open a tunnel to {host}:{port}: {exc}", node=self.node
+            ) from None
+
+
+class ShellPool:
+    """One SshShell per node name, created on first use and shared afterwards."""
+
+    def __init__(
+        self, nodes: Sequence[NodeConfig], ssh_config: Path | None = None, *, agent: bool = True
+    ) -> None:
+        self.nodes = {node.name: node for node in nodes}
+        self.ssh_config = ssh_config
+        self.agent = agent
+        self._shells: dict[str, SshShell] = {}
+        self._lock = threading.Lock()
+
+    def shell(self, name: str) -> SshShell:
+        """The shell for node `name` (not yet connected: it connects on first use)."""
+        with self._lock:
+            if name not in self._shells:
+                if name not in self.nodes:
+                    known = ", ".join(sorted(self.nodes)) or "none"
+                    raise UsageError(f"no SSH settings for node {name!r} (nodes: {known})")
+                self._shells[name] = SshShell(
+                    self.nodes[name], ssh_config=self.ssh_config, agent=self.agent
+                )
+            return self._shells[name]
+
+    def close_all(self) -> None:
+        """Close every node's connection."""
+        with self._lock:
+            shells, self._shells = list(self._shells.values()), {}
+        for shell in shells:
+            shell.close()
+
+
+if TYPE_CHECKING:
+
+    def _is_node_shell(shell: SshShell) -> NodeShell:
+        """Never called: mypy checks here that SshShell really satisfies NodeShell."""
+        return shell
