@@ -180,10 +180,24 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    connection = _connection(args)
+    from etcdtui.config import cluster_names, default_config_path
+
+    config = Path(args.config) if args.config else None
+    if config is None and not args.endpoints and not os.environ.get("ETCDCTL_ENDPOINTS"):
+        config = default_config_path() if default_config_path().exists() else None
+    names = cluster_names(config) if config is not None else []
+    connection = None
+    if args.cluster or len(names) <= 1 or args.endpoints:
+        connection = _connection(args)  # a usage error here exits 2 before the screen opens
     from etcdtui.ui.app import EtcdtuiApp
 
-    app = EtcdtuiApp(connection, refresh=args.refresh, read_only=args.read_only)
+    app = EtcdtuiApp(
+        connection,
+        refresh=args.refresh,
+        read_only=args.read_only,
+        config_path=config,
+        clusters=names,
+    )
     app.run()
     return app.return_code or EXIT_OK
 

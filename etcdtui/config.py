@@ -346,6 +346,12 @@ def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
     )
 
 
+def cluster_names(path: Path) -> list[str]:
+    """The clusters a config file defines, in file order."""
+    clusters = _Reader(path, "(top)", load_file(path)).sub("clusters").table
+    return list(clusters)
+
+
 def load_connection(path: Path, cluster: str | None) -> Connection:
     """The named cluster from a config file (the only one if the file has just one)."""
     data = load_file(path)

@@ -20,9 +20,9 @@ async def main():
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
-        print(etcdtui.__file__)
-        print(styles_dir())
-        print(app.query_one("#summary").render())
+        print("module=" + etcdtui.__file__)
+        print("styles=" + str(styles_dir()))
+        print("summary=" + str(app.query_one("#summary").render()).replace("\\n", " "))
 
 asyncio.run(main())
 """
@@ -54,7 +54,8 @@ def test_wheel_installs_outside_the_checkout_and_starts_headless(tmp_path: Path)
         timeout=60, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    module_file, styles, summary = run.stdout.strip().splitlines()[-3:]
+    printed = dict(line.split("=", 1) for line in run.stdout.splitlines() if "=" in line)
+    module_file, styles, summary = printed["module"], printed["styles"], printed["summary"]
     assert module_file.startswith(str(venv))
     assert styles.startswith(str(venv)) and Path(styles, "app.tcss").is_file()
     assert "unreachable" in summary

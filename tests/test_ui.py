@@ -31,7 +31,8 @@ async def test_members_appear_with_the_leader_marked(plain_lab: LabInfo) -> None
         assert sorted(shown) == ["node1", "node2", "node3"]
         assert [cells[0] for cells in shown.values()].count("★") == 1
         assert all(cells[2] == "healthy" for cells in shown.values())
-        assert "healthy" in str(app.query_one("#summary", Static).render())
+        summary = str(app.query_one("#summary", Static).render())
+        assert summary.startswith("HEALTHY") and "leader node" in summary
 
 
 async def test_killed_member_is_flagged_while_the_others_keep_refreshing(make_lab) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from etcdtui.clients.etcd import EtcdClient, GatewayClient
 from etcdtui.clients.metrics import parse_metrics
@@ -58,6 +58,14 @@ def _result(future: Future[Any] | None) -> tuple[Any, BaseException | None]:
         return None, None
     exc = future.exception()
     return (None, exc) if exc is not None else (future.result(), None)
+
+
+class ClusterSource(Protocol):
+    """Where a dashboard gets its refreshes from (a live cluster, or fixed data)."""
+
+    def read(self, metrics: bool = True, health: bool = True) -> ClusterView: ...
+
+    def close(self) -> None: ...
 
 
 class ClusterClient:

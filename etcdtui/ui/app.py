@@ -1,60 +1,44 @@
-"""The etcdtui application: polls the cluster in a worker and shows its members."""
+"""The etcdtui application: polls the cluster in a worker thread and shows the dashboard."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static
 
-from etcdtui.clients.cluster import ClusterClient
-from etcdtui.config import Connection
-from etcdtui.models import ClusterView, MemberView
-from etcdtui.models.units import human_bytes
-from etcdtui.services.status import quota_percent, verdict
+from etcdtui.clients.cluster import ClusterClient, ClusterSource
+from etcdtui.config import Connection, load_connection
+from etcdtui.errors import EtcdtuiError
+from etcdtui.models import MemberView
+from etcdtui.services.history import History
+from etcdtui.ui.format import escape
 from etcdtui.ui.messages import ClusterRefreshed
 from etcdtui.ui.paths import styles_dir
+from etcdtui.ui.screens.dashboard import DashboardScreen
+from etcdtui.ui.screens.detail import MemberDetailScreen
+from etcdtui.ui.screens.help import HelpScreen
+from etcdtui.ui.screens.picker import ClusterPicker
 
-MEMBER_COLUMNS = (
-    "", "NAME", "STATE", "ENDPOINT", "ID", "VERSION", "DB SIZE", "IN USE", "QUOTA", "TERM",
-    "INDEX", "APPLIED", "ERROR",
-)  # fmt: skip
+INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+MAX_BACKOFF = 30.0
+# Actions that change the cluster: hidden and refused with --read-only.
+CHANGING = {"defrag", "snapshot", "replace_member"}
+NOT_BUILT = {
+    "defrag": "Defragmentation",
+    "snapshot": "Snapshot backup",
+    "replace_member": "Member replacement",
+}
 
-
-def member_row(view: MemberView) -> tuple[str, ...]:
-    """One table row; the state is a word, so it reads the same without colour."""
-    s = view.status
-    quota = quota_percent(view)
-    if not view.reachable:
-        state, error = "UNREACHABLE", view.error
-    elif not view.healthy:
-        state, error = "UNHEALTHY", view.health.error if view.health else ""
-    else:
-        state, error = "healthy", ""
-    marker = "★" if view.is_leader else ("L" if view.is_learner else "")
-    member_id = view.member_id
-    return (
-        marker,
-        view.name,
-        state,
-        view.endpoint or "-",
-        format(member_id, "x") if member_id is not None else "-",
-        s.version if s else "-",
-        human_bytes(s.db_size) if s else "-",
-        human_bytes(s.db_size_in_use) if s else "-",
-        f"{quota:.0f}%" if quota is not None else "-",
-        str(s.raft_term) if s else "-",
-        str(s.raft_index) if s else "-",
-        str(s.applied_index) if s else "-",
-        error,
-    )
+SourceFactory = Callable[[Connection], ClusterSource]
 
 
 class EtcdtuiApp(App[int]):
-    """The dashboard over one cluster connection."""
+    """The dashboard over one cluster at a time."""
 
     CSS_PATH = str(styles_dir() / "app.tcss")
     TITLE = "etcdtui"
@@ -62,65 +46,114 @@ class EtcdtuiApp(App[int]):
         Binding("q", "quit", "Quit", id="quit"),
         Binding("r", "refresh_now", "Refresh", id="refresh"),
         Binding("p", "toggle_pause", "Pause", id="pause"),
+        Binding("i", "cycle_interval", "Interval", id="interval"),
+        Binding("c", "switch_cluster", "Cluster", id="cluster"),
+        Binding("d", "defrag", "Defrag", id="defrag"),
+        Binding("s", "snapshot", "Snapshot", id="snapshot"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help"),
     ]
 
     def __init__(
         self,
-        connection: Connection,
+        connection: Connection | None,
         refresh: float = 2.0,
         read_only: bool = False,
-        client: ClusterClient | None = None,
+        source: ClusterSource | None = None,
+        config_path: Path | None = None,
+        clusters: Iterable[str] = (),
+        source_factory: SourceFactory | None = None,
     ) -> None:
         super().__init__()
-        self.connection = connection
+        self.connection = connection or Connection(cluster="", endpoints=())
         self.refresh_interval = refresh
         self.read_only = read_only
-        self.client = client or ClusterClient(connection)
+        self.config_path = config_path
+        self.clusters = list(clusters)
+        self._factory: SourceFactory = source_factory or ClusterClient
+        self.source: ClusterSource | None = source
+        if self.source is None and connection is not None:
+            self.source = self._factory(connection)
+        self.history = History()
+        self.view = None
         self.paused = False
-        self.view: ClusterView | None = None
         self.polls = 0
+        self.failures = 0
+        self._generation = 0
         self._timer: Timer | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(f"Connecting to {self.connection.cluster}…", id="summary")
-        yield DataTable(id="members", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+    # --- screens ---------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        return DashboardScreen()
+
+    @property
+    def dashboard(self) -> DashboardScreen:
+        return next(s for s in self.screen_stack if isinstance(s, DashboardScreen))
 
     def on_mount(self) -> None:
+        if self.source is None:
+            self.action_switch_cluster()
+        else:
+            self._start()
+
+    def _start(self) -> None:
         self.sub_title = f"{self.connection.cluster} · {', '.join(self.connection.endpoints)}"
-        table = self.query_one("#members", DataTable)
-        table.add_columns(*MEMBER_COLUMNS)
+        if self.read_only:
+            self.sub_title += " · read-only"
         self.poll()
+
+    # --- polling ---------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
     def poll(self) -> None:
-        """One refresh in a thread; the next is armed only when this one is shown."""
-        view = self.client.read()
-        self.post_message(ClusterRefreshed(view))
+        """One refresh in a thread; the next is armed only once this one is shown."""
+        source, generation = self.source, self._generation
+        if source is None:
+            return
+        view = source.read()
+        self.post_message(ClusterRefreshed(view, generation))
 
     def on_cluster_refreshed(self, message: ClusterRefreshed) -> None:
+        if message.generation != self._generation:
+            return  # from a cluster we switched away from
+        view = message.view
         self.polls += 1
-        self.view = message.view
-        self.show(message.view)
+        self.view = view
+        self.history.add(view)
+        unreachable = bool(view.error) and not any(m.reachable for m in view.members)
+        self.failures = self.failures + 1 if unreachable else 0
+        self.dashboard.show(view, self.history, self.state_text())
+        for screen in self.screen_stack:
+            if isinstance(screen, MemberDetailScreen):
+                screen.show(view, self.history)
         self._arm()
+
+    def next_delay(self) -> float:
+        """The refresh interval, doubled per failed refresh while no member answers."""
+        if not self.failures:
+            return self.refresh_interval
+        return min(
+            self.refresh_interval * 2**self.failures, max(MAX_BACKOFF, self.refresh_interval)
+        )
+
+    def state_text(self) -> str:
+        if self.paused:
+            return "[b $warning]⏸ PAUSED[/] (p resumes)"
+        if self.failures:
+            return f"[b $error]no member answers[/]: retrying in {self.next_delay():.0f} s"
+        return f"every {self.refresh_interval:g} s"
 
     def _arm(self) -> None:
         if self._timer is not None:
             self._timer.stop()
-        self._timer = None if self.paused else self.set_timer(self.refresh_interval, self.poll)
+        self._timer = None if self.paused else self.set_timer(self.next_delay(), self.poll)
 
-    def show(self, view: ClusterView) -> None:
-        summary = self.query_one("#summary", Static)
-        stamp = time.strftime("%H:%M:%S", time.localtime(view.taken_at))
-        paused = "  ⏸ PAUSED (p resumes)" if self.paused else ""
-        summary.update(f"{verdict(view)}  ·  {stamp} in {view.duration * 1000:.0f} ms{paused}")
-        summary.set_class(not view.healthy, "-unhealthy")
-        summary.set_class(self.paused, "-paused")
-        table = self.query_one("#members", DataTable)
-        table.clear()
-        for member in view.members:
-            table.add_row(*member_row(member), key=member.endpoint or member.name)
+    # --- actions ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in CHANGING and self.read_only:
+            return False  # hidden from the footer and refused
+        return not (action == "switch_cluster" and len(self.clusters) < 2)
 
     def action_refresh_now(self) -> None:
         self.poll()
@@ -130,11 +163,106 @@ class EtcdtuiApp(App[int]):
         if self.paused and self._timer is not None:
             self._timer.stop()
             self._timer = None
-        if self.view is not None:
-            self.show(self.view)
+        self.dashboard.show_state(self.state_text())
         if not self.paused:
             self.poll()
-        self.notify("Refresh paused" if self.paused else "Refresh resumed")
+        self.notify("Refresh paused: p resumes" if self.paused else "Refresh resumed")
+
+    def action_cycle_interval(self) -> None:
+        later = [i for i in INTERVALS if i > self.refresh_interval]
+        self.refresh_interval = later[0] if later else INTERVALS[0]
+        self.dashboard.show_state(self.state_text())
+        self._arm()
+        self.notify(f"Refreshing every {self.refresh_interval:g} s")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_member_detail(self) -> None:
+        key = self.dashboard.selected_member_key()
+        if key is None or self.view is None:
+            return
+        screen = MemberDetailScreen(key)
+        self.push_screen(screen)
+        screen.show(self.view, self.history)
+
+    def member_actions(self, member: MemberView) -> list[str]:
+        """What can be done to this member, as shown in its detail."""
+        if self.read_only:
+            return []
+        actions = ["d  defragment (not built yet)", "s  snapshot from this member (not built yet)"]
+        if not member.reachable or (member.member is not None and not member.member.started):
+            actions.append("   replace this member (not built yet)")
+        return actions
+
+    def _not_built(self, action: str) -> None:
+        if self.read_only:
+            self.notify("etcdtui runs read-only (--read-only)", severity="warning")
+            return
+        self.notify(
+            f"{NOT_BUILT[action]} is not built yet in this version of etcdtui.",
+            title="Not available yet",
+            severity="warning",
+        )
+
+    def action_defrag(self) -> None:
+        self._not_built("defrag")
+
+    def action_snapshot(self) -> None:
+        self._not_built("snapshot")
+
+    def action_switch_cluster(self) -> None:
+        if not self.clusters:
+            return
+
+        def chosen(name: str | None) -> None:
+            if name is None:
+                if self.source is None:
+                    self.exit(0)
+                return
+            self.use_cluster(name)
+
+        self.push_screen(ClusterPicker(self.clusters, self.connection.cluster or None), chosen)
+
+    def use_cluster(self, name: str) -> None:
+        """Switch to another cluster of the config, leaving nothing of the old one on screen."""
+        assert self.config_path is not None
+        try:
+            connection = load_connection(self.config_path, name)
+        except EtcdtuiError as exc:
+            self.notify(escape(str(exc)), title="Cannot use this cluster", severity="error")
+            return
+        old = self.source
+        self._generation += 1
+        self.connection = connection
+        self.source = self._factory(connection)
+        self.history.clear()
+        self.view = None
+        self.failures = 0
+        if old is not None:
+            old.close()
+        self.dashboard.reset(f"Connecting to {connection.cluster}…")
+        self._start()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        commands = [
+            ("Refresh now", "Poll every member now", self.action_refresh_now),
+            ("Pause / resume refresh", "Stop or restart polling", self.action_toggle_pause),
+            ("Change refresh interval", "Cycle 0.5 s … 30 s", self.action_cycle_interval),
+            ("Member detail", "Every field of the selected member", self.action_member_detail),
+            ("Help", "What each pane and threshold means", self.action_help),
+        ]
+        if len(self.clusters) > 1:
+            commands.append(("Switch cluster", "Pick another cluster", self.action_switch_cluster))
+        if not self.read_only:
+            commands += [
+                ("Defragment…", "Not built yet", self.action_defrag),
+                ("Snapshot backup…", "Not built yet", self.action_snapshot),
+            ]
+        for title, help_text, callback in commands:
+            yield SystemCommand(title, help_text, callback)
 
     def on_unmount(self) -> None:
-        self.client.close()
+        if self.source is not None:
+            self.source.close()

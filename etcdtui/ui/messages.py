@@ -10,9 +10,10 @@ from etcdtui.models import ClusterView
 class ClusterRefreshed(Message):
     """A refresh finished; a newer one replaces an older one still in the queue."""
 
-    def __init__(self, view: ClusterView) -> None:
+    def __init__(self, view: ClusterView, generation: int = 0) -> None:
         super().__init__()
         self.view = view
+        self.generation = generation
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, ClusterRefreshed)

@@ -1,0 +1,164 @@
+"""Health rules: what deserves a warning, by etcd's documented thresholds, in words.
+
+Every finding carries a level and a sentence, so the screen never relies on colour alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from etcdtui.models import ClusterView, MemberMetrics, MemberView
+from etcdtui.models.units import human_seconds
+
+# etcd's documented thresholds (docs: tuning, hardware, metrics).
+QUOTA_WARN, QUOTA_CRIT = 0.80, 0.95
+FSYNC_GOOD, FSYNC_WARN = 0.010, 0.500
+COMMIT_GOOD, COMMIT_WARN = 0.025, 0.250
+PEER_RTT_WARN = 0.150
+LEADER_CHANGES_WARN = 4  # within LEADER_CHANGE_WINDOW
+LEADER_CHANGE_WINDOW = 15 * 60
+APPLIED_LAG_WARN = 1000  # entries behind the leader's applied index
+
+
+class Level(IntEnum):
+    OK = 0
+    WARN = 1
+    CRIT = 2
+
+    @property
+    def word(self) -> str:
+        return ("ok", "WARNING", "CRITICAL")[self]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing worth saying about the cluster or a member."""
+
+    level: Level
+    text: str
+    member: str = ""
+
+
+def quota_level(usage: float | None) -> Level:
+    if usage is None:
+        return Level.OK
+    if usage >= QUOTA_CRIT:
+        return Level.CRIT
+    return Level.WARN if usage >= QUOTA_WARN else Level.OK
+
+
+def latency_level(value: float | None, good: float, warn: float) -> Level:
+    """Below `good` is fine, between the two a warning, above `warn` critical."""
+    if value is None or value < good:
+        return Level.OK
+    return Level.CRIT if value > warn else Level.WARN
+
+
+def peer_rtt_level(value: float | None) -> Level:
+    return Level.WARN if value is not None and value > PEER_RTT_WARN else Level.OK
+
+
+def quota_usage(view: MemberView) -> float | None:
+    """dbSize / quota, as a fraction."""
+    if view.status is None or view.metrics is None or not view.metrics.quota_bytes:
+        return None
+    return view.status.db_size / view.metrics.quota_bytes
+
+
+def quorum_sentence(view: ClusterView) -> str:
+    """ "5 members, quorum 3, tolerates 2 failures, 1 down now" """
+    voting = len(view.voting_members)
+    plural = "s" if view.tolerates != 1 else ""
+    learners = len(view.members) - voting
+    extra = f" (+{learners} learner{'s' if learners != 1 else ''})" if learners > 0 else ""
+    return (
+        f"{voting} member{'s' if voting != 1 else ''}{extra}, quorum {view.quorum}, "
+        f"tolerates {view.tolerates} failure{plural}, {view.down} down now"
+    )
+
+
+def cluster_findings(view: ClusterView, leader_changes: int | None = None) -> list[Finding]:
+    """Everything wrong with the cluster as a whole, worst first.
+
+    `leader_changes` is how many times the leader changed within the last 15 minutes
+    (from the history), when known.
+    """
+    found: list[Finding] = []
+    if view.error and not any(m.reachable for m in view.members):
+        return [Finding(Level.CRIT, f"cluster unreachable: {view.error}")]
+    voting = len(view.voting_members)
+    healthy = voting - view.down
+    spare = healthy - view.quorum  # failures still survivable right now
+    if spare < 0:
+        found.append(
+            Finding(Level.CRIT, f"QUORUM LOST: {healthy} of {voting} healthy, {view.quorum} needed")
+        )
+    elif spare == 0 and view.down:
+        found.append(Finding(Level.CRIT, f"{view.down} down: one more failure loses quorum"))
+    elif view.down:
+        found.append(Finding(Level.WARN, f"{view.down} down: {spare} more failure(s) tolerated"))
+    elif spare == 0:
+        found.append(Finding(Level.WARN, f"{voting} member(s): no failure is tolerated"))
+    if view.leader is None:
+        found.append(Finding(Level.CRIT, "no leader: writes are impossible"))
+    if voting % 2 == 0 and voting > 0:
+        found.append(
+            Finding(
+                Level.WARN,
+                f"even member count ({voting}): tolerates no more failures than {voting - 1}",
+            )
+        )
+    for alarm in view.alarms:
+        who = next((m.name for m in view.members if m.member_id == alarm.member_id), "?")
+        found.append(Finding(Level.CRIT, f"alarm {alarm.kind} on {who}", who))
+    versions = {m.status.version for m in view.members if m.status is not None}
+    if len(versions) > 1:
+        found.append(Finding(Level.WARN, "version skew: " + ", ".join(sorted(versions))))
+    if leader_changes is not None and leader_changes >= LEADER_CHANGES_WARN:
+        found.append(
+            Finding(Level.WARN, f"{leader_changes} leader changes in 15 min: unstable leadership")
+        )
+    for member in view.members:
+        found.extend(member_findings(member, view))
+    return sorted(found, key=lambda f: -f.level)
+
+
+def member_findings(member: MemberView, view: ClusterView) -> list[Finding]:
+    """What is wrong with one member."""
+    name = member.name
+    found: list[Finding] = []
+    if member.member is not None and not member.member.started:
+        found.append(Finding(Level.WARN, f"member {member.member.id_hex} added but never started"))
+        return found
+    if not member.reachable:
+        found.append(Finding(Level.CRIT, f"{name} unreachable: {member.error}", name))
+        return found
+    if member.is_learner:
+        found.append(Finding(Level.WARN, f"{name} is a learner (not voting)", name))
+    if member.health is not None and not member.health.healthy:
+        found.append(Finding(Level.CRIT, f"{name} unhealthy: {member.health.error}", name))
+    usage = quota_usage(member)
+    level = quota_level(usage)
+    if level and usage is not None:
+        found.append(Finding(level, f"{name} database at {usage:.0%} of quota", name))
+    leader = view.leader
+    if leader is not None and leader.status and member.status and not member.is_leader:
+        lag = leader.status.applied_index - member.status.applied_index
+        if lag > APPLIED_LAG_WARN:
+            found.append(Finding(Level.WARN, f"{name} applied index {lag} behind the leader", name))
+    if member.metrics is not None:
+        for label, value, lvl in latencies(member.metrics):
+            if lvl:
+                found.append(Finding(lvl, f"{name} {label} {human_seconds(value)}", name))
+    return found
+
+
+def latencies(metrics: MemberMetrics) -> list[tuple[str, float | None, Level]]:
+    """(label, p99 in seconds, level) for WAL fsync, backend commit and peer round trip."""
+    fsync, commit, rtt = metrics.wal_fsync_p99, metrics.backend_commit_p99, metrics.peer_rtt_p99
+    return [
+        ("WAL fsync p99", fsync, latency_level(fsync, FSYNC_GOOD, FSYNC_WARN)),
+        ("backend commit p99", commit, latency_level(commit, COMMIT_GOOD, COMMIT_WARN)),
+        ("peer round trip p99", rtt, peer_rtt_level(rtt)),
+    ]

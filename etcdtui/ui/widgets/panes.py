@@ -1,0 +1,132 @@
+"""The Leader & health, DB size vs quota, and Disk & network panes."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from etcdtui.models import ClusterView
+from etcdtui.models.units import human_bytes, human_seconds
+from etcdtui.services.health import (
+    Level,
+    cluster_findings,
+    latencies,
+    quorum_sentence,
+    quota_level,
+    quota_usage,
+)
+from etcdtui.services.history import History, human_duration
+from etcdtui.ui.format import escape, level_markup, quota_bar, sparkline
+from etcdtui.ui.widgets.members import member_state
+
+
+class Pane(Static):
+    """A bordered pane that renders from the latest ClusterView and History."""
+
+    def show(self, view: ClusterView, history: History) -> None:
+        self.update(self.render_view(view, history))
+
+    def render_view(self, view: ClusterView, history: History) -> str:
+        raise NotImplementedError
+
+
+class HealthPane(Pane):
+    """Leader, quorum arithmetic, per-member health and every finding, worst first."""
+
+    def render_view(self, view: ClusterView, history: History) -> str:
+        lines: list[str] = []
+        leader = view.leader
+        changes = history.leader_changes()
+        if leader is not None and leader.status is not None:
+            lines.append(f"Leader  [b]{escape(leader.name)}[/b]  term {leader.status.raft_term}")
+        elif view.members:
+            lines.append(level_markup(Level.CRIT, "NO LEADER"))
+        changes_text = "-" if changes is None else str(changes)
+        lines.append(
+            f"Leader changes (15 min): {changes_text}  {sparkline(history.leader_change_series())}"
+        )
+        lines.append(f"Quorum  {escape(quorum_sentence(view))}")
+        states = []
+        for member in view.members:
+            state, level = member_state(member)
+            states.append(f"{escape(member.name)} {level_markup(Level(level), state)}")
+        lines.append("  ".join(states))
+        findings = cluster_findings(view, changes)
+        lines.append("")
+        if not findings:
+            lines.append(level_markup(Level.OK, "ok: nothing to report"))
+        for finding in findings[:8]:
+            lines.append(f"{level_markup(finding.level)}  {escape(finding.text)}")
+        if len(findings) > 8:
+            lines.append(f"… and {len(findings) - 8} more")
+        return "\n".join(lines)
+
+
+class QuotaPane(Pane):
+    """Per member: size against quota with the 80%/95% marks, in-use, fragmentation, trend."""
+
+    def render_view(self, view: ClusterView, history: History) -> str:
+        lines: list[str] = []
+        if view.alarms:
+            for alarm in view.alarms:
+                who = next((m.name for m in view.members if m.member_id == alarm.member_id), "?")
+                advice = (
+                    " writes refused: compact, defragment, disarm"
+                    if alarm.kind == "NOSPACE"
+                    else ""
+                )
+                lines.append(level_markup(Level.CRIT, f"ALARM {alarm.kind} on {who}") + advice)
+        else:
+            lines.append("Alarms: none")
+        quotas = [
+            m.metrics.quota_bytes for m in view.members if m.metrics and m.metrics.quota_bytes
+        ]
+        eta = history.quota_eta(min(quotas) if quotas else None)
+        if eta is not None:
+            lines.append(
+                level_markup(Level.WARN if eta < 86400 else Level.OK, "growing")
+                + f": quota reached in about {human_duration(eta)} at the current growth"
+            )
+        width = max(10, min(30, (self.size.width or 60) - 34))
+        for member in view.members:
+            s = member.status
+            if s is None:
+                lines.append(f"{escape(member.name):<10} {'·' * width}  unreachable")
+                continue
+            usage = quota_usage(member)
+            level = quota_level(usage)
+            quota = member.metrics.quota_bytes if member.metrics else None
+            percent = f"{usage:4.0%}" if usage is not None else "  -"
+            lines.append(
+                f"{escape(member.name):<10} {quota_bar(usage, width)} {percent} "
+                f"of {human_bytes(quota)} {level_markup(level)}"
+            )
+            trend = sparkline(history.series(s.member_id), 16) if s.member_id else ""
+            lines.append(
+                f"{'':<10} size {human_bytes(s.db_size)}  in use {human_bytes(s.db_size_in_use)}"
+                f"  frag {s.fragmentation:.0%}  {trend}"
+            )
+        lines.append(f"[dim]bar marks: warning {80}% │ critical {95}% │[/dim]")
+        return "\n".join(lines)
+
+
+class DiskPane(Pane):
+    """WAL fsync, backend commit and peer round-trip p99 per member, over the last minute."""
+
+    def render_view(self, view: ClusterView, history: History) -> str:
+        header = f"{'member':<10} {'WAL fsync p99':<18} {'commit p99':<18} {'peer RTT p99':<18}"
+        lines = [f"[b]{header}[/b]"]
+        for member in view.members:
+            if member.metrics is None or member.member_id is None:
+                lines.append(f"{escape(member.name):<10} {'no metrics'}")
+                continue
+            recent = history.recent(member.member_id, member.metrics)
+            cells = []
+            for _label, value, level in latencies(recent):
+                text = f"{human_seconds(value)} {level.word}" if value is not None else "-"
+                cells.append(level_markup(level, f"{text:<18}"))
+            lines.append(f"{escape(member.name):<10} " + " ".join(cells))
+        lines.append(
+            "[dim]good: fsync < 10 ms (critical > 500), commit < 25 ms (critical > 250), "
+            "peer RTT < 150 ms[/dim]"
+        )
+        return "\n".join(lines)
