@@ -250,11 +250,10 @@ class ClusterClient:
         took, read_err = _result(probe.read) if probe.read is not None else (0.0, None)
         own_alarms = [a.kind for a in alarms if a.member_id == status.member_id]
         if probe.read is None and status.leader_id == 0:
-            health = MemberHealth(endpoint, False, 0.0, "no leader")
+            health = MemberHealth(endpoint, False, 0.0, "no leader", read_ok=False)
         elif took is None:
-            health = MemberHealth(
-                endpoint, False, 0.0, _error_text(read_err, endpoint, self.timeout)
-            )
+            error = _error_text(read_err, endpoint, self.timeout)
+            health = MemberHealth(endpoint, False, 0.0, error, read_ok=False)
         elif own_alarms:
             health = MemberHealth(endpoint, False, took, "active alarm: " + ", ".join(own_alarms))
         else:

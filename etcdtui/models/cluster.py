@@ -65,6 +65,8 @@ class MemberHealth:
     healthy: bool
     took: float
     error: str = ""
+    # False when the read itself failed; an alarm alone makes a member unhealthy but not down.
+    read_ok: bool = True
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,12 @@ class ClusterView:
 
     @property
     def down(self) -> int:
-        return sum(1 for m in self.voting_members if not m.healthy)
+        """Voting members that do not answer, or cannot serve a linearizable read."""
+        return sum(
+            1
+            for m in self.voting_members
+            if not m.reachable or (m.health is not None and not m.health.read_ok)
+        )
 
     @property
     def healthy(self) -> bool:

@@ -88,7 +88,7 @@ def cluster_findings(view: ClusterView, leader_changes: int | None = None) -> li
     if view.error and not any(m.reachable for m in view.members):
         return [Finding(Level.CRIT, f"cluster unreachable: {view.error}")]
     voting = len(view.voting_members)
-    healthy = voting - view.down
+    healthy = voting - view.down  # answering members: an alarm alone does not cost quorum
     spare = healthy - view.quorum  # failures still survivable right now
     if spare < 0:
         found.append(

@@ -94,7 +94,8 @@ class EtcdtuiApp(App[int]):
         if self.source is None:
             self.action_switch_cluster()
         else:
-            self._start()
+            # After the first paint, so every pane is mounted when the first refresh lands.
+            self.call_after_refresh(self._start)
 
     def _start(self) -> None:
         self.sub_title = f"{self.connection.cluster} · {', '.join(self.connection.endpoints)}"

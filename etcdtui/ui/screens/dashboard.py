@@ -18,7 +18,7 @@ from etcdtui.ui.format import escape, level_markup
 from etcdtui.ui.widgets.members import MembersTable
 from etcdtui.ui.widgets.panes import DiskPane, HealthPane, Pane, QuotaPane
 
-WIDE = 140  # columns from which the three lower panes sit side by side
+WIDE = 120  # columns from which health and quota sit side by side
 
 
 class DashboardScreen(Screen[None]):

@@ -56,9 +56,9 @@ def member_cells(view: MemberView) -> tuple[str, ...]:
 class MembersTable(DataTable[str | Text]):
     """Every member; Enter opens its detail."""
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.zebra_stripes = True
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        # Columns exist from the start: a refresh can arrive before the table is mounted.
         self.add_columns(*COLUMNS)
 
     def show(self, view: ClusterView) -> None:

@@ -81,29 +81,27 @@ class QuotaPane(Pane):
             m.metrics.quota_bytes for m in view.members if m.metrics and m.metrics.quota_bytes
         ]
         eta = history.quota_eta(min(quotas) if quotas else None)
-        if eta is not None:
+        if eta:  # 0 means a member is at its quota already: the alarm says so
             lines.append(
                 level_markup(Level.WARN if eta < 86400 else Level.OK, "growing")
                 + f": quota reached in about {human_duration(eta)} at the current growth"
             )
-        width = max(10, min(30, (self.size.width or 60) - 34))
+        width = max(8, min(40, (self.content_region.width or 60) - 26))
         for member in view.members:
             s = member.status
             if s is None:
-                lines.append(f"{escape(member.name):<10} {'·' * width}  unreachable")
+                lines.append(f"{escape(member.name):<9} {'·' * width}  unreachable")
                 continue
             usage = quota_usage(member)
             level = quota_level(usage)
             quota = member.metrics.quota_bytes if member.metrics else None
-            percent = f"{usage:4.0%}" if usage is not None else "  -"
+            percent = f"{usage:4.0%}" if usage is not None else "   -"
+            bar = quota_bar(usage, width)
+            lines.append(f"{escape(member.name):<9} {bar} {percent} {level_markup(level)}")
+            trend = sparkline(history.series(s.member_id), 12) if s.member_id else ""
             lines.append(
-                f"{escape(member.name):<10} {quota_bar(usage, width)} {percent} "
-                f"of {human_bytes(quota)} {level_markup(level)}"
-            )
-            trend = sparkline(history.series(s.member_id), 16) if s.member_id else ""
-            lines.append(
-                f"{'':<10} size {human_bytes(s.db_size)}  in use {human_bytes(s.db_size_in_use)}"
-                f"  frag {s.fragmentation:.0%}  {trend}"
+                f"{'':<9} {human_bytes(s.db_size)} of {human_bytes(quota)} · in use "
+                f"{human_bytes(s.db_size_in_use)} · frag {s.fragmentation:.0%} {trend}"
             )
         lines.append(f"[dim]bar marks: warning {80}% │ critical {95}% │[/dim]")
         return "\n".join(lines)
