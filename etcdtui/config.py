@@ -462,17 +462,21 @@ def _toml_value(value: Any) -> str:
 
 
 def dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
-    """A small TOML writer for nested tables of strings, numbers, booleans and lists."""
-    lines: list[str] = []
-    tables: list[tuple[str, Mapping[str, Any]]] = []
+    """A small TOML writer for nested tables of strings, numbers, booleans and lists.
+
+    A table holding only sub-tables gets no header of its own, so files written for two
+    clusters can be concatenated.
+    """
+    scalars = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, Mapping)
+               and v is not None]  # fmt: skip
+    parts = []
+    if scalars:
+        parts.append(("" if not prefix else f"[{prefix}]\n") + "\n".join(scalars))
     for key, value in data.items():
         if isinstance(value, Mapping):
-            tables.append((key, value))
-        elif value is not None:
-            lines.append(f"{key} = {_toml_value(value)}")
-    out = "\n".join(lines)
-    for key, table in tables:
-        name = f"{prefix}.{key}" if prefix else key
-        body = dump_toml(table, name)
-        out += ("\n\n" if out else "") + f"[{name}]\n" + body if body.strip() else ""
-    return out.strip() + "\n"
+            body = dump_toml(value, f"{prefix}.{key}" if prefix else key).strip()
+            if body:
+                parts.append(body)
+            elif value == {}:
+                parts.append(f"[{prefix}.{key}]" if prefix else f"[{key}]")
+    return "\n\n".join(parts) + "\n"

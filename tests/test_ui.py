@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
 
 from textual.widgets import DataTable, Static
 
-from etcdtui.config import from_flags
+from etcdtui.config import cluster_names, from_flags
 from etcdtui.lab import LabInfo
 from etcdtui.ui.app import EtcdtuiApp
+from etcdtui.ui.screens.picker import ClusterPicker
 from tests.conftest import connection_of, follower
 
 
@@ -77,4 +82,122 @@ async def test_unreachable_cluster_is_shown_as_such() -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "unreachable" in str(app.query_one("#summary", Static).render())
-        assert rows(app)["?"][2] == "UNREACHABLE"
+        assert rows(app)["http://127.0.0.1:1"][2] == "UNREACHABLE"
+
+
+async def test_nospace_alarm_shows_in_the_quota_pane(make_lab) -> None:  # type: ignore[no-untyped-def]
+    info = make_lab(quota_bytes=4 * 1024 * 1024)
+    env = {**os.environ, **info.etcdctl_env()}
+    for i in range(64):
+        put = subprocess.run(
+            [info.etcdctl, "put", f"/fill/{i}"], input="x" * 256 * 1024, env=env,
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if put.returncode != 0:
+            break
+    app = EtcdtuiApp(connection_of(info), refresh=60)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        quota = str(app.query_one("#quota", Static).render())
+        assert "ALARM NOSPACE on node" in quota
+        assert "CRITICAL" in str(app.query_one("#health", Static).render())
+        assert str(app.query_one("#summary", Static).render()).startswith("UNHEALTHY")
+
+
+async def test_frozen_member_is_unreachable_while_the_others_keep_refreshing(make_lab) -> None:  # type: ignore[no-untyped-def]
+    info = make_lab()
+    victim = follower(info)
+    app = EtcdtuiApp(replace(connection_of(info), timeout=0.5), refresh=0.1)
+    pid = info.pid(victim)
+    async with app.run_test(size=(120, 40)) as pilot:
+        while app.polls < 1:
+            await pilot.pause(0.05)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            before = app.polls
+            started = time.monotonic()
+            while app.polls < before + 3 and time.monotonic() - started < 10:
+                await pilot.pause(0.05)
+            shown = rows(app)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    assert app.polls >= before + 3  # polling goes on: each costs one timeout, not one per call
+    assert shown[victim][2] == "UNREACHABLE" and "timed out after 0.5 s" in shown[victim][-1]
+    assert all(cells[2] == "healthy" for name, cells in shown.items() if name != victim)
+
+
+async def test_read_only_hides_every_changing_action(plain_lab: LabInfo) -> None:
+    app = EtcdtuiApp(connection_of(plain_lab), refresh=60, read_only=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        shown_keys = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
+        assert {"d", "s"}.isdisjoint(shown_keys) and "r" in shown_keys
+        await pilot.press("d")
+        await pilot.pause()
+        assert not any("not built" in str(n.message) for n in app._notifications)
+        palette = [c.title for c in app.get_system_commands(app.screen)]
+        assert not any(t.startswith(("Defragment", "Snapshot")) for t in palette)
+
+
+async def test_actions_not_built_yet_say_so(plain_lab: LabInfo) -> None:
+    app = EtcdtuiApp(connection_of(plain_lab), refresh=60)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("d")
+        await pilot.pause()
+        assert any("not built yet" in str(n.message) for n in app._notifications)
+
+
+async def test_enter_opens_member_detail_with_its_node(plain_lab: LabInfo) -> None:
+    app = EtcdtuiApp(connection_of(plain_lab), refresh=60)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        text = str(app.screen.query_one("#detail", Static).render())
+        name = text.split()[0]
+        node = next(n for n in plain_lab.nodes if n.name == name)
+        assert f"127.0.0.1:{node.ssh_port}" in text and "Profile         lab" in text
+        assert "Applied index" in text and "bytes)" in text
+        await pilot.press("escape", "question_mark")
+        await pilot.pause()
+        assert "DB size vs quota" in str(app.screen.query_one("Markdown").source)  # type: ignore[attr-defined]
+
+
+async def test_switching_clusters_leaves_nothing_stale(make_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    first, second = make_lab(members=3), make_lab(members=5)
+    config = tmp_path / "two.toml"
+    config.write_text(
+        first.config_path.read_text().replace("[clusters.lab", "[clusters.small")
+        + "\n"
+        + second.config_path.read_text().replace("[clusters.lab", "[clusters.big")
+    )
+    app = EtcdtuiApp(None, refresh=60, config_path=config, clusters=cluster_names(config))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ClusterPicker)
+        await pilot.press("enter")  # "small", the first
+        while app.polls < 1:
+            await pilot.pause(0.05)
+        assert len(rows(app)) == 3
+        await pilot.press("c", "down", "enter")
+        await pilot.pause()
+        assert app.connection.cluster == "big"
+        assert app.history.samples == type(app.history.samples)() or app.polls >= 1
+        polls = app.polls
+        while app.polls == polls:
+            await pilot.pause(0.05)
+        assert len(rows(app)) == 5
+        assert all(len(s.db_size) == 5 for s in app.history.samples)
+
+
+async def test_backoff_when_no_member_answers() -> None:
+    app = EtcdtuiApp(from_flags("127.0.0.1:1", timeout=0.2), refresh=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        while app.polls < 3:
+            await pilot.pause(0.05)
+        assert app.failures >= 3
+        assert app.next_delay() >= 0.1 * 2**3
+        assert "retrying in" in str(app.query_one("#summary", Static).render())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from etcdtui.errors import LabError
+from etcdtui.lab.procs import process_alive
 
 SSHD = "/usr/sbin/sshd"
 
@@ -81,6 +83,8 @@ def start_sshd(
         "AllowTcpForwarding yes\n"
         f"PidFile {pid_file}\n"
         "LogLevel VERBOSE\n"
+        # Snapshot copies to and from nodes use SFTP.
+        "Subsystem sftp internal-sftp\n"
         f"{extra_config}"
     )
     if not os.path.exists(SSHD):
@@ -100,9 +104,7 @@ def start_sshd(
     while time.monotonic() < deadline:
         if pid_file.exists() and pid_file.read_text().strip():
             pid = int(pid_file.read_text().strip())
-            host_key = " ".join(
-                (workdir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
-            )
+            host_key = " ".join((workdir / "ssh_host_ed25519_key.pub").read_text().split()[:2])
             return Sshd(host=host, port=port, pid=pid, host_key=host_key)
         time.sleep(0.02)
     raise LabError(f"sshd on {host}:{port} wrote no pid file within 5 s (see {workdir}/sshd.log)")
@@ -117,17 +119,12 @@ def stop_pid(pid: int, timeout: float = 5.0) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
         # Reap it if it is our child, so it does not linger as a zombie.
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        # A zombie counts as stopped: orphans are not always reaped inside containers.
+        if not process_alive(pid):
+            return
         time.sleep(0.02)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

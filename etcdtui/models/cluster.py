@@ -159,7 +159,7 @@ class MemberView:
     def name(self) -> str:
         if self.member is not None and self.member.name:
             return self.member.name
-        return "(unstarted)" if self.member is not None else "?"
+        return "(unstarted)" if self.member is not None else (self.endpoint or "?")
 
     @property
     def member_id(self) -> int | None:
@@ -215,11 +215,14 @@ class ClusterView:
 
     @property
     def down(self) -> int:
-        """Voting members that do not answer, or cannot serve a linearizable read."""
+        """Voting members that do not answer, or (while there is a leader) cannot serve a
+        linearizable read. Without a leader every read fails: that is "no leader", not every
+        member down."""
+        has_leader = self.leader is not None
         return sum(
             1
             for m in self.voting_members
-            if not m.reachable or (m.health is not None and not m.health.read_ok)
+            if not m.reachable or (has_leader and m.health is not None and not m.health.read_ok)
         )
 
     @property

@@ -66,11 +66,17 @@ def quota_usage(view: MemberView) -> float | None:
     return view.status.db_size / view.metrics.quota_bytes
 
 
+def usage_percent(usage: float) -> str:
+    """Quota use as a whole percentage, rounded down: 94.7% (a warning) never reads as the
+    critical 95%."""
+    return f"{int(usage * 100 + 1e-9)}%"
+
+
 def quorum_sentence(view: ClusterView) -> str:
     """ "5 members, quorum 3, tolerates 2 failures, 1 down now" """
     voting = len(view.voting_members)
     plural = "s" if view.tolerates != 1 else ""
-    learners = len(view.members) - voting
+    learners = sum(1 for m in view.members if m.is_learner)
     extra = f" (+{learners} learner{'s' if learners != 1 else ''})" if learners > 0 else ""
     return (
         f"{voting} member{'s' if voting != 1 else ''}{extra}, quorum {view.quorum}, "
@@ -141,7 +147,7 @@ def member_findings(member: MemberView, view: ClusterView) -> list[Finding]:
     usage = quota_usage(member)
     level = quota_level(usage)
     if level and usage is not None:
-        found.append(Finding(level, f"{name} database at {usage:.0%} of quota", name))
+        found.append(Finding(level, f"{name} database at {usage_percent(usage)} of quota", name))
     leader = view.leader
     if leader is not None and leader.status and member.status and not member.is_leader:
         lag = leader.status.applied_index - member.status.applied_index

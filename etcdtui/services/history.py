@@ -81,7 +81,8 @@ class History:
         if counted:
             return max(counted)
         seen = [s.leader_id for s in self.samples]
-        return sum(1 for a, b in itertools.pairwise(seen) if a != b)
+        # Only changes *to* a leader count: leader 1 -> none -> leader 2 is one election.
+        return sum(1 for a, b in itertools.pairwise(seen) if b is not None and a != b)
 
     def leader_change_series(self) -> list[float]:
         """Cumulative leader changes per sample, for a sparkline."""

@@ -183,9 +183,7 @@ class EtcdtuiApp(App[int]):
         key = self.dashboard.selected_member_key()
         if key is None or self.view is None:
             return
-        screen = MemberDetailScreen(key)
-        self.push_screen(screen)
-        screen.show(self.view, self.history)
+        self.push_screen(MemberDetailScreen(key, self.view, self.history))
 
     def member_actions(self, member: MemberView) -> list[str]:
         """What can be done to this member, as shown in its detail."""

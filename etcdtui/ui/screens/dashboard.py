@@ -24,6 +24,8 @@ WIDE = 120  # columns from which health and quota sit side by side
 class DashboardScreen(Screen[None]):
     """Everything at a glance; refreshed by the app's poller."""
 
+    AUTO_FOCUS = "#members"
+
     BINDINGS = [
         Binding("1", "focus_pane('members')", "Members", show=False, id="pane-members"),
         Binding("2", "focus_pane('health')", "Health", show=False, id="pane-health"),

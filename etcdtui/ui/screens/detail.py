@@ -109,9 +109,13 @@ class MemberDetailScreen(Screen[None]):
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="back")]
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, view: ClusterView, history: History) -> None:
         super().__init__()
         self.key = key
+        self._first = (view, history)
+
+    def on_mount(self) -> None:
+        self.show(*self._first)
 
     def compose(self) -> ComposeResult:
         yield Header()

@@ -7,7 +7,7 @@ from textual.widgets import DataTable
 
 from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.units import human_bytes
-from etcdtui.services.health import quota_usage
+from etcdtui.services.health import quota_usage, usage_percent
 
 COLUMNS = (
     "", "NAME", "STATE", "ID", "VERSION", "TERM", "INDEX", "APPLIED", "DB SIZE", "QUOTA",
@@ -46,7 +46,7 @@ def member_cells(view: MemberView) -> tuple[str, ...]:
         str(s.raft_index) if s else "-",
         str(s.applied_index) if s else "-",
         human_bytes(s.db_size) if s else "-",
-        f"{usage:.0%}" if usage is not None else "-",
+        usage_percent(usage) if usage is not None else "-",
         ",".join(member.client_urls) if member and member.client_urls else (view.endpoint or "-"),
         ",".join(member.peer_urls) if member else "-",
         error,

@@ -13,6 +13,7 @@ from etcdtui.services.health import (
     quorum_sentence,
     quota_level,
     quota_usage,
+    usage_percent,
 )
 from etcdtui.services.history import History, human_duration
 from etcdtui.ui.format import escape, level_markup, quota_bar, sparkline
@@ -95,7 +96,7 @@ class QuotaPane(Pane):
             usage = quota_usage(member)
             level = quota_level(usage)
             quota = member.metrics.quota_bytes if member.metrics else None
-            percent = f"{usage:4.0%}" if usage is not None else "   -"
+            percent = f"{usage_percent(usage):>4}" if usage is not None else "   -"
             bar = quota_bar(usage, width)
             lines.append(f"{escape(member.name):<9} {bar} {percent} {level_markup(level)}")
             trend = sparkline(history.series(s.member_id), 12) if s.member_id else ""

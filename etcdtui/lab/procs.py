@@ -1,0 +1,95 @@
+"""Checking and stopping the processes a lab started, by pid."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def process_alive(pid: int) -> bool:
+    """True if `pid` runs (a zombie does not count: nobody may reap orphans in a container)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state letter follows the command name, which is in parentheses and may hold spaces.
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state not in ("Z", "X")
+
+
+def read_pid(pid_file: Path) -> int | None:
+    """The number in a pid file, or None."""
+    try:
+        return int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def is_sshd(pid: int, config: Path) -> bool:
+    """True if `pid` is a live sshd started with config file `config` (not a reused pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    # sshd rewrites its title to "sshd: /usr/sbin/sshd -f CONFIG ... [listener]".
+    return str(config).encode() in cmdline and process_alive(pid)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (children, their children, ...)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return [child for child in found if process_alive(child)]
+
+
+def _reap(pid: int) -> None:
+    # A process we forked ourselves would otherwise stay a zombie until we exit.
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def stop_processes(pids: Iterable[int], timeout: float = 10.0) -> list[int]:
+    """SIGTERM every pid together (SIGCONT first, for frozen ones), SIGKILL what is left
+    after `timeout`; return the pids that were still alive at SIGKILL time."""
+    waiting = [pid for pid in pids if process_alive(pid)]
+    for pid in waiting:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        for pid in waiting:
+            _reap(pid)
+        waiting = [pid for pid in waiting if process_alive(pid)]
+        if waiting:
+            time.sleep(0.05)
+    for pid in waiting:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    killed = list(waiting)
+    deadline = time.monotonic() + 3
+    while waiting and time.monotonic() < deadline:
+        for pid in waiting:
+            _reap(pid)
+        waiting = [pid for pid in waiting if process_alive(pid)]
+        if waiting:
+            time.sleep(0.05)
+    return killed

@@ -1,0 +1,225 @@
+"""What a lab is made of: LabNode/LabInfo, the state file (lab.json) and the etcdtui.toml it writes.
+
+The state file is the lab's marker: lab down and a second lab up only act on a folder whose
+lab.json says etcdtui made it. Node paths are derived from the folder lab down is given, never
+read back from the file, so a copied lab folder cannot make lab down touch the original's
+processes.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from etcdtui.config import dump_toml
+from etcdtui.errors import LabError
+from etcdtui.lab.errors import LabUsageError
+from etcdtui.lab.service import ENV_FILE, LOG_FILE, PID_FILE, etcd_pid
+
+STATE_FILE = "lab.json"
+CONFIG_FILE = "etcdtui.toml"
+MARKER = "etcdtui lab"
+FORMAT = 1
+CLUSTER = "lab"
+# Everything lab up makes inside the folder; lab down removes exactly these (or the folder).
+MADE = (STATE_FILE, CONFIG_FILE, "nodes", "ssh", "pki")
+
+
+@dataclass(frozen=True)
+class LabNode:
+    """A lab node: an sshd of its own and, for a member, an etcd member named like the node."""
+
+    name: str
+    member: bool  # False for a spare: sshd runs, etcd does not (until a runbook adds it)
+    ssh_port: int
+    client_url: str  # a spare's planned URLs, for the member a runbook may add there
+    peer_url: str
+    data_dir: str
+    service: str  # the node's etcd-service script (start|stop|restart|is-active|status)
+
+    @property
+    def node_dir(self) -> Path:
+        return Path(self.service).parent
+
+    @property
+    def env_file(self) -> str:
+        """The member's ETCD_* flags; a runbook writes it on a spare before `start`."""
+        return str(self.node_dir / ENV_FILE)
+
+    @property
+    def log_file(self) -> str:
+        return str(self.node_dir / LOG_FILE)
+
+    @property
+    def pid_file(self) -> str:
+        return str(self.node_dir / PID_FILE)
+
+
+@dataclass(frozen=True)
+class LabInfo:
+    """A lab as lab up made it (or load_lab re-read it)."""
+
+    dir: Path
+    config_path: Path
+    cluster: str
+    etcd_version: str
+    tls: bool
+    nodes: tuple[LabNode, ...]
+    endpoints: tuple[str, ...]
+    etcdctl: str
+    etcdutl: str | None
+    etcd: str = ""
+    token: str = ""  # the initial cluster token a member added later must use
+    quota_bytes: int | None = None
+    cacert: str | None = None  # the client side of TLS: what etcdctl and etcdtui present
+    cert: str | None = None
+    key: str | None = None
+
+    def members(self) -> tuple[LabNode, ...]:
+        """The nodes that were etcd members when the lab came up."""
+        return tuple(node for node in self.nodes if node.member)
+
+    def node(self, name: str) -> LabNode:
+        """The node called `name` (LabError if there is none)."""
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise LabError(f"no node named {name!r} in the lab in {self.dir}")
+
+    def etcdctl_env(self) -> dict[str, str]:
+        """ETCDCTL_* variables that point etcdctl (and etcdtui) at this lab."""
+        env = {"ETCDCTL_API": "3", "ETCDCTL_ENDPOINTS": ",".join(self.endpoints)}
+        if self.tls and self.cacert and self.cert and self.key:
+            env |= {
+                "ETCDCTL_CACERT": self.cacert,
+                "ETCDCTL_CERT": self.cert,
+                "ETCDCTL_KEY": self.key,
+            }
+        return env
+
+    def pid(self, node_name: str) -> int | None:
+        """The pid of that node's etcd, from its pid file; None if it does not run."""
+        return etcd_pid(self.node(node_name).node_dir)
+
+    def node_tls(self, node_name: str) -> dict[str, str] | None:
+        """The node's cert, key, peer_cert, peer_key and ca files (None without TLS)."""
+        if not self.tls:
+            return None
+        pki = self.dir / "pki"
+        return {
+            "cert": str(pki / f"{node_name}-server.crt"),
+            "key": str(pki / f"{node_name}-server.key"),
+            "peer_cert": str(pki / f"{node_name}-peer.crt"),
+            "peer_key": str(pki / f"{node_name}-peer.key"),
+            "ca": str(pki / "ca.crt"),
+        }
+
+
+def node_dir(root: Path, name: str) -> Path:
+    return root / "nodes" / name
+
+
+def sshd_dir(root: Path, name: str) -> Path:
+    return node_dir(root, name) / "sshd"
+
+
+def write_state(root: Path, state: dict[str, Any]) -> None:
+    """Replace lab.json atomically, so lab down never reads half a file."""
+    tmp = root / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    os.replace(tmp, root / STATE_FILE)
+
+
+def read_state(root: Path) -> dict[str, Any]:
+    """The lab's state; LabUsageError when the folder holds no lab etcdtui made."""
+    path = root / STATE_FILE
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LabUsageError(
+            f"no lab in {root}: start one with etcdtui lab up --dir {root}"
+        ) from None
+    except (OSError, ValueError):
+        state = None
+    if not isinstance(state, dict) or state.get("made_by") != MARKER:
+        raise LabUsageError(f"{path} was not written by etcdtui lab up: not touching {root}")
+    return state
+
+
+def info_from_state(root: Path, state: dict[str, Any]) -> LabInfo:
+    """A LabInfo for the lab in `root` as lab.json describes it."""
+    nodes = tuple(
+        LabNode(
+            name=n["name"],
+            member=bool(n["member"]),
+            ssh_port=int(n["ssh_port"]),
+            client_url=n["client_url"],
+            peer_url=n["peer_url"],
+            data_dir=str(node_dir(root, n["name"]) / "data"),
+            service=str(node_dir(root, n["name"]) / "etcd-service"),
+        )
+        for n in state["nodes"]
+    )
+    tls = bool(state["tls"])
+    pki = root / "pki"
+    return LabInfo(
+        dir=root,
+        config_path=root / CONFIG_FILE,
+        cluster=CLUSTER,
+        etcd_version=state["etcd_version"],
+        tls=tls,
+        nodes=nodes,
+        endpoints=tuple(n.client_url for n in nodes if n.member),
+        etcdctl=state["etcdctl"],
+        etcdutl=state["etcdutl"],
+        etcd=state["etcd"],
+        token=state["token"],
+        quota_bytes=state["quota_bytes"],
+        cacert=str(pki / "ca.crt") if tls else None,
+        cert=str(pki / "client.crt") if tls else None,
+        key=str(pki / "client.key") if tls else None,
+    )
+
+
+def config_text(info: LabInfo, timeout: float = 2.0) -> str:
+    """The etcdtui.toml for the lab: cluster "lab", a node per member and spare."""
+    ssh_dir = info.dir / "ssh"
+    user = getpass.getuser()
+    nodes: dict[str, Any] = {}
+    for node in info.nodes:
+        variables = {"service": node.service, "env_file": node.env_file}
+        tls = info.node_tls(node.name)
+        if tls:
+            variables |= {f"{k}_file": v for k, v in tls.items()}
+        nodes[node.name] = {
+            # A spare has no member yet; runbooks see that from the member list and lab.json.
+            "member": node.name if node.member else None,
+            "profile": "lab",
+            "data_dir": node.data_dir,
+            "peer_urls": [node.peer_url],
+            "client_urls": [node.client_url],
+            "sudo": False,
+            "vars": variables,
+            "ssh": {
+                "host": "127.0.0.1",
+                "port": node.ssh_port,
+                "user": user,
+                "identity_file": str(ssh_dir / "id_ed25519"),
+                "known_hosts": str(ssh_dir / "known_hosts"),
+                "host_key_policy": "strict",
+            },
+        }
+    cluster: dict[str, Any] = {"endpoints": list(info.endpoints)}
+    if info.tls:
+        cluster |= {"cacert": info.cacert, "cert": info.cert, "key": info.key}
+    cluster |= {"timeout": timeout, "nodes": nodes}
+    header = (
+        f"# Written by `etcdtui lab up --dir {info.dir}`; removed by `etcdtui lab down`.\n"
+        f"# etcd {info.etcd_version}, {len(info.members())} members"
+        f"{', TLS' if info.tls else ''}. Use: etcdtui --config {info.config_path} --cluster lab\n\n"
+    )
+    return header + dump_toml({"clusters": {CLUSTER: cluster}})

@@ -1,0 +1,112 @@
+"""Taking a lab apart: finding its processes by pid, stopping them, removing its files.
+
+Only processes that are provably the lab's own are touched: an etcd whose environment carries
+its node folder (the service script puts it there) and an sshd started with the node's config.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from etcdtui.lab.probe import member_is_leader, ssl_context
+from etcdtui.lab.procs import descendants, is_sshd, read_pid, stop_processes
+from etcdtui.lab.service import PID_FILE, is_node_etcd
+from etcdtui.lab.state import MADE, STATE_FILE, info_from_state, node_dir, sshd_dir
+
+# etcd stops in well under a second when its cluster is healthy, but a member that never
+# joined a quorum (a failed lab up, a broken rehearsal) waits out its 7 s request timeout
+# first; its data is about to be deleted, so lab down does not wait that long.
+ETCD_GRACE = 3.0
+
+
+def lab_pids(root: Path, state: dict[str, Any]) -> list[tuple[str, int]]:
+    """(what, pid) for every process of the lab in `root` that still runs."""
+    found: list[tuple[str, int]] = []
+    for raw in state.get("nodes", []):
+        name = str(raw["name"])
+        # Recorded pids and pid files both count, but only while they are still that process:
+        # after a reboot the same numbers may belong to anything.
+        home = node_dir(root, name)
+        etcds = {read_pid(home / PID_FILE), raw.get("etcd_pid")}
+        for pid in sorted(p for p in etcds if isinstance(p, int) and is_node_etcd(p, home)):
+            found.append((f"etcd on {name}", pid))
+        folder = sshd_dir(root, name)
+        config = folder / "sshd_config"
+        sshds = {read_pid(folder / "sshd.pid"), raw.get("sshd_pid")}
+        for pid in sorted(p for p in sshds if isinstance(p, int) and is_sshd(p, config)):
+            found.append((f"sshd for {name}", pid))
+    return found
+
+
+def teardown(root: Path, state: dict[str, Any]) -> list[str]:
+    """Stop every process of the lab by pid, then remove what lab up made."""
+    running = lab_pids(root, state)
+    etcds = [pid for what, pid in running if what.startswith("etcd")]
+    # A leader told to stop hands leadership over first and waits ~7 s if its followers are
+    # stopping too; stopping the followers first leaves it alone, and then it stops at once.
+    leaders = _leader_pids(root, state, running)
+    followers = [pid for pid in etcds if pid not in leaders]
+    killed = set(stop_processes(followers, ETCD_GRACE)) | set(stop_processes(leaders, ETCD_GRACE))
+    sshds = [pid for what, pid in running if what.startswith("sshd")]
+    # Open SSH sessions (and the commands in them) outlive their sshd listener: stop them too.
+    sessions = [child for pid in sshds for child in descendants(pid)]
+    killed |= set(stop_processes(sshds + sessions))
+    lines = [
+        f"stopped {what} (pid {pid}{', killed' if pid in killed else ''})" for what, pid in running
+    ]
+    if sessions:
+        lines.append(f"ended {len(sessions)} process(es) of open SSH sessions")
+    lines.extend(remove_lab_files(root, state))
+    return lines
+
+
+def _leader_pids(root: Path, state: dict[str, Any], running: list[tuple[str, int]]) -> list[int]:
+    """The pids among `running` of etcd members that say they lead (asked briefly, over HTTP)."""
+    try:
+        info = info_from_state(root, state)
+        context = ssl_context(info.cacert, info.cert, info.key)
+    except (KeyError, OSError, ValueError):
+        return []  # a damaged lab.json or missing certs: stop everything together instead
+    urls = {f"etcd on {n.name}": n.client_url for n in info.nodes}
+    asked = [(pid, urls[what]) for what, pid in running if what in urls]
+    if not asked:
+        return []
+    # Asked together: members without a quorum answer only when the short timeout expires.
+    with ThreadPoolExecutor(max_workers=len(asked)) as pool:
+        answers = list(pool.map(lambda item: member_is_leader(item[1], context), asked))
+    return [pid for (pid, _), leads in zip(asked, answers, strict=True) if leads]
+
+
+def remove_lab_files(root: Path, state: dict[str, Any]) -> list[str]:
+    """Remove the lab's files: the whole folder if lab up created it, else what it made."""
+    if state.get("created_dir"):
+        _rmtree(root)
+        return [f"removed {root}"]
+    made = [name for name in state.get("made", MADE) if name in MADE]
+    removed = []
+    for name in made:
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
+            _rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        removed.append(name)
+    (root / (STATE_FILE + ".tmp")).unlink(missing_ok=True)
+    return [f"removed {', '.join(removed)} from {root}"] if removed else []
+
+
+def _rmtree(path: Path) -> None:
+    # A process that was just killed may still be closing files; one retry covers that.
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        return
+    except OSError:
+        time.sleep(0.2)
+        shutil.rmtree(path, ignore_errors=False)
