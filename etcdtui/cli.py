@@ -108,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="etcd's --quota-backend-bytes (rehearse NOSPACE)",
     )
     up.add_argument(
+        "--base-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="consecutive ports from PORT (SSH, client, peer per node) instead of free ones",
+    )
+    up.add_argument(
         "--netns", action="store_true", help="each node in its own network namespace (root)"
     )
     down = lab_sub.add_parser("down", help="stop a lab and remove what it made")
@@ -172,6 +179,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         etcd_version=args.etcd_version,
         quota_bytes=args.quota_bytes,
         on_progress=lambda line: print(line, flush=True),
+        base_port=args.base_port,
     )
     print(f"lab is up: {len(info.members())} members of etcd {info.etcd_version}")
     print(f"  etcdtui --config {info.config_path} --cluster {info.cluster}")

@@ -14,8 +14,6 @@ from pathlib import Path
 from etcdtui.config import NodeConfig, SshTarget
 from etcdtui.lab.sshd import Sshd, generate_keypair, start_sshd, stop_pid
 
-SFTP = "Subsystem sftp internal-sftp\n"
-
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now (the kernel's choice for port 0)."""

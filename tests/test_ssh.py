@@ -16,7 +16,6 @@ from pathlib import Path
 import paramiko
 import pytest
 from sshd_helpers import (
-    SFTP,
     Keys,
     free_port,
     known_hosts_file,
@@ -40,7 +39,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[Sshd]:
-    with running_sshd(tmp_path_factory.mktemp("sshd"), keys, extra_config=SFTP) as server:
+    with running_sshd(tmp_path_factory.mktemp("sshd"), keys) as server:
         yield server
 
 

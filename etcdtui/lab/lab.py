@@ -16,7 +16,7 @@ from etcdtui.errors import LabError
 from etcdtui.lab.binaries import etcd_binaries
 from etcdtui.lab.certs import make_pki
 from etcdtui.lab.errors import LabUsageError
-from etcdtui.lab.ports import LOOPBACK, free_ports
+from etcdtui.lab.ports import LOOPBACK, fixed_ports, free_ports
 from etcdtui.lab.probe import member_healthy, ssl_context
 from etcdtui.lab.service import (
     etcd_pid,
@@ -60,11 +60,14 @@ def lab_up(
     etcd_version: str = "3.5",
     quota_bytes: int | None = None,
     on_progress: Progress | None = None,
+    base_port: int | None = None,
 ) -> LabInfo:
     """Start a lab in `dir`: `members` etcd members (3 or 5) and `spares` sshd-only nodes.
 
     Writes dir/etcdtui.toml (cluster "lab") and dir/lab.json, and returns once every member
     reports healthy. Whatever it started is stopped again if it fails or is interrupted.
+    Ports are free ones chosen by the kernel, or consecutive from `base_port` (per node: SSH,
+    client, peer) so that a lab can be reached at addresses known in advance.
     """
     say = on_progress or _quiet
     if members not in MEMBER_COUNTS:
@@ -78,12 +81,16 @@ def lab_up(
     if not SAFE_PATH.fullmatch(str(root)):
         # The path ends up unquoted in sshd_config and in the config's shell command templates.
         raise LabUsageError(f"the lab folder {str(root)!r} may not hold spaces or shell characters")
-    created = _claim_dir(root, say)
-    began = time.monotonic()
     names = [f"node{i}" for i in range(1, members + 1)] + [
         f"spare{i}" for i in range(1, spares + 1)
     ]
-    ports = free_ports(3 * len(names))
+    try:
+        count = 3 * len(names)  # per node: SSH, client, peer
+        ports = free_ports(count) if base_port is None else fixed_ports(base_port, count)
+    except ValueError as exc:
+        raise LabUsageError(str(exc)) from None  # refused before anything starts
+    created = _claim_dir(root, say)
+    began = time.monotonic()
     state: dict[str, Any] = {
         "made_by": MARKER,
         "format": FORMAT,

@@ -87,8 +87,9 @@ class EtcdtuiApp(App[int]):
         return DashboardScreen()
 
     @property
-    def dashboard(self) -> DashboardScreen:
-        return next(s for s in self.screen_stack if isinstance(s, DashboardScreen))
+    def dashboard(self) -> DashboardScreen | None:
+        """The dashboard, unless the app is shutting down and has popped it already."""
+        return next((s for s in self.screen_stack if isinstance(s, DashboardScreen)), None)
 
     def on_mount(self) -> None:
         if self.source is None:
@@ -123,7 +124,9 @@ class EtcdtuiApp(App[int]):
         self.history.add(view)
         unreachable = bool(view.error) and not any(m.reachable for m in view.members)
         self.failures = self.failures + 1 if unreachable else 0
-        self.dashboard.show(view, self.history, self.state_text())
+        if (dashboard := self.dashboard) is None:
+            return
+        dashboard.show(view, self.history, self.state_text())
         for screen in self.screen_stack:
             if isinstance(screen, MemberDetailScreen):
                 screen.show(view, self.history)
@@ -164,7 +167,8 @@ class EtcdtuiApp(App[int]):
         if self.paused and self._timer is not None:
             self._timer.stop()
             self._timer = None
-        self.dashboard.show_state(self.state_text())
+        if (dashboard := self.dashboard) is not None:
+            dashboard.show_state(self.state_text())
         if not self.paused:
             self.poll()
         self.notify("Refresh paused: p resumes" if self.paused else "Refresh resumed")
@@ -172,7 +176,8 @@ class EtcdtuiApp(App[int]):
     def action_cycle_interval(self) -> None:
         later = [i for i in INTERVALS if i > self.refresh_interval]
         self.refresh_interval = later[0] if later else INTERVALS[0]
-        self.dashboard.show_state(self.state_text())
+        if (dashboard := self.dashboard) is not None:
+            dashboard.show_state(self.state_text())
         self._arm()
         self.notify(f"Refreshing every {self.refresh_interval:g} s")
 
@@ -180,7 +185,7 @@ class EtcdtuiApp(App[int]):
         self.push_screen(HelpScreen())
 
     def action_member_detail(self) -> None:
-        key = self.dashboard.selected_member_key()
+        key = self.dashboard.selected_member_key() if self.dashboard else None
         if key is None or self.view is None:
             return
         self.push_screen(MemberDetailScreen(key, self.view, self.history))
@@ -240,7 +245,8 @@ class EtcdtuiApp(App[int]):
         self.failures = 0
         if old is not None:
             old.close()
-        self.dashboard.reset(f"Connecting to {connection.cluster}…")
+        if (dashboard := self.dashboard) is not None:
+            dashboard.reset(f"Connecting to {connection.cluster}…")
         self._start()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
