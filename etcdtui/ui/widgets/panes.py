@@ -85,9 +85,12 @@ class QuotaPane(Pane):
         if eta:  # 0 means a member is at its quota already: the alarm says so
             lines.append(
                 level_markup(Level.WARN if eta < 86400 else Level.OK, "growing")
-                + f": quota reached in about {human_duration(eta)} at the current growth"
+                + f": quota reached in about {human_duration(eta)} at this rate"
             )
-        width = max(8, min(40, (self.content_region.width or 60) - 26))
+        # name, bar, "100% CRITICAL", then a size trend when there is room for it
+        room = (self.content_region.width or 60) - 26
+        trend_width = 12 if room >= 30 else 0
+        width = max(8, min(40, room - trend_width - 1 if trend_width else room))
         for member in view.members:
             s = member.status
             if s is None:
@@ -98,13 +101,16 @@ class QuotaPane(Pane):
             quota = member.metrics.quota_bytes if member.metrics else None
             percent = f"{usage_percent(usage):>4}" if usage is not None else "   -"
             bar = quota_bar(usage, width)
-            lines.append(f"{escape(member.name):<9} {bar} {percent} {level_markup(level)}")
-            trend = sparkline(history.series(s.member_id), 12) if s.member_id else ""
+            size_trend = sparkline(history.series(s.member_id), trend_width) if trend_width else ""
             lines.append(
-                f"{'':<9} {human_bytes(s.db_size)} of {human_bytes(quota)} · in use "
-                f"{human_bytes(s.db_size_in_use)} · frag {s.fragmentation:.0%} {trend}"
+                f"{escape(member.name):<9} {bar} {percent} {level_markup(level)} {size_trend}"
             )
-        lines.append(f"[dim]bar marks: warning {80}% │ critical {95}% │[/dim]")
+            in_use_trend = sparkline(history.series(s.member_id, "in_use"), 8)
+            lines.append(
+                f"  {human_bytes(s.db_size)} of {human_bytes(quota)} · in use "
+                f"{human_bytes(s.db_size_in_use)} {in_use_trend} · frag {s.fragmentation:.0%}"
+            )
+        lines.append("[dim]marks: warning 80% │ critical 95% │ · trends: 15 min[/dim]")
         return "\n".join(lines)
 
 
