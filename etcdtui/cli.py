@@ -66,6 +66,20 @@ def _add_connection(parser: argparse.ArgumentParser, suppress: bool) -> None:
     )
 
 
+def _add_runbook_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument(
+        "--yes", action="store_true", help="execute without asking (destructive steps included)"
+    )
+    parser.add_argument(
+        "--audit-log",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="where executed steps are journaled (default $XDG_STATE_HOME/etcdtui/audit.log)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="etcdtui",
@@ -88,6 +102,51 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="one-shot status; exit 1 if unhealthy")
     _add_connection(status, suppress=True)
     status.add_argument("-w", "--write-out", choices=("table", "json"), default="table")
+
+    defrag = sub.add_parser("defrag", help="defragment members, followers first, leader last")
+    _add_connection(defrag, suppress=True)
+    defrag.add_argument(
+        "--rule",
+        metavar="EXPR",
+        help="which members, e.g. 'dbQuotaUsage > 0.8 || dbSizeFree > 200*1024*1024'",
+    )
+    defrag.add_argument(
+        "--compact",
+        action="store_true",
+        help="compact to the current revision first (destructive: asks)",
+    )
+    defrag.add_argument(
+        "--move-leader",
+        action="store_true",
+        help="hand leadership to a defragmented follower before the leader's turn",
+    )
+    defrag.add_argument(
+        "--wait",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="pause between members after the health re-check (default 5)",
+    )
+    defrag.add_argument(
+        "--defrag-timeout",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="per-member defrag timeout (default 60)",
+    )
+    defrag.add_argument(
+        "--via-ssh", action="store_true", help="run etcdctl defrag on each member's node over SSH"
+    )
+    _add_runbook_flags(defrag)
+
+    nospace = sub.add_parser(
+        "recover-nospace", help="NOSPACE alarm: compact, defragment all, disarm, check a write"
+    )
+    _add_connection(nospace, suppress=True)
+    nospace.add_argument(
+        "--defrag-timeout", type=_positive_seconds, default=60.0, metavar="SECONDS"
+    )
+    _add_runbook_flags(nospace)
 
     lab = sub.add_parser("lab", help="a local etcd cluster to rehearse on")
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="up|down", parser_class=_Parser)
@@ -159,6 +218,96 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if view.healthy else EXIT_FAILED
 
 
+def _confirm(plan, cluster: str) -> bool:  # type: ignore[no-untyped-def]
+    """Ask on the terminal: the cluster's name for a destructive plan, y/N otherwise."""
+    if plan.destructive:
+        answer = input(
+            f"This plan has DESTRUCTIVE steps. Type the cluster name ({cluster}) to go on: "
+        )
+        return answer.strip() == cluster
+    return input("Run these steps? [y/N] ").strip().lower() in ("y", "yes")
+
+
+def run_runbook(runbook, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """Plan, print, confirm, execute with live output, verify: the same for every runbook."""
+    from etcdtui.runbooks.audit import AuditLog
+    from etcdtui.runbooks.engine import Event, execute
+    from etcdtui.runbooks.render import render_plan, render_report
+
+    plan = runbook.plan()
+    print(render_plan(plan), flush=True)
+    if plan.blocked:
+        return EXIT_FAILED
+    if args.dry_run or not plan.steps:
+        return EXIT_OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "refusing to change the cluster without --yes (or run it on a terminal)"
+            )
+        if not _confirm(plan, plan.cluster):
+            print("not confirmed: nothing was changed")
+            return EXIT_FAILED
+    audit = AuditLog(args.audit_log)
+
+    def show(event: Event) -> None:
+        if event.kind == "step":
+            print(
+                f"\n[{event.index}/{len(plan.steps)}] {event.step.target}: {event.text}", flush=True
+            )  # type: ignore[union-attr]
+        elif event.kind == "output":
+            print(f"    {event.text}", flush=True)
+        elif event.kind == "result" and event.result is not None:
+            word = "ok" if event.result.ok else "FAILED"
+            print(f"    {word} in {event.result.duration:.1f} s", flush=True)
+
+    report = execute(runbook, plan, audit, on_event=show)
+    print(render_report(report))
+    print(f"audit log: {audit.path}")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_defrag(args: argparse.Namespace) -> int:
+    from etcdtui.clients.cluster import ClusterClient
+    from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
+    from etcdtui.runbooks.rule import parse_rule
+
+    rule = parse_rule(args.rule) if args.rule else None  # a bad rule exits 2 before any I/O
+    if args.wait < 0 or args.wait > 3600:
+        raise UsageError(f"--wait takes 0 to 3600 seconds, got {args.wait:g}")
+    connection = _connection(args)
+    shells = None
+    if args.via_ssh:
+        if not connection.nodes:
+            raise UsageError("--via-ssh needs a config whose cluster lists its nodes")
+        from etcdtui.clients.ssh import ShellPool
+
+        shells = ShellPool(connection.nodes)
+    options = DefragOptions(rule=rule, compact=args.compact, move_leader=args.move_leader,
+                            wait=args.wait, defrag_timeout=args.defrag_timeout,
+                            via_ssh=args.via_ssh)  # fmt: skip
+    client = ClusterClient(connection)
+    try:
+        return run_runbook(DefragRunbook(connection, client, options, shells), args)
+    finally:
+        client.close()
+        if shells is not None:
+            shells.close_all()
+
+
+def cmd_recover_nospace(args: argparse.Namespace) -> int:
+    from etcdtui.clients.cluster import ClusterClient
+    from etcdtui.runbooks.defrag import DefragOptions, NospaceRecovery
+
+    connection = _connection(args)
+    client = ClusterClient(connection)
+    try:
+        options = DefragOptions(defrag_timeout=args.defrag_timeout)
+        return run_runbook(NospaceRecovery(connection, client, options), args)
+    finally:
+        client.close()
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     from etcdtui.lab import lab_down, lab_up
 
@@ -212,7 +361,13 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"status": cmd_status, "lab": cmd_lab, None: cmd_tui}
+    handlers = {
+        "status": cmd_status,
+        "lab": cmd_lab,
+        "defrag": cmd_defrag,
+        "recover-nospace": cmd_recover_nospace,
+        None: cmd_tui,
+    }
     try:
         return handlers[args.command](args)
     except UsageError as exc:
@@ -221,8 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EtcdtuiError as exc:
         print(f"etcdtui: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("etcdtui: interrupted", file=sys.stderr)
+    except (KeyboardInterrupt, EOFError):
+        print("\netcdtui: interrupted", file=sys.stderr)
         return 130
 
 

@@ -38,6 +38,21 @@ class EtcdClient(Protocol):
 
     def metrics_text(self) -> str: ...
 
+    # Maintenance, for the runbooks. Each call has its own timeout (a defrag takes long).
+    def defragment(self, timeout: float) -> None: ...
+
+    def compact(self, revision: int, timeout: float) -> None: ...
+
+    def disarm_alarm(self, member_id: int, alarm: str) -> None: ...
+
+    def move_leader(self, target_id: int) -> None: ...
+
+    def key_count(self) -> int: ...
+
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+    def delete(self, key: bytes) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -60,6 +75,7 @@ def parse_status(endpoint: str, data: dict[str, Any]) -> MemberStatus:
         applied_index=_int(data.get("raftAppliedIndex")),
         is_learner=bool(data.get("isLearner", False)),
         errors=tuple(str(e) for e in data.get("errors", ()) or ()),
+        revision=_int(header.get("revision")),
     )
 
 
@@ -172,18 +188,19 @@ class GatewayClient:
         self._verify = verify
         self._cert = cert
 
-    def _rpc(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
+    def _rpc(self, path: str, data: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        timeout = timeout or self.timeout
         try:
             # encode=False: requests are built gateway-ready here; etcd3-py's swagger encoding
             # costs more than the HTTP round trip on loopback.
             response = self._client.call_rpc(
-                path, data=data, encode=False, raw=True, timeout=self.timeout, verify=self._verify
+                path, data=data, encode=False, raw=True, timeout=timeout, verify=self._verify
             )
             result: dict[str, Any] = response.json()
         except EtcdError:
             raise
         except Exception as exc:
-            raise describe_failure(exc, self.endpoint, self.timeout, bool(self._cert)) from None
+            raise describe_failure(exc, self.endpoint, timeout, bool(self._cert)) from None
         return result
 
     def status(self) -> MemberStatus:
@@ -208,6 +225,35 @@ class GatewayClient:
         except Exception as exc:
             raise describe_failure(exc, self.endpoint, self.timeout, bool(self._cert)) from None
         return text
+
+    def defragment(self, timeout: float) -> None:
+        self._rpc("/maintenance/defragment", {}, timeout)
+
+    def compact(self, revision: int, timeout: float) -> None:
+        # physical: return only once the compaction is applied to the backend, as
+        # `etcdctl compact --physical` does, so a defrag right after it reclaims the space.
+        self._rpc("/kv/compaction", {"revision": str(revision), "physical": True}, timeout)
+
+    def disarm_alarm(self, member_id: int, alarm: str) -> None:
+        data = {"action": "DEACTIVATE", "memberID": str(member_id), "alarm": alarm}
+        self._rpc("/maintenance/alarm", data)
+
+    def move_leader(self, target_id: int) -> None:
+        self._rpc("/maintenance/transfer-leadership", {"targetID": str(target_id)})
+
+    def key_count(self) -> int:
+        everything = base64.b64encode(b"\0").decode()  # key "\0" .. range_end "\0": all keys
+        data = self._rpc(
+            "/kv/range", {"key": everything, "range_end": everything, "count_only": True}
+        )
+        return _int(data.get("count"))
+
+    def put(self, key: bytes, value: bytes) -> None:
+        data = {"key": base64.b64encode(key).decode(), "value": base64.b64encode(value).decode()}
+        self._rpc("/kv/put", data)
+
+    def delete(self, key: bytes) -> None:
+        self._rpc("/kv/deleterange", {"key": base64.b64encode(key).decode()})
 
     def close(self) -> None:
         self._client.close()

@@ -191,7 +191,8 @@ def config_text(info: LabInfo, timeout: float = 2.0) -> str:
     user = getpass.getuser()
     nodes: dict[str, Any] = {}
     for node in info.nodes:
-        variables = {"service": node.service, "env_file": node.env_file}
+        # etcdctl: the node-side runbook steps use the lab's own binary of the right version.
+        variables = {"service": node.service, "env_file": node.env_file, "etcdctl": info.etcdctl}
         tls = info.node_tls(node.name)
         if tls:
             variables |= {f"{k}_file": v for k, v in tls.items()}

@@ -42,6 +42,7 @@ class MemberStatus:
     applied_index: int
     is_learner: bool = False
     errors: tuple[str, ...] = ()
+    revision: int = 0
 
     @property
     def is_leader(self) -> bool:

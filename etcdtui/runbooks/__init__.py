@@ -1,0 +1,1 @@
+"""Runbooks: preflight, plan, execute, verify; one engine for every procedure."""

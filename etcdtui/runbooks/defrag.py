@@ -1,0 +1,383 @@
+"""Defragmentation and space recovery: followers first, the leader last, health between.
+
+`DefragRunbook` defragments the members a rule selects; `NospaceRecovery` is the way out of a
+NOSPACE alarm: compact, defragment every member, disarm, check that writes work again.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass
+
+from etcdtui.clients.cluster import ClusterClient
+from etcdtui.clients.ssh import ShellPool
+from etcdtui.config import Connection
+from etcdtui.errors import EtcdtuiError
+from etcdtui.models import ClusterView, MemberView
+from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
+from etcdtui.models.units import human_bytes
+from etcdtui.runbooks.engine import Output
+from etcdtui.runbooks.rule import Rule, member_values
+
+WRITE_CHECK_KEY = b"etcdtui/nospace-recovery-check"
+
+
+@dataclass(frozen=True)
+class DefragOptions:
+    rule: Rule | None = None
+    compact: bool = False
+    move_leader: bool = False
+    wait: float = 5.0  # seconds between members, after the health re-check passes
+    defrag_timeout: float = 60.0  # etcdctl's 5 s is too short for a large database
+    via_ssh: bool = False
+
+
+def _ok(view: MemberView) -> bool:
+    """Healthy, or unhealthy only because of an alarm (NOSPACE is why one defragments)."""
+    return view.reachable and view.health is not None and view.health.read_ok
+
+
+class DefragRunbook:
+    """Defragment members one at a time through the API, or with etcdctl on their nodes."""
+
+    name = "defrag"
+
+    def __init__(
+        self,
+        connection: Connection,
+        client: ClusterClient,
+        options: DefragOptions,
+        shells: ShellPool | None = None,
+    ) -> None:
+        self.connection = connection
+        self.cluster = connection.cluster
+        self.client = client
+        self.options = options
+        self.shells = shells
+        self.before: ClusterView | None = None
+        self.keys_before: int | None = None
+        self.sizes: dict[str, tuple[int, int, float]] = {}  # name -> size before, after, secs
+
+    # --- read-only: preflight and plan ---------------------------------------------------
+
+    def chosen(self, view: ClusterView) -> list[MemberView]:
+        members = [m for m in view.members if m.status is not None and not m.is_learner]
+        if self.options.rule is None:
+            return members
+        picked = []
+        for m in members:
+            assert m.status is not None
+            quota = m.metrics.quota_bytes if m.metrics else None
+            values = member_values(m.status.db_size, m.status.db_size_in_use, quota)
+            if self.options.rule.evaluate(values):
+                picked.append(m)
+        return picked
+
+    def preflight(self, view: ClusterView, chosen: list[MemberView]) -> list[Check]:
+        checks = []
+        voting = view.voting_members
+        healthy = [m for m in voting if _ok(m)]
+        arithmetic = (
+            f"{len(voting)} members, quorum {view.quorum}, healthy {len(healthy)}: "
+            f"pausing one leaves {len(healthy) - 1}"
+        )
+        checks.append(
+            Check("quorum while one member pauses",
+                  Verdict.PASS if len(healthy) - 1 >= view.quorum else Verdict.FAIL, arithmetic)
+        )  # fmt: skip
+        unreachable = [m.name for m in voting if not m.reachable]
+        checks.append(
+            Check("every member reachable", Verdict.FAIL if unreachable else Verdict.PASS,
+                  "unreachable: " + ", ".join(unreachable) if unreachable else "all answered")
+        )  # fmt: skip
+        sick = [m.name for m in chosen if not _ok(m)]
+        checks.append(
+            Check("chosen members healthy (alarms tolerated)",
+                  Verdict.FAIL if sick else Verdict.PASS,
+                  "unhealthy: " + ", ".join(sick) if sick else f"{len(chosen)} chosen")
+        )  # fmt: skip
+        learners = [m.name for m in view.members if m.is_learner]
+        if learners:
+            checks.append(Check("learners", Verdict.WARN, "left out: " + ", ".join(learners)))
+        checks.append(
+            Check("leader", Verdict.PASS if view.leader else Verdict.FAIL,
+                  f"{view.leader.name}" if view.leader else "no leader: wait for an election")
+        )  # fmt: skip
+        if not chosen:
+            checks.append(Check("members to defragment", Verdict.WARN, "the rule chose none"))
+        if self.options.via_ssh:
+            missing = [m.name for m in chosen if self._node(m.name) is None]
+            checks.append(
+                Check("nodes in the config (--via-ssh)", Verdict.FAIL if missing else Verdict.PASS,
+                      "no node for: " + ", ".join(missing) if missing else "every member's node")
+            )  # fmt: skip
+        return checks
+
+    def _node(self, name: str):  # type: ignore[no-untyped-def]
+        return next((n for n in self.connection.nodes if n.member_name == name), None)
+
+    def defrag_step(self, m: MemberView) -> Step:
+        timeout = self.options.defrag_timeout
+        if self.options.via_ssh:
+            node = self._node(m.name)
+            command = self.etcdctl_on_node(m, node, f"--command-timeout={timeout:g}s defrag")
+            return Step(f"defrag-{m.name}", "defrag_ssh", node.name if node else m.name,
+                        command, f"defragment {m.name} on its own node",
+                        args=(("member", m.name), ("endpoint", m.endpoint)))  # fmt: skip
+        return Step(
+            f"defrag-{m.name}", "defrag", m.name,
+            f"POST {m.endpoint}/v3/maintenance/defragment (timeout {timeout:g} s)"
+            f"  # etcdctl --endpoints={m.endpoint} --command-timeout={timeout:g}s defrag",
+            f"give back {human_bytes(m.status.db_size_free if m.status else 0)} of free pages",
+            args=(("member", m.name), ("endpoint", m.endpoint)),
+        )  # fmt: skip
+
+    def etcdctl_on_node(self, m: MemberView, node, tail: str) -> str:  # type: ignore[no-untyped-def]
+        variables = dict(node.vars) if node is not None else {}
+        tls = self.connection.tls
+        parts = [variables.get("etcdctl", "etcdctl"), f"--endpoints={m.endpoint}"]
+        for flag, value in (
+            ("--cacert", variables.get("etcdctl_cacert", tls.cacert)),
+            ("--cert", variables.get("etcdctl_cert", tls.cert)),
+            ("--key", variables.get("etcdctl_key", tls.key)),
+        ):
+            if value:
+                parts.append(f"{flag}={value}")
+        return "ETCDCTL_API=3 " + " ".join(shlex.quote(p) for p in parts) + " " + tail
+
+    def member_steps(self, view: ClusterView, chosen: list[MemberView]) -> list[Step]:
+        leader = view.leader
+        order = [m for m in chosen if not m.is_leader] + [m for m in chosen if m.is_leader]
+        steps: list[Step] = []
+        for i, m in enumerate(order):
+            steps.append(
+                Step(
+                    f"health-before-{m.name}",
+                    "health",
+                    m.name,
+                    "status and a linearizable read of every member  # etcdctl endpoint health",
+                    f"stop unless the cluster is healthy before pausing {m.name}",
+                )
+            )
+            if m.is_leader and self.options.move_leader:
+                target = next((f for f in order[:i] if _ok(f)), None) or next(
+                    (f for f in view.voting_members if not f.is_leader and _ok(f)), None
+                )
+                if target is not None and target.member_id is not None and leader is not None:
+                    steps.append(Step(
+                        f"move-leader-{target.name}", "move_leader", m.name,
+                        f"POST {m.endpoint}/v3/maintenance/transfer-leadership "
+                        f"targetID={target.member_id:x}"
+                        f"  # etcdctl move-leader {target.member_id:x}",
+                        f"hand leadership to {target.name} (already defragmented) first",
+                        args=(("endpoint", m.endpoint), ("target", str(target.member_id)),
+                              ("target_name", target.name)),
+                    ))  # fmt: skip
+            steps.append(self.defrag_step(m))
+            if i < len(order) - 1 and self.options.wait > 0:
+                steps.append(Step(f"wait-after-{m.name}", "wait", m.name,
+                                  f"sleep {self.options.wait:g}",
+                                  "let the member catch up before the next one",
+                                  args=(("seconds", str(self.options.wait)),)))  # fmt: skip
+        return steps
+
+    def compact_step(self, view: ClusterView, confirm: str) -> Step | None:
+        leader = view.leader
+        if leader is None or leader.status is None:
+            return None
+        revision = leader.status.revision
+        return Step(
+            "compact", "compact", leader.name,
+            f"POST {leader.endpoint}/v3/kv/compaction revision={revision} physical=true"
+            f"  # etcdctl compact {revision} --physical",
+            f"drop the history before revision {revision} ({confirm})",
+            destructive=True, args=(("endpoint", leader.endpoint), ("revision", str(revision))),
+        )  # fmt: skip
+
+    def plan(self) -> Plan:
+        view = self.client.read()
+        self.before = view
+        chosen = self.chosen(view)
+        checks = self.preflight(view, chosen)
+        steps: list[Step] = []
+        if self.options.compact and (step := self.compact_step(view, "old revisions are gone")):
+            steps.append(step)
+        steps += self.member_steps(view, chosen)
+        notes = [
+            f"{m.name}: {human_bytes(m.status.db_size)} (in use "
+            f"{human_bytes(m.status.db_size_in_use)})"
+            for m in chosen
+            if m.status
+        ]
+        self.keys_before = self._key_count(view)
+        return Plan(self.name, self.cluster, tuple(steps), tuple(checks), tuple(notes))
+
+    def _key_count(self, view: ClusterView) -> int | None:
+        leader = view.leader
+        if leader is None:
+            return None
+        try:
+            return self.client.client(leader.endpoint).key_count()
+        except EtcdtuiError:
+            return None
+
+    # --- changes ---------------------------------------------------------------------------
+
+    def run_step(self, step: Step, output: Output) -> StepResult:
+        started = time.perf_counter()
+        handler = getattr(self, f"_do_{step.kind}")
+        ok, text = handler(step, output)
+        return StepResult(step, ok, 0 if ok else 1, text, time.perf_counter() - started)
+
+    def _do_health(self, step: Step, output: Output) -> tuple[bool, str]:
+        view = self.client.read(metrics=False)
+        bad = [m.name for m in view.voting_members if not _ok(m)]
+        if view.leader is None:
+            return False, "no leader: stopping"
+        if bad:
+            return False, "unhealthy now: " + ", ".join(bad) + ": stopping"
+        return True, f"healthy: {len(view.voting_members)} members, leader {view.leader.name}"
+
+    def _do_wait(self, step: Step, output: Output) -> tuple[bool, str]:
+        time.sleep(float(step.arg("seconds")))
+        return True, f"waited {step.arg('seconds')} s"
+
+    def _do_compact(self, step: Step, output: Output) -> tuple[bool, str]:
+        client = self.client.client(step.arg("endpoint"))
+        client.compact(int(step.arg("revision")), self.options.defrag_timeout)
+        return True, f"compacted to revision {step.arg('revision')}"
+
+    def _do_move_leader(self, step: Step, output: Output) -> tuple[bool, str]:
+        self.client.client(step.arg("endpoint")).move_leader(int(step.arg("target")))
+        return True, f"leadership moved to {step.arg('target_name')}"
+
+    def _measure(self, step: Step, output: Output, act) -> tuple[bool, str]:  # type: ignore[no-untyped-def]
+        client = self.client.client(step.arg("endpoint"))
+        before = client.status().db_size
+        started = time.perf_counter()
+        ok, text = act()
+        took = time.perf_counter() - started
+        if not ok:
+            return False, text
+        after = client.status().db_size
+        self.sizes[step.arg("member")] = (before, after, took)
+        line = (
+            f"{step.arg('member')}: {human_bytes(before)} -> {human_bytes(after)} in {took:.1f} s"
+        )
+        output(line)
+        return True, line
+
+    def _do_defrag(self, step: Step, output: Output) -> tuple[bool, str]:
+        client = self.client.client(step.arg("endpoint"))
+
+        def act() -> tuple[bool, str]:
+            client.defragment(self.options.defrag_timeout)
+            return True, ""
+
+        return self._measure(step, output, act)
+
+    def _do_defrag_ssh(self, step: Step, output: Output) -> tuple[bool, str]:
+        assert self.shells is not None, "--via-ssh needs the config's nodes"
+
+        def act() -> tuple[bool, str]:
+            result = self.shells.shell(step.target).run(  # type: ignore[union-attr]
+                step.command, timeout=self.options.defrag_timeout + 10,
+                on_line=lambda _stream, line: output(line),
+            )  # fmt: skip
+            text = (result.stdout + result.stderr).strip()
+            return result.exit_code == 0, text or f"exit code {result.exit_code}"
+
+        return self._measure(step, output, act)
+
+    # --- read-only: verify -----------------------------------------------------------------
+
+    def verify(self) -> list[Check]:
+        view = self.client.read(metrics=False)
+        checks = [
+            Check("cluster healthy", Verdict.PASS if view.healthy else Verdict.FAIL,
+                  "every member healthy, one leader" if view.healthy else
+                  "; ".join(m.error or (m.health.error if m.health else "") or m.name
+                            for m in view.members if not m.healthy) or "no leader"),
+        ]  # fmt: skip
+        keys_after = self._key_count(view)
+        if self.keys_before is not None and keys_after is not None:
+            same = keys_after == self.keys_before
+            checks.append(Check("no key lost", Verdict.PASS if same else Verdict.FAIL,
+                                f"{keys_after} keys (before: {self.keys_before})"))  # fmt: skip
+        return checks
+
+    def summary(self) -> list[str]:
+        lines = []
+        for name, (before, after, took) in self.sizes.items():
+            lines.append(f"{name}: {human_bytes(before)} -> {human_bytes(after)} in {took:.1f} s")
+        return lines
+
+
+class NospaceRecovery(DefragRunbook):
+    """Out of a NOSPACE alarm: compact, defragment every member, disarm, check a write."""
+
+    name = "nospace-recovery"
+
+    def __init__(
+        self, connection: Connection, client: ClusterClient, options: DefragOptions | None = None
+    ) -> None:
+        options = options or DefragOptions()
+        super().__init__(connection, client, DefragOptions(
+            compact=True, move_leader=False, wait=options.wait,
+            defrag_timeout=options.defrag_timeout, via_ssh=False,
+        ))  # fmt: skip
+
+    def plan(self) -> Plan:
+        view = self.client.read()
+        self.before = view
+        chosen = [m for m in view.members if m.status is not None and not m.is_learner]
+        checks = self.preflight(view, chosen)
+        nospace = [a for a in view.alarms if a.kind == "NOSPACE"]
+        checks.append(
+            Check("NOSPACE alarm active", Verdict.PASS if nospace else Verdict.WARN,
+                  f"raised by {len(nospace)} member(s)" if nospace else
+                  "no NOSPACE alarm: the steps still compact and defragment")
+        )  # fmt: skip
+        steps: list[Step] = []
+        if step := self.compact_step(view, "needed to free space; old revisions are gone"):
+            steps.append(step)
+        steps += self.member_steps(view, chosen)
+        leader = view.leader
+        endpoint = leader.endpoint if leader else self.connection.endpoints[0]
+        for alarm in nospace or view.alarms:
+            steps.append(Step(
+                f"disarm-{alarm.member_id:x}", "disarm", f"{alarm.member_id:x}",
+                f"POST {endpoint}/v3/maintenance/alarm action=DEACTIVATE "
+                f"memberID={alarm.member_id:x} alarm={alarm.kind}  # etcdctl alarm disarm",
+                "writes are refused while the alarm is armed",
+                args=(("endpoint", endpoint), ("member_id", str(alarm.member_id)),
+                      ("alarm", alarm.kind)),
+            ))  # fmt: skip
+        steps.append(Step(
+            "write-check", "write_check", "cluster",
+            f"PUT {WRITE_CHECK_KEY.decode()} then DELETE it",
+            "prove that writes succeed again", args=(("endpoint", endpoint),),
+        ))  # fmt: skip
+        self.keys_before = self._key_count(view)
+        return Plan(self.name, self.cluster, tuple(steps), tuple(checks))
+
+    def _do_disarm(self, step: Step, output: Output) -> tuple[bool, str]:
+        client = self.client.client(step.arg("endpoint"))
+        client.disarm_alarm(int(step.arg("member_id")), step.arg("alarm"))
+        return True, f"{step.arg('alarm')} disarmed on {step.target}"
+
+    def _do_write_check(self, step: Step, output: Output) -> tuple[bool, str]:
+        client = self.client.client(step.arg("endpoint"))
+        client.put(WRITE_CHECK_KEY, b"ok")
+        client.delete(WRITE_CHECK_KEY)
+        return True, "a write and a delete succeeded"
+
+    def verify(self) -> list[Check]:
+        checks = super().verify()
+        view = self.client.read(metrics=False)
+        checks.append(
+            Check("no alarm", Verdict.FAIL if view.alarms else Verdict.PASS,
+                  ", ".join(a.kind for a in view.alarms) or "none active")
+        )  # fmt: skip
+        return checks

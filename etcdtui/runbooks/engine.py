@@ -1,0 +1,104 @@
+"""The one engine every runbook runs on: refuse a blocked plan, run the steps in order, journal
+each to the audit log, stop at the first failure or when asked to abort, then verify."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from etcdtui.errors import EtcdtuiError, UsageError
+from etcdtui.models.runbook import Check, Plan, RunReport, Step, StepResult
+from etcdtui.runbooks.audit import AuditLog, new_run_id
+
+Output = Callable[[str], None]
+
+
+class Runbook(Protocol):
+    """Preflight and plan are read-only; run_step changes things; verify is read-only."""
+
+    name: str
+    cluster: str
+
+    def plan(self) -> Plan: ...
+
+    def run_step(self, step: Step, output: Output) -> StepResult: ...
+
+    def verify(self) -> list[Check]: ...
+
+    def summary(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the engine tells a screen or the CLI while it runs."""
+
+    kind: str  # "step", "output", "result", "verify", "stopped", "done"
+    index: int = 0
+    step: Step | None = None
+    text: str = ""
+    result: StepResult | None = None
+
+
+class PlanRefused(UsageError):
+    """The preflight failed: nothing was run."""
+
+
+def run_step_safely(runbook: Runbook, step: Step, output: Output) -> StepResult:
+    """A step that raises becomes a failed result with the error as its output."""
+    started = time.perf_counter()
+    try:
+        return runbook.run_step(step, output)
+    except EtcdtuiError as exc:
+        output(str(exc))
+        return StepResult(step, False, 1, str(exc), time.perf_counter() - started)
+
+
+def execute(
+    runbook: Runbook,
+    plan: Plan,
+    audit: AuditLog,
+    on_event: Callable[[Event], None] | None = None,
+    should_abort: Callable[[], bool] = lambda: False,
+) -> RunReport:
+    """Run `plan` step by step. Never starts a step it could not record in the audit log."""
+    if plan.blocked:
+        failed = "; ".join(f"{c.name}: {c.reason}" for c in plan.checks if c.failed)
+        raise PlanRefused(f"{runbook.name} refused by its preflight: {failed}")
+    emit = on_event or (lambda event: None)
+    report = RunReport(plan=plan, run_id=new_run_id())
+    # Recorded before anything runs: if the log cannot be written, nothing happens.
+    audit.record(
+        cluster=plan.cluster, runbook=plan.runbook, run_id=report.run_id, step=0,
+        step_id="plan", target="-", command=f"{len(plan.steps)} steps", exit_code=0,
+        duration=0.0, note="; ".join(s.command for s in plan.steps),
+    )  # fmt: skip
+    for index, step in enumerate(plan.steps, start=1):
+        if should_abort():
+            report.stopped = f"aborted by the user before step {index} ({step.id})"
+            emit(Event("stopped", index, step, report.stopped))
+            break
+        emit(Event("step", index, step, step.command))
+
+        def output(line: str, index: int = index, step: Step = step) -> None:
+            emit(Event("output", index, step, line))
+
+        result = run_step_safely(runbook, step, output)
+        report.results.append(result)
+        audit.record(
+            cluster=plan.cluster, runbook=plan.runbook, run_id=report.run_id, step=index,
+            step_id=step.id, target=step.target, command=step.command,
+            exit_code=result.exit_code, duration=result.duration, output=result.output,
+        )  # fmt: skip
+        emit(Event("result", index, step, result.output, result))
+        if not result.ok:
+            report.stopped = f"step {index} ({step.id} on {step.target}) failed: {result.output}"
+            emit(Event("stopped", index, step, report.stopped))
+            break
+    report.verification = runbook.verify()
+    for check in report.verification:
+        emit(Event("verify", text=f"{check.verdict.value}: {check.name}: {check.reason}"))
+    report.summary = runbook.summary()
+    emit(Event("done", text="ok" if report.ok else report.stopped or "verification failed"))
+    return report

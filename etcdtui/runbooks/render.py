@@ -1,0 +1,50 @@
+"""Plans and reports as text: what `--dry-run` prints and what a run leaves on screen."""
+
+from __future__ import annotations
+
+from etcdtui.models.runbook import Check, Plan, RunReport, Verdict
+
+_MARK = {Verdict.PASS: "PASS", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL"}
+
+
+def render_checks(checks: list[Check] | tuple[Check, ...]) -> list[str]:
+    return [f"  [{_MARK[c.verdict]}] {c.name}: {c.reason}" for c in checks]
+
+
+def render_plan(plan: Plan) -> str:
+    """Preflight, then every step with its exact command, in order."""
+    lines = [f"{plan.runbook} on cluster {plan.cluster}", "", "Preflight (read-only):"]
+    lines += render_checks(plan.checks)
+    if plan.notes:
+        lines += ["", "Now:"] + [f"  {note}" for note in plan.notes]
+    lines += ["", f"Plan ({len(plan.steps)} steps, in this order):"]
+    for index, step in enumerate(plan.steps, start=1):
+        flag = "  DESTRUCTIVE" if step.destructive else ""
+        lines.append(f"  {index:>2}. [{step.target}] {step.command}{flag}")
+        lines.append(f"      why: {step.why}")
+    if plan.blocked:
+        lines += ["", "REFUSED: a preflight check failed; nothing will run."]
+    return "\n".join(lines)
+
+
+def render_report(report: RunReport) -> str:
+    """Where the run ended, the before/after figures and the verification."""
+    lines = [""]
+    ran = len(report.results)
+    total = len(report.plan.steps)
+    if report.stopped:
+        lines.append(f"STOPPED after {ran} of {total} steps: {report.stopped}")
+        untouched = [s for s in report.plan.steps[ran:] if s.kind not in ("wait", "health")]
+        if untouched:
+            targets = sorted({s.target for s in untouched})
+            lines.append("not run, left untouched: " + ", ".join(targets))
+    else:
+        lines.append(f"ran all {total} steps")
+    if report.summary:
+        lines += ["", "Before -> after:"] + [f"  {line}" for line in report.summary]
+    lines += ["", "Verify:", *render_checks(report.verification)]
+    lines += [
+        "",
+        f"{report.plan.runbook}: {'DONE' if report.ok else 'FAILED'} (run {report.run_id})",
+    ]
+    return "\n".join(lines)

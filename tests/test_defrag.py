@@ -1,0 +1,190 @@
+"""The defrag and NOSPACE-recovery runbooks against real lab clusters."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from etcdtui.clients.cluster import ClusterClient
+from etcdtui.clients.etcd import GatewayClient
+from etcdtui.lab import LabInfo
+from etcdtui.runbooks.audit import AuditLog
+from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
+from etcdtui.runbooks.engine import Event, execute
+from tests.conftest import connection_of
+
+ETCDTUI = str(Path(sys.executable).parent / "etcdtui")
+
+
+def etcdctl(
+    info: LabInfo, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **info.etcdctl_env()}
+    return subprocess.run([info.etcdctl, *args], input=stdin, env=env, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+
+
+def fragment(info: LabInfo, keys: int = 300, keep: int = 40) -> None:
+    """Write, delete most, compact: the database file keeps the freed pages."""
+    client = GatewayClient(info.endpoints[0])
+    try:
+        for i in range(keys):
+            client.put(f"/frag/{i:04d}".encode(), b"v" * 8192)
+        for i in range(keep, keys):
+            client.delete(f"/frag/{i:04d}".encode())
+        client.compact(client.status().revision, timeout=30)
+    finally:
+        client.close()
+
+
+def sizes(info: LabInfo) -> dict[str, int]:
+    client = ClusterClient(connection_of(info))
+    try:
+        view = client.read(metrics=False)
+    finally:
+        client.close()
+    return {m.name: m.status.db_size for m in view.members if m.status}
+
+
+def key_count(info: LabInfo) -> int:
+    return int(json.loads(etcdctl(info, "get", "", "--prefix", "--keys-only", "-w", "json").stdout)
+               .get("count", 0))  # fmt: skip
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ETCDTUI, *args], capture_output=True, text=True, timeout=300,
+                          check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+@pytest.fixture
+def fragmented(make_lab) -> LabInfo:  # type: ignore[no-untyped-def]
+    info: LabInfo = make_lab()
+    fragment(info)
+    return info
+
+
+def test_defrag_plan_puts_leader_last(plain_lab: LabInfo) -> None:
+    client = ClusterClient(connection_of(plain_lab))
+    plan = DefragRunbook(connection_of(plain_lab), client, DefragOptions(move_leader=True)).plan()
+    client.close()
+    view_leader = next(s.target for s in plan.steps if s.kind == "move_leader")
+    defrags = [s.target for s in plan.steps if s.kind == "defrag"]
+    assert len(defrags) == 3 and defrags[-1] == view_leader
+    kinds = [s.kind for s in plan.steps]
+    assert kinds.index("move_leader") == len(kinds) - 2  # right before the leader's defrag
+    assert kinds.count("health") == 3 and not plan.destructive and not plan.blocked
+
+
+def test_defrag_yes_shrinks_every_member_and_loses_no_key(
+    fragmented: LabInfo, tmp_path: Path
+) -> None:
+    before, keys = sizes(fragmented), key_count(fragmented)
+    audit = tmp_path / "audit.log"
+    result = run("defrag", "--config", str(fragmented.config_path), "--yes", "--wait", "0.2",
+                 "--audit-log", str(audit))  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = sizes(fragmented)
+    assert all(after[name] < before[name] for name in before), (before, after)
+    assert key_count(fragmented) == keys
+    assert "[PASS] no key lost" in result.stdout and "defrag: DONE" in result.stdout
+    entries = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert sum(e["step_id"].startswith("defrag-") for e in entries) == 3
+    assert all(e["ok"] for e in entries) and oct(audit.stat().st_mode & 0o777) == "0o600"
+
+
+def test_dry_run_changes_nothing(fragmented: LabInfo, tmp_path: Path) -> None:
+    before = sizes(fragmented)
+    audit = tmp_path / "audit.log"
+    result = run("defrag", "--config", str(fragmented.config_path), "--dry-run",
+                 "--compact", "--audit-log", str(audit))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "DESTRUCTIVE" in result.stdout and "etcdctl compact" in result.stdout
+    assert sizes(fragmented) == before and not audit.exists()
+
+
+def test_without_yes_and_without_a_terminal_nothing_runs(fragmented: LabInfo) -> None:
+    before = sizes(fragmented)
+    result = run("defrag", "--config", str(fragmented.config_path))
+    assert result.returncode == 2 and "without --yes" in result.stderr
+    assert sizes(fragmented) == before
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [("dbSze > 1", "unknown variable"), ("dbSize >", "column"), ("dbSize + 1", "column"),
+     ("__import__('os')", "column")],
+)  # fmt: skip
+def test_bad_rules_are_refused_before_anything_runs(rule: str, message: str) -> None:
+    result = run("defrag", "--endpoints", "127.0.0.1:1", "--rule", rule, "--yes")
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_rule_selects_only_matching_members(fragmented: LabInfo) -> None:
+    client = ClusterClient(connection_of(fragmented))
+    from etcdtui.runbooks.rule import parse_rule
+
+    none = DefragRunbook(connection_of(fragmented), client,
+                         DefragOptions(rule=parse_rule("dbQuotaUsage > 0.9"))).plan()  # fmt: skip
+    every = DefragRunbook(connection_of(fragmented), client,
+                          DefragOptions(rule=parse_rule("dbSizeFree > 1024"))).plan()  # fmt: skip
+    client.close()
+    assert not [s for s in none.steps if s.kind == "defrag"]
+    assert len([s for s in every.steps if s.kind == "defrag"]) == 3
+
+
+def test_member_killed_mid_run_stops_the_runbook_and_leaves_the_rest(
+    fragmented: LabInfo, tmp_path: Path
+) -> None:
+    connection = connection_of(fragmented)
+    client = ClusterClient(connection)
+    runbook = DefragRunbook(connection, client, DefragOptions(wait=0))
+    plan = runbook.plan()
+    order = [s.target for s in plan.steps if s.kind == "defrag"]
+    victim = order[1]  # a follower, defragmented second
+    before = sizes(fragmented)
+
+    def on_event(event: Event) -> None:
+        step = event.step
+        if event.kind == "result" and step is not None and step.id == f"defrag-{order[0]}":
+            os.kill(fragmented.pid(victim), signal.SIGKILL)  # type: ignore[arg-type]
+
+    report = execute(runbook, plan, AuditLog(tmp_path / "audit.log"), on_event=on_event)
+    client.close()
+    assert not report.ok and "unhealthy now" in report.stopped and victim in report.stopped
+    after = sizes(fragmented)
+    assert after[order[0]] < before[order[0]]  # done before the failure
+    assert after[order[2]] == before[order[2]]  # the leader was never touched
+    assert [r.step.target for r in report.results if r.step.kind == "defrag"] == [order[0]]
+
+
+def test_nospace_is_recovered(make_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    info = make_lab(quota_bytes=4 * 1024 * 1024)
+    for i in range(64):
+        if etcdctl(info, "put", f"/fill/{i}", stdin="x" * 256 * 1024).returncode != 0:
+            break
+    assert "NOSPACE" in etcdctl(info, "alarm", "list").stdout
+    for i in range(64):  # free the space the alarm is about, as an operator would first
+        etcdctl(info, "del", f"/fill/{i}")
+    result = run("recover-nospace", "--config", str(info.config_path), "--yes",
+                 "--audit-log", str(tmp_path / "audit.log"))  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert etcdctl(info, "alarm", "list").stdout.strip() == ""
+    assert etcdctl(info, "put", "/after", "works").returncode == 0
+    assert "[PASS] no alarm" in result.stdout
+
+
+def test_defrag_via_ssh_runs_etcdctl_on_each_node(fragmented: LabInfo, tmp_path: Path) -> None:
+    before = sizes(fragmented)
+    result = run("defrag", "--config", str(fragmented.config_path), "--via-ssh", "--yes",
+                 "--wait", "0", "--audit-log", str(tmp_path / "audit.log"))  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Finished defragmenting etcd member" in result.stdout
+    after = sizes(fragmented)
+    assert all(after[n] < before[n] for n in before)
