@@ -15,26 +15,31 @@ from etcdtui.clients.cluster import ClusterClient, ClusterSource
 from etcdtui.config import Connection, load_connection
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import MemberView
+from etcdtui.runbooks.audit import AuditLog
+from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook, NospaceRecovery
+from etcdtui.runbooks.rule import parse_rule
 from etcdtui.services.history import History
 from etcdtui.ui.format import escape
 from etcdtui.ui.messages import ClusterRefreshed
 from etcdtui.ui.paths import styles_dir
+from etcdtui.ui.screens.audit import AuditScreen
 from etcdtui.ui.screens.dashboard import DashboardScreen
 from etcdtui.ui.screens.detail import MemberDetailScreen
 from etcdtui.ui.screens.help import HelpScreen
 from etcdtui.ui.screens.picker import ClusterPicker
+from etcdtui.ui.screens.runbook import RunbookScreen
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 MAX_BACKOFF = 30.0
 # Actions that change the cluster: hidden and refused with --read-only.
-CHANGING = {"defrag", "snapshot", "replace_member"}
+CHANGING = {"defrag", "recover_nospace", "snapshot", "replace_member"}
 NOT_BUILT = {
-    "defrag": "Defragmentation",
     "snapshot": "Snapshot backup",
     "replace_member": "Member replacement",
 }
 
 SourceFactory = Callable[[Connection], ClusterSource]
+DASHBOARD_ONLY = CHANGING | {"switch_cluster", "toggle_pause", "cycle_interval", "refresh_now"}
 
 
 class EtcdtuiApp(App[int]):
@@ -49,6 +54,8 @@ class EtcdtuiApp(App[int]):
         Binding("i", "cycle_interval", "Interval", id="interval"),
         Binding("c", "switch_cluster", "Cluster", id="cluster"),
         Binding("d", "defrag", "Defrag", id="defrag"),
+        Binding("n", "recover_nospace", "NOSPACE recovery", id="recover-nospace"),
+        Binding("l", "audit_log", "Audit log", id="audit-log"),
         Binding("s", "snapshot", "Snapshot", id="snapshot"),
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
     ]
@@ -62,6 +69,7 @@ class EtcdtuiApp(App[int]):
         config_path: Path | None = None,
         clusters: Iterable[str] = (),
         source_factory: SourceFactory | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         super().__init__()
         self.connection = connection or Connection(cluster="", endpoints=())
@@ -80,6 +88,8 @@ class EtcdtuiApp(App[int]):
         self.failures = 0
         self._generation = 0
         self._timer: Timer | None = None
+        self.audit = audit or AuditLog()
+        self._runbook_client: ClusterClient | None = None
 
     # --- screens ---------------------------------------------------------------------------
 
@@ -127,6 +137,7 @@ class EtcdtuiApp(App[int]):
         if (dashboard := self.dashboard) is None:
             return
         dashboard.show(view, self.history, self.state_text())
+        self.refresh_bindings()  # the NOSPACE recovery key comes and goes with the alarm
         for screen in self.screen_stack:
             if isinstance(screen, MemberDetailScreen):
                 screen.show(view, self.history)
@@ -157,6 +168,11 @@ class EtcdtuiApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in CHANGING and self.read_only:
             return False  # hidden from the footer and refused
+        if action in DASHBOARD_ONLY and not isinstance(self.screen, DashboardScreen):
+            return False  # a runbook or detail screen has its own keys
+        if action == "recover_nospace":
+            # Offered only while a NOSPACE alarm is active.
+            return self.view is not None and any(a.kind == "NOSPACE" for a in self.view.alarms)
         return not (action == "switch_cluster" and len(self.clusters) < 2)
 
     def action_refresh_now(self) -> None:
@@ -181,6 +197,14 @@ class EtcdtuiApp(App[int]):
         self._arm()
         self.notify(f"Refreshing every {self.refresh_interval:g} s")
 
+    async def action_quit(self) -> None:
+        running = [s for s in self.screen_stack if isinstance(s, RunbookScreen) and s.running]
+        if running:
+            self.notify("A runbook is running: press a to stop it after this step, then quit.",
+                        title="Not quitting", severity="warning")  # fmt: skip
+            return
+        await super().action_quit()
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -194,7 +218,10 @@ class EtcdtuiApp(App[int]):
         """What can be done to this member, as shown in its detail."""
         if self.read_only:
             return []
-        actions = ["d  defragment (not built yet)", "s  snapshot from this member (not built yet)"]
+        actions = [
+            "d  defragment (the defrag runbook: followers first, leader last)",
+            "s  snapshot from this member (not built yet)",
+        ]
         if not member.reachable or (member.member is not None and not member.member.started):
             actions.append("   replace this member (not built yet)")
         return actions
@@ -209,8 +236,36 @@ class EtcdtuiApp(App[int]):
             severity="warning",
         )
 
+    def _runbook_cluster(self) -> ClusterClient:
+        """A client of its own for runbooks, so a defrag never waits behind a dashboard poll."""
+        if self._runbook_client is None:
+            self._runbook_client = ClusterClient(self.connection)
+        return self._runbook_client
+
     def action_defrag(self) -> None:
-        self._not_built("defrag")
+        if self.read_only:
+            return
+
+        def factory(screen: RunbookScreen) -> DefragRunbook:
+            rule_text, compact, move_leader = screen.option_values()
+            rule = parse_rule(rule_text) if rule_text else None
+            options = DefragOptions(rule=rule, compact=compact, move_leader=move_leader)
+            return DefragRunbook(self.connection, self._runbook_cluster(), options)
+
+        title = f"Defragmentation · {self.connection.cluster} · followers first, leader last"
+        self.push_screen(RunbookScreen(title, factory, self.audit, options=True))
+
+    def action_recover_nospace(self) -> None:
+        if self.read_only:
+            return
+        title = f"NOSPACE recovery · {self.connection.cluster} · compact, defrag all, disarm"
+        self.push_screen(RunbookScreen(
+            title, lambda screen: NospaceRecovery(self.connection, self._runbook_cluster()),
+            self.audit,
+        ))  # fmt: skip
+
+    def action_audit_log(self) -> None:
+        self.push_screen(AuditScreen(self.audit))
 
     def action_snapshot(self) -> None:
         self._not_built("snapshot")
@@ -245,6 +300,9 @@ class EtcdtuiApp(App[int]):
         self.failures = 0
         if old is not None:
             old.close()
+        if self._runbook_client is not None:
+            self._runbook_client.close()
+            self._runbook_client = None
         if (dashboard := self.dashboard) is not None:
             dashboard.reset(f"Connecting to {connection.cluster}…")
         self._start()
@@ -252,6 +310,7 @@ class EtcdtuiApp(App[int]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         commands = [
+            ("Audit log", "Every runbook step executed", self.action_audit_log),
             ("Refresh now", "Poll every member now", self.action_refresh_now),
             ("Pause / resume refresh", "Stop or restart polling", self.action_toggle_pause),
             ("Change refresh interval", "Cycle 0.5 s … 30 s", self.action_cycle_interval),
@@ -262,7 +321,8 @@ class EtcdtuiApp(App[int]):
             commands.append(("Switch cluster", "Pick another cluster", self.action_switch_cluster))
         if not self.read_only:
             commands += [
-                ("Defragment…", "Not built yet", self.action_defrag),
+                ("Defragment…", "Followers first, leader last", self.action_defrag),
+                ("NOSPACE recovery…", "Compact, defrag all, disarm", self.action_recover_nospace),
                 ("Snapshot backup…", "Not built yet", self.action_snapshot),
             ]
         for title, help_text, callback in commands:
@@ -271,3 +331,5 @@ class EtcdtuiApp(App[int]):
     def on_unmount(self) -> None:
         if self.source is not None:
             self.source.close()
+        if self._runbook_client is not None:
+            self._runbook_client.close()

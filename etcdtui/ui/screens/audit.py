@@ -1,0 +1,42 @@
+"""The audit log's recent entries: what was run, where, by whom, and how it ended."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from etcdtui.runbooks.audit import AuditLog
+from etcdtui.ui.format import escape
+
+
+class AuditScreen(Screen[None]):
+    """Newest first."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="audit-back")]
+
+    def __init__(self, audit: AuditLog) -> None:
+        super().__init__()
+        self.audit = audit
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"Audit log: {escape(str(self.audit.path))}", id="audit-path")
+        table: DataTable[str] = DataTable(id="audit", cursor_type="row", zebra_stripes=True)
+        table.add_columns("TIME", "USER", "CLUSTER", "RUNBOOK", "STEP", "TARGET", "EXIT",
+                          "SECONDS", "COMMAND")  # fmt: skip
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#audit", DataTable)
+        entries = self.audit.recent(200)
+        for entry in reversed(entries):
+            table.add_row(entry.time, entry.user, entry.cluster, entry.runbook,
+                          f"{entry.step} {entry.step_id}", entry.target,
+                          str(entry.exit_code), f"{entry.duration:.1f}", entry.command)  # fmt: skip
+        if not entries:
+            self.query_one("#audit-path", Static).update(
+                f"Audit log: {escape(str(self.audit.path))}: no entry yet"
+            )

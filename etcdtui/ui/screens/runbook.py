@@ -1,0 +1,219 @@
+"""A runbook on screen: preflight, the plan with its exact commands, confirm, live execution
+with an abort key between steps, verification. One screen for every runbook."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Checkbox, DataTable, Footer, Header, Input, RichLog, Static
+
+from etcdtui.errors import EtcdtuiError
+from etcdtui.models.runbook import Plan, RunReport
+from etcdtui.runbooks.audit import AuditLog
+from etcdtui.runbooks.engine import Event, Runbook, execute
+from etcdtui.runbooks.render import render_checks, render_report
+from etcdtui.ui.format import escape
+from etcdtui.ui.screens.confirm import ConfirmScreen
+
+RunbookFactory = Callable[["RunbookScreen"], Runbook]
+RULE_HINT = "rule, e.g. dbQuotaUsage > 0.8 || dbSizeFree > 200*1024*1024 (empty: every member)"
+
+
+class RunbookScreen(Screen[None]):
+    """Shows a plan, runs it on request, journals every step."""
+
+    AUTO_FOCUS = "#steps"  # keys act on the plan; Tab reaches the options
+
+    BINDINGS = [
+        Binding("escape", "leave", "Back", id="runbook-back"),
+        Binding("p", "plan", "Re-plan", id="runbook-plan"),
+        Binding("x", "execute", "Execute", id="runbook-execute"),
+        Binding("a", "abort", "Abort", id="runbook-abort"),
+    ]
+
+    def __init__(self, title: str, factory: RunbookFactory, audit: AuditLog,
+                 options: bool = False) -> None:  # fmt: skip
+        super().__init__()
+        self.title_text = title
+        self.factory = factory
+        self.audit = audit
+        self.with_options = options
+        self.plan: Plan | None = None
+        self.runbook: Runbook | None = None
+        self.running = False
+        self.abort_requested = False
+        self.report: RunReport | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"[b]{escape(self.title_text)}[/b]", id="runbook-title")
+        if self.with_options:
+            with Horizontal(id="runbook-options"):
+                yield Input(placeholder=RULE_HINT, id="rule")
+                yield Checkbox("compact first", id="compact")
+                yield Checkbox("move leader", id="move-leader")
+        with VerticalScroll(id="runbook-body"):
+            yield Static("Preflight: checking…", id="preflight")
+            table: DataTable[str | Text] = DataTable(id="steps", cursor_type="row")
+            for label in ("#", "STATE", "TARGET", "COMMAND"):
+                table.add_column(label, key=label)
+            yield table
+            yield RichLog(id="log", wrap=True, markup=False, max_lines=2000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_plan()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "abort":
+            return self.running
+        if action in ("plan", "execute"):
+            return not self.running
+        return True
+
+    # --- plan (read-only) ------------------------------------------------------------------
+
+    def action_plan(self) -> None:
+        if self.running:
+            return
+        self.query_one("#preflight", Static).update("Preflight: checking…")
+        self._plan()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runbook")
+    def _plan(self) -> None:
+        try:
+            runbook = self.factory(self)
+            plan = runbook.plan()
+        except EtcdtuiError as exc:
+            self.app.call_from_thread(self._plan_failed, str(exc))
+            return
+        self.app.call_from_thread(self._show_plan, runbook, plan)
+
+    def _plan_failed(self, message: str) -> None:
+        self.plan = None
+        self.query_one("#preflight", Static).update(f"[b $error]Cannot plan:[/] {escape(message)}")
+        self.notify(escape(message), title="Cannot plan", severity="error")
+
+    def _show_plan(self, runbook: Runbook, plan: Plan) -> None:
+        self.runbook, self.plan = runbook, plan
+        lines = ["[b]Preflight (read-only)[/b]", *map(escape, render_checks(plan.checks))]
+        if plan.notes:
+            lines += ["", "[b]Now[/b]", *(f"  {escape(n)}" for n in plan.notes)]
+        verdict = ("[b $error]REFUSED: a preflight check failed; nothing will run.[/]"
+                   if plan.blocked else f"{len(plan.steps)} steps; press x to execute")  # fmt: skip
+        lines += ["", verdict]
+        self.query_one("#preflight", Static).update("\n".join(lines))
+        table = self.query_one("#steps", DataTable)
+        table.clear()
+        for index, step in enumerate(plan.steps, start=1):
+            command = Text(step.command + ("  DESTRUCTIVE" if step.destructive else ""))
+            table.add_row(str(index), "planned", step.target, command, key=str(index))
+        self.refresh_bindings()
+
+    # --- execute ---------------------------------------------------------------------------
+
+    def action_execute(self) -> None:
+        plan = self.plan
+        if plan is None or self.running:
+            return
+        if plan.blocked:
+            self.notify("The preflight failed: nothing will run.", severity="error")
+            return
+        if not plan.steps:
+            self.notify("Nothing to do.")
+            return
+        if plan.destructive:
+            destructive = "\n".join(f"  {s.command}" for s in plan.steps if s.destructive)
+            question = f"This plan has DESTRUCTIVE steps on cluster {plan.cluster}:\n{destructive}"
+            screen = ConfirmScreen(escape(question), require=plan.cluster)
+        else:
+            screen = ConfirmScreen(f"Run these {len(plan.steps)} steps on {escape(plan.cluster)}?")
+        self.app.push_screen(screen, self._confirmed)
+
+    def _confirmed(self, yes: bool | None) -> None:
+        if not yes:
+            self.notify("Not confirmed: nothing was run.")
+            return
+        self.running, self.abort_requested = True, False
+        self.refresh_bindings()
+        self._execute()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runbook")
+    def _execute(self) -> None:
+        assert self.runbook is not None and self.plan is not None
+        try:
+            report = execute(
+                self.runbook, self.plan, self.audit,
+                on_event=lambda event: self.app.call_from_thread(self._on_event, event),
+                should_abort=lambda: self.abort_requested,
+            )  # fmt: skip
+        except EtcdtuiError as exc:
+            self.app.call_from_thread(self._finished, None, str(exc))
+            return
+        self.app.call_from_thread(self._finished, report, "")
+
+    def _on_event(self, event: Event) -> None:
+        log = self.query_one("#log", RichLog)
+        table = self.query_one("#steps", DataTable)
+        if event.kind == "step" and event.step is not None:
+            log.write(Text(f"[{event.index}] {event.step.target}: {event.step.command}", "bold"))
+            table.update_cell(str(event.index), "STATE", "running…")
+        elif event.kind == "output":
+            log.write(f"    {event.text}")
+        elif event.kind == "result" and event.result is not None:
+            state = f"ok {event.result.duration:.1f} s" if event.result.ok else "FAILED"
+            table.update_cell(str(event.index), "STATE", state)
+        elif event.kind in ("stopped", "verify"):
+            log.write(event.text)
+
+    def _finished(self, report: RunReport | None, error: str) -> None:
+        self.running = False
+        self.report = report
+        self.refresh_bindings()
+        log = self.query_one("#log", RichLog)
+        if report is None:
+            log.write(f"not run: {error}")
+            self.notify(escape(error), title="Runbook refused", severity="error")
+            return
+        for line in render_report(report).splitlines():
+            log.write(line)
+        log.write(f"audit log: {self.audit.path}")
+        title = "Runbook done" if report.ok else "Runbook FAILED"
+        self.notify(escape(report.stopped or "verified"), title=title,
+                    severity="information" if report.ok else "error")  # fmt: skip
+
+    def action_abort(self) -> None:
+        if self.running:
+            self.abort_requested = True
+            self.notify("Stopping before the next step (the current one finishes).")
+
+    def action_leave(self) -> None:
+        if self.running:
+            self.notify(
+                "A step is running: press a to stop after it, then Esc.", severity="warning"
+            )
+            return
+        self.dismiss(None)
+
+    # --- the options form (defrag) ---------------------------------------------------------
+
+    def option_values(self) -> tuple[str, bool, bool]:
+        if not self.with_options:
+            return "", False, False
+        return (
+            self.query_one("#rule", Input).value.strip(),
+            self.query_one("#compact", Checkbox).value,
+            self.query_one("#move-leader", Checkbox).value,
+        )
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_plan()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self.action_plan()

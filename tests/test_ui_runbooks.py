@@ -1,0 +1,146 @@
+"""Runbooks in the TUI, driven with keys against real labs: plan, confirm, run, abort, audit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Static
+
+from etcdtui.lab import LabInfo
+from etcdtui.runbooks.audit import AuditLog
+from etcdtui.ui.app import EtcdtuiApp
+from etcdtui.ui.screens.audit import AuditScreen
+from etcdtui.ui.screens.confirm import ConfirmScreen
+from etcdtui.ui.screens.runbook import RunbookScreen
+from tests.conftest import connection_of
+from tests.test_defrag import etcdctl, fragment, sizes
+
+
+def states(screen: RunbookScreen) -> list[str]:
+    table = screen.query_one("#steps", DataTable)
+    return [str(table.get_row(key)[1]) for key in table.rows]
+
+
+async def open_defrag(app: EtcdtuiApp, pilot) -> RunbookScreen:  # type: ignore[no-untyped-def]
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.press("d")
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, RunbookScreen)
+    while screen.plan is None:
+        await pilot.pause(0.05)
+    return screen
+
+
+async def wait_done(screen: RunbookScreen, pilot) -> None:  # type: ignore[no-untyped-def]
+    while screen.running or screen.report is None:
+        await pilot.pause(0.1)
+
+
+async def test_defrag_runs_after_confirmation_and_journals_each_step(
+    make_lab,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    info: LabInfo = make_lab()
+    fragment(info)
+    before = sizes(info)
+    audit = AuditLog(tmp_path / "audit.log")
+    app = EtcdtuiApp(connection_of(info), refresh=60, audit=audit)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_defrag(app, pilot)
+        assert not screen.plan.blocked  # type: ignore[union-attr]
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_done(screen, pilot)
+        assert screen.report is not None and screen.report.ok, screen.report
+        assert all(state.startswith("ok") for state in states(screen))
+        await pilot.press("escape", "l")
+        await pilot.pause()
+        assert isinstance(app.screen, AuditScreen)
+        assert app.screen.query_one("#audit", DataTable).row_count == len(screen.plan.steps) + 1  # type: ignore[union-attr]
+    after = sizes(info)
+    assert all(after[n] < before[n] for n in before)
+    lines = [json.loads(line) for line in audit.path.read_text().splitlines()]
+    assert [entry["step"] for entry in lines] == list(range(len(lines)))
+
+
+async def test_destructive_plan_needs_the_cluster_name_typed(make_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    info: LabInfo = make_lab()
+    audit = AuditLog(tmp_path / "audit.log")
+    app = EtcdtuiApp(connection_of(info), refresh=60, audit=audit)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_defrag(app, pilot)
+        screen.query_one("#compact").toggle()  # type: ignore[attr-defined]
+        await pilot.pause()
+        while screen.plan is None or not screen.plan.destructive:
+            await pilot.pause(0.05)
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y", "e", "s", "enter")  # not the cluster's name
+        await pilot.pause()
+        assert not screen.running and not audit.path.exists()
+        await pilot.press("x")
+        await pilot.pause()
+        app.screen.query_one("#confirm-input", Input).value = "lab"
+        await pilot.press("enter")
+        await wait_done(screen, pilot)
+        assert screen.report is not None and screen.report.ok
+        assert screen.report.results[0].step.kind == "compact"
+
+
+async def test_bad_rule_is_a_notification_and_nothing_is_planned(plain_lab: LabInfo) -> None:
+    app = EtcdtuiApp(connection_of(plain_lab), refresh=60, audit=AuditLog(Path("/nonexistent/a")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_defrag(app, pilot)
+        screen.query_one("#rule", Input).focus()
+        await pilot.press(*"dbSze > 1", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        text = str(screen.query_one("#preflight", Static).render())
+        assert "unknown variable" in text and "column" in text
+        assert screen.plan is None
+        await pilot.press("x")  # nothing to execute: no confirmation appears
+        await pilot.pause()
+        assert isinstance(app.screen, RunbookScreen)
+
+
+async def test_abort_stops_before_the_next_step(make_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    info: LabInfo = make_lab()
+    app = EtcdtuiApp(connection_of(info), refresh=60, audit=AuditLog(tmp_path / "audit.log"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_defrag(app, pilot)
+        await pilot.press("x", "y")
+        while not states(screen)[0].startswith("ok"):
+            await pilot.pause(0.05)
+        await pilot.press("q")  # refused while a runbook runs
+        await pilot.pause()
+        assert app.is_running
+        await pilot.press("a")
+        await wait_done(screen, pilot)
+    report = screen.report
+    assert report is not None and "aborted by the user" in report.stopped
+    assert len(report.results) < len(report.plan.steps)
+
+
+async def test_nospace_recovery_is_offered_only_with_the_alarm(make_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    info: LabInfo = make_lab(quota_bytes=4 * 1024 * 1024)
+    app = EtcdtuiApp(connection_of(info), refresh=60, audit=AuditLog(tmp_path / "audit.log"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.check_action("recover_nospace", ()) is False
+        for i in range(64):
+            if etcdctl(info, "put", f"/fill/{i}", stdin="x" * 256 * 1024).returncode != 0:
+                break
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.check_action("recover_nospace", ()) is True
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, RunbookScreen) and "NOSPACE" in app.screen.title_text
