@@ -16,7 +16,7 @@ time.tzset()
 
 from textual.pilot import Pilot  # noqa: E402
 
-from etcdtui.ui.samples import sample_app  # noqa: E402
+from etcdtui.ui.samples import sample_app, sample_runbook_screen  # noqa: E402
 
 Steps = Callable[[Pilot[int]], Awaitable[None]]
 
@@ -33,6 +33,12 @@ async def help_screen(pilot: Pilot[int]) -> None:
     await pilot.press("question_mark")
 
 
+async def defrag_plan(pilot: Pilot[int]) -> None:
+    await pilot.app.push_screen(sample_runbook_screen())
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.3)
+
+
 SHOTS: list[tuple[str, str, tuple[int, int], Steps]] = [
     ("dashboard-healthy", "healthy", (160, 45), nothing),
     ("dashboard-80x24", "healthy", (80, 24), nothing),
@@ -40,6 +46,7 @@ SHOTS: list[tuple[str, str, tuple[int, int], Steps]] = [
     ("dashboard-nospace", "nospace", (160, 45), nothing),
     ("member-detail", "healthy", (100, 45), detail),
     ("help", "healthy", (100, 40), help_screen),
+    ("runbook-defrag-plan", "healthy", (130, 42), defrag_plan),
 ]
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from etcdtui.ui.samples import sample_app
+from etcdtui.ui.samples import sample_app, sample_runbook_screen
 
 os.environ["TZ"] = "UTC"  # the summary shows the refresh time
 time.tzset()
@@ -51,3 +51,13 @@ def test_help_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
 def test_read_only_snapshot_has_no_changing_actions(snap_compare) -> None:  # type: ignore[no-untyped-def]
     app = sample_app("healthy", read_only=True)
     assert snap_compare(app, terminal_size=(120, 30), run_before=settle)
+
+
+def test_defrag_runbook_plan_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def open_plan(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        await pilot.app.push_screen(sample_runbook_screen())
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(sample_app("healthy"), terminal_size=(130, 42), run_before=open_plan)

@@ -198,6 +198,11 @@ class DefragRunbook:
     def plan(self) -> Plan:
         view = self.client.read()
         self.before = view
+        self.keys_before = self._key_count(view)
+        return self.plan_from(view)
+
+    def plan_from(self, view: ClusterView) -> Plan:
+        """The plan for a cluster as `view` shows it (no I/O)."""
         chosen = self.chosen(view)
         checks = self.preflight(view, chosen)
         steps: list[Step] = []
@@ -210,7 +215,6 @@ class DefragRunbook:
             for m in chosen
             if m.status
         ]
-        self.keys_before = self._key_count(view)
         return Plan(self.name, self.cluster, tuple(steps), tuple(checks), tuple(notes))
 
     def _key_count(self, view: ClusterView) -> int | None:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from etcdtui.config import Connection, NodeConfig, SshTarget
+from etcdtui.errors import EtcdtuiError
+from etcdtui.models.runbook import Check, Plan, Step, StepResult
+from etcdtui.runbooks.audit import AuditLog
+from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
+from etcdtui.runbooks.engine import Output
 from etcdtui.services import samples
 from etcdtui.ui.app import EtcdtuiApp
+from etcdtui.ui.screens.runbook import RunbookScreen
 
 
 def sample_connection(view_name: str = "healthy") -> Connection:
@@ -39,3 +47,33 @@ def sample_app(scenario: str = "healthy", read_only: bool = False) -> EtcdtuiApp
     for earlier in samples.history(view):
         app.history.add(earlier)
     return app
+
+
+class SampleDefrag:
+    """The defrag runbook's plan on the healthy sample cluster; it never runs anything."""
+
+    name = "defrag"
+    cluster = "prod"
+
+    def plan(self) -> Plan:
+        # No client: plan_from does no I/O.
+        runbook = DefragRunbook(sample_connection(), None, DefragOptions())  # type: ignore[arg-type]
+        return runbook.plan_from(samples.healthy())
+
+    def run_step(self, step: Step, output: Output) -> StepResult:
+        raise EtcdtuiError("the sample runbook does not run")
+
+    def verify(self) -> list[Check]:
+        return []
+
+    def summary(self) -> list[str]:
+        return []
+
+
+def sample_runbook_screen() -> RunbookScreen:
+    return RunbookScreen(
+        "Defragmentation · prod · followers first, leader last",
+        lambda screen: SampleDefrag(),
+        AuditLog(Path("/nonexistent/etcdtui-sample-audit.log")),
+        options=True,
+    )
