@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 from etcdtui.config import cluster_names, from_flags
 from etcdtui.lab import LabInfo
 from etcdtui.ui.app import EtcdtuiApp
+from etcdtui.ui.screens.dashboard import DashboardScreen
 from etcdtui.ui.screens.picker import ClusterPicker
 from tests.conftest import connection_of, follower
 
@@ -133,8 +134,9 @@ async def test_read_only_hides_every_changing_action(plain_lab: LabInfo) -> None
         await app.workers.wait_for_complete()
         shown_keys = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
         assert {"d", "s"}.isdisjoint(shown_keys) and "r" in shown_keys
-        await pilot.press("d")
+        await pilot.press("d", "s")
         await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)  # no runbook screen opened
         assert not any("not built" in str(n.message) for n in app._notifications)
         palette = [c.title for c in app.get_system_commands(app.screen)]
         assert not any(t.startswith(("Defragment", "Snapshot")) for t in palette)
@@ -144,7 +146,7 @@ async def test_actions_not_built_yet_say_so(plain_lab: LabInfo) -> None:
     app = EtcdtuiApp(connection_of(plain_lab), refresh=60)
     async with app.run_test(size=(120, 30)) as pilot:
         await app.workers.wait_for_complete()
-        await pilot.press("d")
+        await pilot.press("s")
         await pilot.pause()
         assert any("not built yet" in str(n.message) for n in app._notifications)
 

@@ -66,6 +66,18 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def _wait_gone(pids: list[int], seconds: float) -> list[int]:
+    """Wait up to `seconds` for `pids` to end (reaping our own children); return the rest."""
+    deadline = time.monotonic() + seconds
+    while pids and time.monotonic() < deadline:
+        for pid in pids:
+            _reap(pid)
+        pids = [pid for pid in pids if process_alive(pid)]
+        if pids:
+            time.sleep(0.05)
+    return pids
+
+
 def stop_processes(pids: Iterable[int], timeout: float = 10.0) -> list[int]:
     """SIGTERM every pid together (SIGCONT first, for frozen ones), SIGKILL what is left
     after `timeout`; return the pids that were still alive at SIGKILL time."""
@@ -74,22 +86,9 @@ def stop_processes(pids: Iterable[int], timeout: float = 10.0) -> list[int]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
             os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while waiting and time.monotonic() < deadline:
-        for pid in waiting:
-            _reap(pid)
-        waiting = [pid for pid in waiting if process_alive(pid)]
-        if waiting:
-            time.sleep(0.05)
-    for pid in waiting:
+    killed = _wait_gone(waiting, timeout)
+    for pid in killed:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    killed = list(waiting)
-    deadline = time.monotonic() + 3
-    while waiting and time.monotonic() < deadline:
-        for pid in waiting:
-            _reap(pid)
-        waiting = [pid for pid in waiting if process_alive(pid)]
-        if waiting:
-            time.sleep(0.05)
+    _wait_gone(killed, 3)
     return killed

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -14,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from etcdtui.errors import LabError
-from etcdtui.lab.procs import process_alive
+from etcdtui.lab.procs import stop_processes
 
 SSHD = "/usr/sbin/sshd"
 
@@ -112,19 +110,4 @@ def start_sshd(
 
 def stop_pid(pid: int, timeout: float = 5.0) -> None:
     """Stop a process we started (resuming it first if frozen); SIGKILL after `timeout`."""
-    try:
-        os.kill(pid, signal.SIGCONT)
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        # Reap it if it is our child, so it does not linger as a zombie.
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        # A zombie counts as stopped: orphans are not always reaped inside containers.
-        if not process_alive(pid):
-            return
-        time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    stop_processes([pid], timeout)
