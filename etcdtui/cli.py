@@ -7,6 +7,7 @@ Heavy imports (Textual, etcd3-py, paramiko) happen inside the command that needs
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -273,7 +274,7 @@ def cmd_defrag(args: argparse.Namespace) -> int:
     from etcdtui.runbooks.rule import parse_rule
 
     rule = parse_rule(args.rule) if args.rule else None  # a bad rule exits 2 before any I/O
-    if args.wait < 0 or args.wait > 3600:
+    if not math.isfinite(args.wait) or not 0 <= args.wait <= 3600:
         raise UsageError(f"--wait takes 0 to 3600 seconds, got {args.wait:g}")
     connection = _connection(args)
     shells = None

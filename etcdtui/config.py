@@ -152,7 +152,12 @@ def normalise_endpoint(raw: str, tls: bool) -> str:
         raise UsageError("empty endpoint")
     if "://" not in text:
         text = ("https://" if tls else "http://") + text
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:
+        raise UsageError(f"bad endpoint {raw!r}: {exc}") from None
+    if parts.username or parts.password:
+        raise UsageError(f"bad endpoint {raw!r}: no user or password in the URL, please")
     if parts.scheme not in ("http", "https"):
         raise UsageError(f"bad endpoint {raw!r}: the scheme must be http or https")
     try:
@@ -286,6 +291,8 @@ def load_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
 
 
 def _relative(base: Path, value: str | None) -> str | None:
@@ -384,7 +391,10 @@ def load_connection(path: Path, cluster: str | None) -> Connection:
     if not endpoints:
         raise r.fail("endpoints", "missing (a list of client URLs is required)")
     via = r.string("via", "direct")
-    if via not in ("direct", "ssh"):
+    if via == "ssh":
+        # Never fall back silently to a direct connection that may reach the wrong etcd.
+        raise r.fail("via", "'ssh' (reaching members through SSH) is not available yet")
+    if via != "direct":
         raise r.fail("via", f"expected 'direct' or 'ssh', got {via!r}")
     nodes = tuple(_node(path, name, n, t) for n, t in r.sub("nodes").table.items())
     profiles_reader = top.sub("profiles")

@@ -97,6 +97,9 @@ def test_unreachable_cluster_exits_1_without_traceback() -> None:
         (("lab", "up", "--netns", "--dir", "/tmp/x-netns"), "not available yet"),
         (("lab", "down", "--dir", "/nonexistent/lab"), "no lab"),
         (("frobnicate",), "invalid choice"),
+        (("status", "--endpoints", "http://[::1"), "Invalid IPv6 URL"),
+        (("status", "--endpoints", "http://user:pw@h:1"), "no user or password"),
+        (("defrag", "--endpoints", "h:1", "--wait", "nan"), "--wait takes 0 to 3600"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
@@ -113,3 +116,14 @@ def test_malformed_config_names_file_and_key(tmp_path: Path) -> None:
     result = run("status", "--config", str(config))
     assert result.returncode == 2
     assert f"{config}: clusters.prod.timeout: expected a number" in result.stderr
+
+
+def test_config_that_is_not_utf8_or_asks_for_ssh_is_refused(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe[clusters.a]")
+    result = run("status", "--config", str(binary))
+    assert result.returncode == 2 and "not UTF-8" in result.stderr
+    ssh = tmp_path / "ssh.toml"
+    ssh.write_text('[clusters.a]\nendpoints = ["https://127.0.0.1:2379"]\nvia = "ssh"\n')
+    result = run("status", "--config", str(ssh))
+    assert result.returncode == 2 and "clusters.a.via" in result.stderr

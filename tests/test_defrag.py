@@ -94,8 +94,11 @@ def test_defrag_yes_shrinks_every_member_and_loses_no_key(
     assert key_count(fragmented) == keys
     assert "[PASS] no key lost" in result.stdout and "defrag: DONE" in result.stdout
     entries = [json.loads(line) for line in audit.read_text().splitlines()]
-    assert sum(e["step_id"].startswith("defrag-") for e in entries) == 3
-    assert all(e["ok"] for e in entries) and oct(audit.stat().st_mode & 0o777) == "0o600"
+    started = [e for e in entries if e["note"] == "started"]
+    done = [e for e in entries if e["note"] != "started"]
+    assert sum(e["step_id"].startswith("defrag-") for e in done) == 3
+    assert [e["step_id"] for e in started] == [e["step_id"] for e in done[1:]]  # each, before
+    assert all(e["ok"] for e in done) and oct(audit.stat().st_mode & 0o777) == "0o600"
 
 
 def test_dry_run_changes_nothing(fragmented: LabInfo, tmp_path: Path) -> None:
@@ -188,3 +191,30 @@ def test_defrag_via_ssh_runs_etcdctl_on_each_node(fragmented: LabInfo, tmp_path:
     assert "Finished defragmenting etcd member" in result.stdout
     after = sizes(fragmented)
     assert all(after[n] < before[n] for n in before)
+
+
+def test_corrupt_alarm_refuses_both_runbooks_and_is_never_disarmed(make_lab) -> None:  # type: ignore[no-untyped-def]
+    info: LabInfo = make_lab()
+    client = GatewayClient(info.endpoints[1])
+    member_id = client.status().member_id
+    client._rpc("/maintenance/alarm", {"action": "ACTIVATE", "memberID": str(member_id),
+                                        "alarm": "CORRUPT"})  # fmt: skip
+    client.close()
+    for command in ("defrag", "recover-nospace"):
+        result = run(command, "--config", str(info.config_path), "--dry-run")
+        assert result.returncode == 1, result.stdout
+        assert "[FAIL] no CORRUPT alarm" in result.stdout and "REFUSED" in result.stdout
+        assert "DEACTIVATE" not in result.stdout
+    assert "CORRUPT" in etcdctl(info, "alarm", "list").stdout
+
+
+def test_plan_is_refused_when_the_member_list_is_unknown() -> None:
+    from dataclasses import replace
+
+    from etcdtui.services import samples
+    from etcdtui.ui.samples import sample_connection
+
+    view = replace(samples.healthy(), error="member list failed: timed out after 2.0 s")
+    plan = DefragRunbook(sample_connection(), None, DefragOptions()).plan_from(view)  # type: ignore[arg-type]
+    assert plan.blocked
+    assert any(c.name == "member list" and c.failed for c in plan.checks)

@@ -203,3 +203,5 @@ async def test_backoff_when_no_member_answers() -> None:
         assert app.failures >= 3
         assert app.next_delay() >= 0.1 * 2**3
         assert "retrying in" in str(app.query_one("#summary", Static).render())
+        app.failures = 5000  # hours of an unreachable cluster: the pause stays capped
+        assert app.next_delay() == 30.0

@@ -45,7 +45,7 @@ class EtcdClient(Protocol):
 
     def disarm_alarm(self, member_id: int, alarm: str) -> None: ...
 
-    def move_leader(self, target_id: int) -> None: ...
+    def move_leader(self, target_id: int, timeout: float) -> None: ...
 
     def key_count(self) -> int: ...
 
@@ -238,8 +238,8 @@ class GatewayClient:
         data = {"action": "DEACTIVATE", "memberID": str(member_id), "alarm": alarm}
         self._rpc("/maintenance/alarm", data)
 
-    def move_leader(self, target_id: int) -> None:
-        self._rpc("/maintenance/transfer-leadership", {"targetID": str(target_id)})
+    def move_leader(self, target_id: int, timeout: float) -> None:
+        self._rpc("/maintenance/transfer-leadership", {"targetID": str(target_id)}, timeout)
 
     def key_count(self) -> int:
         everything = base64.b64encode(b"\0").decode()  # key "\0" .. range_end "\0": all keys

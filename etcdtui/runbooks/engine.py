@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from etcdtui.errors import EtcdtuiError, UsageError
-from etcdtui.models.runbook import Check, Plan, RunReport, Step, StepResult
+from etcdtui.models.runbook import Check, Plan, RunReport, Step, StepResult, Verdict
 from etcdtui.runbooks.audit import AuditLog, new_run_id
 
 Output = Callable[[str], None]
@@ -53,6 +53,10 @@ def run_step_safely(runbook: Runbook, step: Step, output: Output) -> StepResult:
     except EtcdtuiError as exc:
         output(str(exc))
         return StepResult(step, False, 1, str(exc), time.perf_counter() - started)
+    except Exception as exc:  # a bug must stop the run as a failed step, not kill it unjournaled
+        text = f"unexpected error: {type(exc).__name__}: {exc}"
+        output(text)
+        return StepResult(step, False, 1, text, time.perf_counter() - started)
 
 
 def execute(
@@ -80,6 +84,12 @@ def execute(
             emit(Event("stopped", index, step, report.stopped))
             break
         emit(Event("step", index, step, step.command))
+        # Journaled before it runs too: a step cut short by a crash or Ctrl+C is still on record.
+        audit.record(
+            cluster=plan.cluster, runbook=plan.runbook, run_id=report.run_id, step=index,
+            step_id=step.id, target=step.target, command=step.command, exit_code=-1,
+            duration=0.0, note="started",
+        )  # fmt: skip
 
         def output(line: str, index: int = index, step: Step = step) -> None:
             emit(Event("output", index, step, line))
@@ -96,7 +106,10 @@ def execute(
             report.stopped = f"step {index} ({step.id} on {step.target}) failed: {result.output}"
             emit(Event("stopped", index, step, report.stopped))
             break
-    report.verification = runbook.verify()
+    try:
+        report.verification = runbook.verify()
+    except Exception as exc:  # verification is read-only; its failure is itself a finding
+        report.verification = [Check("verification", Verdict.FAIL, f"could not verify: {exc}")]
     for check in report.verification:
         emit(Event("verify", text=f"{check.verdict.value}: {check.name}: {check.reason}"))
     report.summary = runbook.summary()

@@ -9,6 +9,7 @@ from pathlib import Path
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 
@@ -141,20 +142,22 @@ class EtcdtuiApp(App[int]):
         self.failures = self.failures + 1 if unreachable else 0
         if (dashboard := self.dashboard) is None:
             return
-        dashboard.show(view, self.history, self.state_text())
+        try:
+            dashboard.show(view, self.history, self.state_text())
+            for screen in self.screen_stack:
+                if isinstance(screen, MemberDetailScreen):
+                    screen.show(view, self.history)
+        except NoMatches:
+            return  # the app is shutting down and its widgets are gone
         self.refresh_bindings()  # the NOSPACE recovery key comes and goes with the alarm
-        for screen in self.screen_stack:
-            if isinstance(screen, MemberDetailScreen):
-                screen.show(view, self.history)
         self._arm()
 
     def next_delay(self) -> float:
         """The refresh interval, doubled per failed refresh while no member answers."""
         if not self.failures:
             return self.refresh_interval
-        return min(
-            self.refresh_interval * 2**self.failures, max(MAX_BACKOFF, self.refresh_interval)
-        )
+        doubled = self.refresh_interval * 2 ** min(self.failures, 16)  # no overflow after hours
+        return min(doubled, max(MAX_BACKOFF, self.refresh_interval))
 
     def state_text(self) -> str:
         if self.paused:
@@ -315,23 +318,21 @@ class EtcdtuiApp(App[int]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         commands = [
-            ("Audit log", "Every runbook step executed", self.action_audit_log),
-            ("Refresh now", "Poll every member now", self.action_refresh_now),
-            ("Pause / resume refresh", "Stop or restart polling", self.action_toggle_pause),
-            ("Change refresh interval", "Cycle 0.5 s … 30 s", self.action_cycle_interval),
-            ("Member detail", "Every field of the selected member", self.action_member_detail),
-            ("Help", "What each pane and threshold means", self.action_help),
+            ("Audit log", "Every runbook step executed", "audit_log"),
+            ("Refresh now", "Poll every member now", "refresh_now"),
+            ("Pause / resume refresh", "Stop or restart polling", "toggle_pause"),
+            ("Change refresh interval", "Cycle 0.5 s … 30 s", "cycle_interval"),
+            ("Member detail", "Every field of the selected member", "member_detail"),
+            ("Help", "What each pane and threshold means", "help"),
+            ("Switch cluster", "Pick another cluster", "switch_cluster"),
+            ("Defragment…", "Followers first, leader last", "defrag"),
+            ("NOSPACE recovery…", "Compact, defrag all, disarm", "recover_nospace"),
+            ("Snapshot backup…", "Not built yet", "snapshot"),
         ]
-        if len(self.clusters) > 1:
-            commands.append(("Switch cluster", "Pick another cluster", self.action_switch_cluster))
-        if not self.read_only:
-            commands += [
-                ("Defragment…", "Followers first, leader last", self.action_defrag),
-                ("NOSPACE recovery…", "Compact, defrag all, disarm", self.action_recover_nospace),
-                ("Snapshot backup…", "Not built yet", self.action_snapshot),
-            ]
-        for title, help_text, callback in commands:
-            yield SystemCommand(title, help_text, callback)
+        for title, help_text, action in commands:
+            # The palette obeys the same rules as the keys (read-only, dashboard-only actions).
+            if self.check_action(action, ()):
+                yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
 
     def on_unmount(self) -> None:
         if self.source is not None:

@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from etcdtui.ui.format import escape
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Dismisses with True only on an explicit yes (or the exact name, when one is required)."""
@@ -23,7 +25,8 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="confirm"):
             yield Static(self.question, id="confirm-question")
             if self.require:
-                yield Label(f"Type [b]{self.require}[/b] and press Enter to go on; Esc cancels.")
+                name = escape(self.require)
+                yield Label(f"Type [b]{name}[/b] and press Enter to go on; Esc cancels.")
                 yield Input(placeholder=self.require, id="confirm-input")
             else:
                 yield Label("Press [b]y[/b] to go on, [b]n[/b] or Esc to cancel.")

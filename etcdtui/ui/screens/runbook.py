@@ -47,6 +47,8 @@ class RunbookScreen(Screen[None]):
         self.plan: Plan | None = None
         self.runbook: Runbook | None = None
         self.running = False
+        self.planning = False
+        self._plan_seq = 0  # a newer plan request makes an older result stale
         self.abort_requested = False
         self.report: RunReport | None = None
 
@@ -83,24 +85,38 @@ class RunbookScreen(Screen[None]):
         if self.running:
             return
         self.query_one("#preflight", Static).update("Preflight: checking…")
-        self._plan()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="runbook")
-    def _plan(self) -> None:
+        self._plan_seq += 1
+        self.planning = True
+        self.plan = None
         try:
-            runbook = self.factory(self)
-            plan = runbook.plan()
+            runbook = self.factory(self)  # on the UI thread: it reads the options form
         except EtcdtuiError as exc:
-            self.app.call_from_thread(self._plan_failed, str(exc))
+            self._plan_failed(str(exc), self._plan_seq)
             return
-        self.app.call_from_thread(self._show_plan, runbook, plan)
+        self._plan(runbook, self._plan_seq)
 
-    def _plan_failed(self, message: str) -> None:
+    @work(thread=True, exit_on_error=False, group="runbook-plan")
+    def _plan(self, runbook: Runbook, seq: int) -> None:
+        try:
+            plan = runbook.plan()
+        except Exception as exc:  # a plan that cannot be made is shown, never a crash
+            message = str(exc) if isinstance(exc, EtcdtuiError) else f"{type(exc).__name__}: {exc}"
+            self.app.call_from_thread(self._plan_failed, message, seq)
+            return
+        self.app.call_from_thread(self._show_plan, runbook, plan, seq)
+
+    def _plan_failed(self, message: str, seq: int) -> None:
+        if seq != self._plan_seq or self.running:
+            return
+        self.planning = False
         self.plan = None
         self.query_one("#preflight", Static).update(f"[b $error]Cannot plan:[/] {escape(message)}")
         self.notify(escape(message), title="Cannot plan", severity="error")
 
-    def _show_plan(self, runbook: Runbook, plan: Plan) -> None:
+    def _show_plan(self, runbook: Runbook, plan: Plan, seq: int) -> None:
+        if seq != self._plan_seq or self.running:
+            return  # a newer plan was asked for, or a run started: this one is stale
+        self.planning = False
         self.runbook, self.plan = runbook, plan
         lines = ["[b]Preflight (read-only)[/b]", *map(escape, render_checks(plan.checks))]
         if plan.notes:
@@ -120,6 +136,9 @@ class RunbookScreen(Screen[None]):
 
     def action_execute(self) -> None:
         plan = self.plan
+        if self.planning:
+            self.notify("Still planning: wait for the plan, then press x.")
+            return
         if plan is None or self.running:
             return
         if plan.blocked:
@@ -153,8 +172,9 @@ class RunbookScreen(Screen[None]):
                 on_event=lambda event: self.app.call_from_thread(self._on_event, event),
                 should_abort=lambda: self.abort_requested,
             )  # fmt: skip
-        except EtcdtuiError as exc:
-            self.app.call_from_thread(self._finished, None, str(exc))
+        except Exception as exc:  # the screen must never stay "running" after a failure
+            message = str(exc) if isinstance(exc, EtcdtuiError) else f"{type(exc).__name__}: {exc}"
+            self.app.call_from_thread(self._finished, None, message)
             return
         self.app.call_from_thread(self._finished, report, "")
 
@@ -178,8 +198,9 @@ class RunbookScreen(Screen[None]):
         self.refresh_bindings()
         log = self.query_one("#log", RichLog)
         if report is None:
-            log.write(f"not run: {error}")
-            self.notify(escape(error), title="Runbook refused", severity="error")
+            log.write(f"stopped: {error}")
+            log.write(f"what ran is in the audit log: {self.audit.path}")
+            self.notify(escape(error), title="Runbook stopped", severity="error")
             return
         for line in render_report(report).splitlines():
             log.write(line)
