@@ -7,6 +7,7 @@ from typing import Any
 
 from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.units import human_bytes
+from etcdtui.services.health import quota_usage
 
 COLUMNS = (
     "NAME", "ID", "ENDPOINT", "VERSION", "DB SIZE", "IN USE", "QUOTA %", "LEADER",
@@ -15,9 +16,8 @@ COLUMNS = (
 
 
 def quota_percent(view: MemberView) -> float | None:
-    if view.status is None or view.metrics is None or not view.metrics.quota_bytes:
-        return None
-    return 100.0 * view.status.db_size / view.metrics.quota_bytes
+    usage = quota_usage(view)
+    return None if usage is None else 100.0 * usage
 
 
 def _row(view: MemberView) -> list[str]:
