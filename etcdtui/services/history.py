@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from etcdtui.models import ClusterView, Histogram, MemberMetrics
 
@@ -55,6 +55,15 @@ class History:
         self.samples.append(sample)
         while self.samples and self.samples[0].at < sample.at - self.window:
             self.samples.popleft()
+        # Histograms are read only over the latency window: older samples keep just their
+        # sizes and counters (a refresh's histograms weigh ~60 KB).
+        for index in range(len(self.samples) - 1, -1, -1):
+            old = self.samples[index]
+            if old.at >= sample.at - LATENCY_WINDOW - 5:
+                continue
+            if not old.metrics:
+                break  # everything older was trimmed already
+            self.samples[index] = replace(old, metrics={})
 
     def series(self, member_id: int, what: str = "db_size") -> list[float]:
         """One member's db_size or in_use over the window, oldest first."""

@@ -18,8 +18,6 @@ from etcdtui.config import Connection, load_connection
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import MemberView
 from etcdtui.runbooks.audit import AuditLog
-from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook, NospaceRecovery
-from etcdtui.runbooks.rule import parse_rule
 from etcdtui.services.history import History
 from etcdtui.ui.format import escape
 from etcdtui.ui.messages import ClusterRefreshed
@@ -92,6 +90,7 @@ class EtcdtuiApp(App[int]):
         self._timer: Timer | None = None
         self.audit = audit or AuditLog()
         self._runbook_client: ClusterClient | None = None
+        self._nospace_shown = False
 
     # --- screens ---------------------------------------------------------------------------
 
@@ -149,7 +148,12 @@ class EtcdtuiApp(App[int]):
                     screen.show(view, self.history)
         except NoMatches:
             return  # the app is shutting down and its widgets are gone
-        self.refresh_bindings()  # the NOSPACE recovery key comes and goes with the alarm
+        nospace = any(a.kind == "NOSPACE" for a in view.alarms)
+        if nospace != self._nospace_shown:
+            # The NOSPACE recovery key comes and goes with the alarm. Only then: rebuilding the
+            # footer on every refresh leaks its old keys in Textual (issue 6666).
+            self._nospace_shown = nospace
+            self.refresh_bindings()
         self._arm()
 
     def next_delay(self) -> float:
@@ -254,6 +258,10 @@ class EtcdtuiApp(App[int]):
         if self.read_only:
             return
 
+        # Imported here: the runbooks pull in paramiko, which the dashboard's start need not pay.
+        from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
+        from etcdtui.runbooks.rule import parse_rule
+
         def factory(screen: RunbookScreen) -> DefragRunbook:
             rule_text, compact, move_leader = screen.option_values()
             rule = parse_rule(rule_text) if rule_text else None
@@ -266,6 +274,8 @@ class EtcdtuiApp(App[int]):
     def action_recover_nospace(self) -> None:
         if self.read_only:
             return
+        from etcdtui.runbooks.defrag import NospaceRecovery
+
         title = f"NOSPACE recovery · {self.connection.cluster} · compact, defrag all, disarm"
         self.push_screen(RunbookScreen(
             title, lambda screen: NospaceRecovery(self.connection, self._runbook_cluster()),
