@@ -70,11 +70,10 @@ class QuotaPane(Pane):
         if view.alarms:
             for alarm in view.alarms:
                 who = next((m.name for m in view.members if m.member_id == alarm.member_id), "?")
-                advice = (
-                    " writes refused: compact, defragment, disarm"
-                    if alarm.kind == "NOSPACE"
-                    else ""
-                )
+                advice = {
+                    "NOSPACE": ": writes refused; [b]n[/b] starts the recovery runbook",
+                    "CORRUPT": ": members disagree; investigate before any maintenance",
+                }.get(alarm.kind, "")
                 lines.append(level_markup(Level.CRIT, f"ALARM {alarm.kind} on {who}") + advice)
         else:
             lines.append("Alarms: none")
