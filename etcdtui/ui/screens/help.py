@@ -13,7 +13,10 @@ HELP = """\
 
 **Keys**: `r` refresh now · `p` pause/resume · `i` change the refresh interval ·
 `Enter` member detail · `c` switch cluster · `1` to `4` jump to a pane · `ctrl+p` every action ·
-`?` this help · `q` quit. Actions that change the cluster are hidden with `--read-only`.
+`?` this help · `q` quit. Runbooks: `d` defragment, `n` NOSPACE recovery (while the alarm
+is active), `l` the audit log; on a runbook screen `x` executes after a confirmation, `a`
+stops before the next step, `p` plans again. Actions that change the cluster are hidden with
+`--read-only`.
 
 ## Members
 Every member from `member list`: ★ marks the leader, `L` a learner. STATE is a word —
