@@ -12,10 +12,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from etcdtui import __version__
 from etcdtui.errors import EtcdtuiError, UsageError
+
+if TYPE_CHECKING:  # only for annotations: the commands import what they need when they run
+    from etcdtui.config import Connection
+    from etcdtui.models.runbook import Plan
+    from etcdtui.runbooks.engine import Runbook
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -187,7 +192,7 @@ def default_lab_dir() -> Path:
     return Path(base) / "etcdtui" / "lab"
 
 
-def _connection(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _connection(args: argparse.Namespace) -> Connection:
     from etcdtui.config import resolve
 
     connection = resolve(
@@ -219,7 +224,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if view.healthy else EXIT_FAILED
 
 
-def _confirm(plan, cluster: str) -> bool:  # type: ignore[no-untyped-def]
+def _confirm(plan: Plan, cluster: str) -> bool:
     """Ask on the terminal: the cluster's name for a destructive plan, y/N otherwise."""
     if plan.destructive:
         answer = input(
@@ -229,7 +234,7 @@ def _confirm(plan, cluster: str) -> bool:  # type: ignore[no-untyped-def]
     return input("Run these steps? [y/N] ").strip().lower() in ("y", "yes")
 
 
-def run_runbook(runbook, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def run_runbook(runbook: Runbook, args: argparse.Namespace) -> int:
     """Plan, print, confirm, execute with live output, verify: the same for every runbook."""
     from etcdtui.runbooks.audit import AuditLog
     from etcdtui.runbooks.engine import Event, execute
@@ -252,10 +257,9 @@ def run_runbook(runbook, args: argparse.Namespace) -> int:  # type: ignore[no-un
     audit = AuditLog(args.audit_log)
 
     def show(event: Event) -> None:
-        if event.kind == "step":
-            print(
-                f"\n[{event.index}/{len(plan.steps)}] {event.step.target}: {event.text}", flush=True
-            )  # type: ignore[union-attr]
+        if event.kind == "step" and event.step is not None:
+            target = event.step.target
+            print(f"\n[{event.index}/{len(plan.steps)}] {target}: {event.text}", flush=True)
         elif event.kind == "output":
             print(f"    {event.text}", flush=True)
         elif event.kind == "result" and event.result is not None:

@@ -182,6 +182,11 @@ class MemberView:
     def healthy(self) -> bool:
         return self.health is not None and self.health.healthy
 
+    @property
+    def problem(self) -> str:
+        """Why the member is not healthy, in one line ("" when it is)."""
+        return self.error or (self.health.error if self.health is not None else "")
+
 
 @dataclass(frozen=True)
 class ClusterView:

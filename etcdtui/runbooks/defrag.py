@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.ssh import ShellPool, quote_sudo
-from etcdtui.config import Connection
+from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
@@ -132,7 +133,7 @@ class DefragRunbook:
             )  # fmt: skip
         return checks
 
-    def _node(self, name: str):  # type: ignore[no-untyped-def]
+    def _node(self, name: str) -> NodeConfig | None:
         return next((n for n in self.connection.nodes if n.member_name == name), None)
 
     def defrag_step(self, m: MemberView) -> Step:
@@ -153,7 +154,7 @@ class DefragRunbook:
             args=(("member", m.name), ("endpoint", m.endpoint)),
         )  # fmt: skip
 
-    def etcdctl_on_node(self, m: MemberView, node, tail: str) -> str:  # type: ignore[no-untyped-def]
+    def etcdctl_on_node(self, m: MemberView, node: NodeConfig | None, tail: str) -> str:
         variables = dict(node.vars) if node is not None else {}
         tls = self.connection.tls
         parts = [variables.get("etcdctl", "etcdctl"), f"--endpoints={m.endpoint}"]
@@ -289,7 +290,9 @@ class DefragRunbook:
         self.expected_leader = target
         return True, f"leadership moved to {step.arg('target_name')}"
 
-    def _measure(self, step: Step, output: Output, act) -> tuple[bool, str]:  # type: ignore[no-untyped-def]
+    def _measure(
+        self, step: Step, output: Output, act: Callable[[], tuple[bool, str]]
+    ) -> tuple[bool, str]:
         client = self.client.client(step.arg("endpoint"))
         before = client.status().db_size
         started = time.perf_counter()
@@ -330,12 +333,15 @@ class DefragRunbook:
     # --- read-only: verify -----------------------------------------------------------------
 
     def verify(self) -> list[Check]:
-        view = self.client.read(metrics=False)
+        return self.verify_view(self.client.read(metrics=False))
+
+    def verify_view(self, view: ClusterView) -> list[Check]:
+        """The verification of a run, from one read of the cluster after it."""
         checks = [
             Check("cluster healthy", Verdict.PASS if view.healthy else Verdict.FAIL,
                   "every member healthy, one leader" if view.healthy else
-                  "; ".join(m.error or (m.health.error if m.health else "") or m.name
-                            for m in view.members if not m.healthy) or "no leader"),
+                  "; ".join(m.problem or m.name for m in view.members if not m.healthy)
+                  or "no leader"),
         ]  # fmt: skip
         keys_after = self._key_count(view)
         if self.keys_before is not None and keys_after is not None:
@@ -416,8 +422,8 @@ class NospaceRecovery(DefragRunbook):
         return True, "a write and a delete succeeded"
 
     def verify(self) -> list[Check]:
-        checks = super().verify()
-        view = self.client.read(metrics=False)
+        view = self.client.read(metrics=False)  # one read serves every check
+        checks = self.verify_view(view)
         checks.append(
             Check("no alarm", Verdict.FAIL if view.alarms else Verdict.PASS,
                   ", ".join(a.kind for a in view.alarms) or "none active")

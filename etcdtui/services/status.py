@@ -24,7 +24,7 @@ def _row(view: MemberView) -> list[str]:
     s = view.status
     quota = quota_percent(view)
     health = "healthy" if view.healthy else "unhealthy"
-    error = view.error or (view.health.error if view.health else "")
+    error = view.problem
     if s is not None and s.errors:
         error = "; ".join(filter(None, [error, *s.errors]))
     member_id = view.member_id
@@ -102,7 +102,7 @@ def _member_json(view: MemberView) -> dict[str, Any]:
         "peer_urls": list(view.member.peer_urls) if view.member else None,
         "client_urls": list(view.member.client_urls) if view.member else None,
         "errors": list(s.errors) if s else [],
-        "error": view.error or (view.health.error if view.health else "") or None,
+        "error": view.problem or None,
     }
 
 

@@ -33,7 +33,7 @@ def member_cells(view: MemberView) -> tuple[str, ...]:
     s = view.status
     usage = quota_usage(view)
     state, _ = member_state(view)
-    error = view.error or (view.health.error if view.health and not view.health.healthy else "")
+    error = view.problem
     member = view.member
     marker = "★" if view.is_leader else ("L" if view.is_learner else " ")
     return (
