@@ -70,6 +70,12 @@ def _add_connection(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=default,
         help="per-request timeout (default 2)",
     )
+    group.add_argument(
+        "--via-ssh",
+        action="store_true",
+        default=default if suppress else False,
+        help="reach the members through SSH, as the config's nodes describe",
+    )
 
 
 def _add_runbook_flags(parser: argparse.ArgumentParser) -> None:
@@ -141,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-member defrag timeout (default 60)",
     )
     defrag.add_argument(
-        "--via-ssh", action="store_true", help="run etcdctl defrag on each member's node over SSH"
+        "--on-node", action="store_true", help="run etcdctl defrag on each member's node over SSH"
     )
     _add_runbook_flags(defrag)
 
@@ -202,6 +208,7 @@ def _connection(args: argparse.Namespace) -> Connection:
         getattr(args, "cacert", None),
         getattr(args, "cert", None),
         getattr(args, "key", None),
+        via_ssh=bool(getattr(args, "via_ssh", False)),
     )
     timeout = getattr(args, "timeout", None)
     if timeout:
@@ -212,10 +219,10 @@ def _connection(args: argparse.Namespace) -> Connection:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from etcdtui.clients.cluster import ClusterClient
+    from etcdtui.clients.via_ssh import open_cluster
     from etcdtui.services.status import render_json, render_table
 
-    client = ClusterClient(_connection(args))
+    client = open_cluster(_connection(args))
     try:
         view = client.read()
     finally:
@@ -273,7 +280,7 @@ def run_runbook(runbook: Runbook, args: argparse.Namespace) -> int:
 
 
 def cmd_defrag(args: argparse.Namespace) -> int:
-    from etcdtui.clients.cluster import ClusterClient
+    from etcdtui.clients.via_ssh import open_cluster
     from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
     from etcdtui.runbooks.rule import parse_rule
 
@@ -282,16 +289,16 @@ def cmd_defrag(args: argparse.Namespace) -> int:
         raise UsageError(f"--wait takes 0 to 3600 seconds, got {args.wait:g}")
     connection = _connection(args)
     shells = None
-    if args.via_ssh:
+    if args.on_node or connection.via_ssh:
         if not connection.nodes:
-            raise UsageError("--via-ssh needs a config whose cluster lists its nodes")
+            raise UsageError("--on-node needs a config whose cluster lists its nodes")
         from etcdtui.clients.ssh import ShellPool
 
-        shells = ShellPool(connection.nodes)
+        shells = ShellPool(connection.nodes)  # one SSH connection per node for both uses
     options = DefragOptions(rule=rule, compact=args.compact, move_leader=args.move_leader,
                             wait=args.wait, defrag_timeout=args.defrag_timeout,
-                            via_ssh=args.via_ssh)  # fmt: skip
-    client = ClusterClient(connection)
+                            on_node=args.on_node)  # fmt: skip
+    client = open_cluster(connection, shells)
     try:
         return run_runbook(DefragRunbook(connection, client, options, shells), args)
     finally:
@@ -301,11 +308,11 @@ def cmd_defrag(args: argparse.Namespace) -> int:
 
 
 def cmd_recover_nospace(args: argparse.Namespace) -> int:
-    from etcdtui.clients.cluster import ClusterClient
+    from etcdtui.clients.via_ssh import open_cluster
     from etcdtui.runbooks.defrag import DefragOptions, NospaceRecovery
 
     connection = _connection(args)
-    client = ClusterClient(connection)
+    client = open_cluster(connection)
     try:
         options = DefragOptions(defrag_timeout=args.defrag_timeout)
         return run_runbook(NospaceRecovery(connection, client, options), args)
@@ -321,8 +328,6 @@ def cmd_lab(args: argparse.Namespace) -> int:
         for line in lab_down(directory):
             print(line)
         return EXIT_OK
-    if args.netns:
-        raise UsageError("lab up --netns is not available yet in this version")
     if args.spares < 0 or args.spares > 5:
         raise UsageError(f"--spares takes 0 to 5, got {args.spares}")
     info = lab_up(
@@ -334,6 +339,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         quota_bytes=args.quota_bytes,
         on_progress=lambda line: print(line, flush=True),
         base_port=args.base_port,
+        netns=args.netns,
     )
     print(f"lab is up: {len(info.members())} members of etcd {info.etcd_version}")
     print(f"  etcdtui --config {info.config_path} --cluster {info.cluster}")

@@ -1,8 +1,9 @@
 """Connection settings: the etcdctl flags and variables, or a TOML config file.
 
 The schema (see README): ``[clusters.NAME]`` with ``endpoints``, optional ``cacert``, ``cert``,
-``key``, ``timeout``, ``via``; ``[clusters.NAME.nodes.NODE]`` with ``member``, ``profile``,
-``data_dir``, ``peer_urls``, ``client_urls``, ``sudo``, ``vars`` and an ``ssh`` table
+``key``, ``timeout``, ``via`` ("direct" or "ssh"), ``certs_on_node``;
+``[clusters.NAME.nodes.NODE]`` with ``member``, ``profile``, ``data_dir``, ``peer_urls``,
+``client_urls``, ``local_client_url``, ``tunnel_via``, ``sudo``, ``vars`` and an ``ssh`` table
 (``host``, ``port``, ``user``, ``identity_file``, ``proxy_jump``, ``known_hosts``,
 ``host_key_policy``, ``connect_timeout``); ``[profiles.NAME]`` overrides a node profile's
 command templates.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -92,10 +93,20 @@ class NodeConfig:
     client_urls: tuple[str, ...] = ()
     sudo: bool = False
     vars: Mapping[str, str] = field(default_factory=dict)
+    # The member's client URL as reached on the node itself (kubeadm: https://127.0.0.1:2379):
+    # where SSH tunnels and node-side etcdctl connect. Default: the first client URL.
+    local_client_url: str = ""
+    # The node whose SSH connection opens the tunnels to this member; default: this node.
+    tunnel_via: str = ""
 
     @property
     def member_name(self) -> str:
         return self.member or self.name
+
+    @property
+    def client_url_on_node(self) -> str:
+        """Where the member's client port is reached from the node that tunnels to it."""
+        return self.local_client_url or (self.client_urls[0] if self.client_urls else "")
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,32 @@ class Connection:
     nodes: tuple[NodeConfig, ...] = ()
     profiles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     source: str = ""
+    # "direct": connect to the endpoints; "ssh": reach each member through its node's SSH.
+    via: str = "direct"
+    # The TLS files are on this node (e.g. kubeadm's pki); they are read from it over SSH.
+    certs_on_node: str = ""
+
+    @property
+    def via_ssh(self) -> bool:
+        return self.via == "ssh"
+
+    def node_tls(self, node: NodeConfig | None) -> TlsFiles:
+        """The TLS files as seen on `node`, for etcdctl run there: the node's
+        ``vars.etcdctl_cacert/_cert/_key``, else the cluster's (which are node paths when
+        ``certs_on_node`` is set)."""
+        variables = node.vars if node is not None else {}
+        return TlsFiles(
+            cacert=variables.get("etcdctl_cacert", self.tls.cacert),
+            cert=variables.get("etcdctl_cert", self.tls.cert),
+            key=variables.get("etcdctl_key", self.tls.key),
+        )
+
+    def node_for_url(self, url: str) -> NodeConfig | None:
+        """The node whose member has client URL `url` (None if no node lists it)."""
+        for node in self.nodes:
+            if url in node.client_urls:
+                return node
+        return None
 
     def node(self, name: str) -> NodeConfig:
         for node in self.nodes:
@@ -308,7 +345,18 @@ def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
         raise ConfigError(f"{path}: clusters.{cluster}.nodes.{name}: expected a table")
     r = _Reader(path, f"clusters.{cluster}.nodes.{name}", table)
     r.unknown_keys(
-        {"member", "profile", "data_dir", "peer_urls", "client_urls", "sudo", "vars", "ssh"}
+        {
+            "member",
+            "profile",
+            "data_dir",
+            "peer_urls",
+            "client_urls",
+            "local_client_url",
+            "tunnel_via",
+            "sudo",
+            "vars",
+            "ssh",
+        }
     )
     s = r.sub("ssh", required=True)
     s.unknown_keys(
@@ -331,6 +379,12 @@ def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
         if not isinstance(value, str):
             raise variables.fail(key, f"expected a string, got {value!r}")
     base = path.parent
+    local = r.string("local_client_url", "") or ""
+    if local:
+        try:
+            local = normalise_endpoint(local, tls=False)
+        except UsageError as exc:
+            raise r.fail("local_client_url", exc.message) from None
     return NodeConfig(
         name=name,
         ssh=SshTarget(
@@ -350,6 +404,8 @@ def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
         client_urls=r.strings("client_urls"),
         sudo=r.boolean("sudo", False),
         vars=dict(variables.table),
+        local_client_url=local,
+        tunnel_via=r.string("tunnel_via", "") or "",
     )
 
 
@@ -377,26 +433,42 @@ def load_connection(path: Path, cluster: str | None) -> Connection:
         names = ", ".join(sorted(clusters))
         raise UsageError(f"{path}: no cluster named {name!r} (clusters: {names})")
     r = _Reader(path, "clusters", clusters).sub(name)
-    r.unknown_keys({"endpoints", "cacert", "cert", "key", "timeout", "via", "nodes"})
+    r.unknown_keys(
+        {"endpoints", "cacert", "cert", "key", "timeout", "via", "certs_on_node", "nodes"}
+    )
     base = path.parent
+    certs_on_node = r.string("certs_on_node", "") or ""
     try:
-        tls = make_tls(
-            _relative(base, r.string("cacert")),
-            _relative(base, r.string("cert")),
-            _relative(base, r.string("key")),
-        )
+        if certs_on_node:
+            # Paths on that node, read over SSH when connecting: nothing to check here.
+            cacert, cert, key = (r.string(k) for k in ("cacert", "cert", "key"))
+            if bool(cert) != bool(key):
+                raise UsageError("cert and key go together: give both or neither")
+            tls = TlsFiles(cacert, cert, key)
+        else:
+            tls = make_tls(*(_relative(base, r.string(k)) for k in ("cacert", "cert", "key")))
         endpoints = tuple(normalise_endpoint(e, tls.enabled) for e in r.strings("endpoints"))
     except UsageError as exc:
         raise ConfigError(f"{path}: clusters.{name}: {exc.message}") from None
     if not endpoints:
         raise r.fail("endpoints", "missing (a list of client URLs is required)")
     via = r.string("via", "direct")
-    if via == "ssh":
-        # Never fall back silently to a direct connection that may reach the wrong etcd.
-        raise r.fail("via", "'ssh' (reaching members through SSH) is not available yet")
-    if via != "direct":
+    if via not in ("direct", "ssh"):
         raise r.fail("via", f"expected 'direct' or 'ssh', got {via!r}")
     nodes = tuple(_node(path, name, n, t) for n, t in r.sub("nodes").table.items())
+    node_names = {node.name for node in nodes}
+    for node in nodes:
+        if node.tunnel_via and node.tunnel_via not in node_names:
+            raise ConfigError(
+                f"{path}: clusters.{name}.nodes.{node.name}.tunnel_via: no node named "
+                f"{node.tunnel_via!r}"
+            )
+    if certs_on_node and certs_on_node not in node_names:
+        raise r.fail("certs_on_node", f"no node named {certs_on_node!r} in this cluster")
+    if certs_on_node and not tls.enabled:
+        raise r.fail("certs_on_node", "names a node, but cacert/cert/key are not given")
+    if via == "ssh":
+        _check_routes(path, name, endpoints, nodes)
     profiles_reader = top.sub("profiles")
     profiles: dict[str, dict[str, str]] = {}
     for profile, _table in profiles_reader.table.items():
@@ -418,7 +490,28 @@ def load_connection(path: Path, cluster: str | None) -> Connection:
         nodes=nodes,
         profiles=profiles,
         source=str(path),
+        via=via,
+        certs_on_node=certs_on_node,
     )
+
+
+def _check_routes(
+    path: Path, cluster: str, endpoints: tuple[str, ...], nodes: tuple[NodeConfig, ...]
+) -> None:
+    """Through SSH, every endpoint needs a node to tunnel from: refuse a config without one,
+    rather than fall back to a direct connection that may reach the wrong etcd."""
+    if not nodes:
+        raise ConfigError(
+            f"{path}: clusters.{cluster}.via: 'ssh' needs the cluster's nodes "
+            f"([clusters.{cluster}.nodes.NAME] with client_urls and ssh)"
+        )
+    listed = {url for node in nodes for url in node.client_urls}
+    for endpoint in endpoints:
+        if endpoint not in listed:
+            raise ConfigError(
+                f"{path}: clusters.{cluster}.endpoints: {endpoint} is in no node's client_urls, "
+                "so there is no node to reach it through over SSH"
+            )
 
 
 def resolve(
@@ -429,13 +522,36 @@ def resolve(
     cert: str | None,
     key: str | None,
     environ: Mapping[str, str] | None = None,
+    via_ssh: bool = False,
 ) -> Connection:
     """Pick the connection the way etcdctl users expect: flags, then ETCDCTL_*, then the config.
 
     ``--config``/``--cluster`` win; ``--endpoints`` (or ETCDCTL_ENDPOINTS) comes next, with
     ETCDCTL_CACERT/CERT/KEY as defaults for the TLS flags; otherwise the default config file;
-    otherwise etcdctl's default endpoint, 127.0.0.1:2379.
+    otherwise etcdctl's default endpoint, 127.0.0.1:2379. ``via_ssh`` (--via-ssh) reaches the
+    members through SSH, which needs a config that describes the cluster's nodes.
     """
+    connection = _resolve(config, cluster, endpoints, cacert, cert, key, environ)
+    if not via_ssh or connection.via_ssh:
+        return connection
+    if not connection.nodes:
+        raise UsageError(
+            "--via-ssh needs a config whose cluster lists its nodes (--config FILE --cluster NAME)"
+        )
+    _check_routes(Path(connection.source), connection.cluster, connection.endpoints,
+                  connection.nodes)  # fmt: skip
+    return replace(connection, via="ssh")
+
+
+def _resolve(
+    config: str | None,
+    cluster: str | None,
+    endpoints: str | None,
+    cacert: str | None,
+    cert: str | None,
+    key: str | None,
+    environ: Mapping[str, str] | None,
+) -> Connection:
     env = os.environ if environ is None else environ
     if config or cluster:
         if endpoints or cacert or cert or key:

@@ -51,6 +51,10 @@ class SshTimeout(SshError):
     """An SSH connection or command did not finish within its timeout."""
 
 
+class ForwardingDenied(SshError):
+    """The node's sshd refuses TCP forwarding (``AllowTcpForwarding no``)."""
+
+
 class HostKeyError(SshError):
     """A node's SSH host key is unknown or does not match known_hosts."""
 

@@ -41,6 +41,14 @@ def tls_lab(
     lab_down(info.dir)
 
 
+@pytest.fixture(scope="session")
+def locked_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
+    """A 3-member `--netns --tls` lab (etcd 3.5): etcd is reachable only through SSH."""
+    info = _start(tmp_path_factory.mktemp("locked"), "lab", tls=True, netns=True)
+    yield info
+    lab_down(info.dir)
+
+
 @pytest.fixture
 def make_lab(tmp_path: Path) -> Iterator[Callable[..., LabInfo]]:
     """Start labs a test may break; every one is torn down after the test."""

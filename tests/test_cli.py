@@ -94,7 +94,11 @@ def test_unreachable_cluster_exits_1_without_traceback() -> None:
         (("status", "-w", "yaml"), "invalid choice"),
         (("--refresh", "0"), "expected 0.1 to 3600 seconds"),
         (("lab", "up", "--members", "4"), "invalid choice"),
-        (("lab", "up", "--netns", "--dir", "/tmp/x-netns"), "not available yet"),
+        (
+            ("lab", "up", "--netns", "--base-port", "30000", "--dir", "/tmp/x-netns"),
+            "--base-port does not go with --netns",
+        ),
+        (("status", "--endpoints", "h:1", "--via-ssh"), "--via-ssh needs a config"),
         (("lab", "down", "--dir", "/nonexistent/lab"), "no lab"),
         (("frobnicate",), "invalid choice"),
         (("status", "--endpoints", "http://[::1"), "Invalid IPv6 URL"),

@@ -190,3 +190,51 @@ def test_written_config_reads_back(tmp_path: Path) -> None:
     assert node.vars["service"] == '/path with "quotes"/svc'
     assert conn.profile_command(node, "start") == '/path with "quotes"/svc start'
     assert conn.timeout == 2.5
+
+
+KUBEADM = """
+[clusters.prod]
+via = "ssh"
+endpoints = ["https://10.0.0.11:2379"]
+certs_on_node = "cp1"
+cacert = "/etc/kubernetes/pki/etcd/ca.crt"
+cert = "/etc/kubernetes/pki/etcd/healthcheck-client.crt"
+key = "/etc/kubernetes/pki/etcd/healthcheck-client.key"
+
+[clusters.prod.nodes.cp1]
+client_urls = ["https://10.0.0.11:2379"]
+local_client_url = "https://127.0.0.1:2379"
+sudo = true
+ssh = { host = "cp1.example" }
+"""
+
+
+def test_ssh_route_and_node_side_certificates_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(KUBEADM)
+    connection = load_connection(path, None)
+    assert connection.via_ssh and connection.certs_on_node == "cp1"
+    # Paths on the node: kept as written, not checked on the bastion.
+    assert connection.tls.cert == "/etc/kubernetes/pki/etcd/healthcheck-client.crt"
+    node = connection.node_for_url("https://10.0.0.11:2379")
+    assert node is not None and node.client_url_on_node == "https://127.0.0.1:2379"
+    assert connection.node_tls(node) == connection.tls
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (('via = "ssh"', 'via = "tunnel"'), "expected 'direct' or 'ssh'"),
+        (('"https://127.0.0.1:2379"', '"https://127.0.0.1"'), "local_client_url: bad endpoint"),
+        (("sudo = true", 'tunnel_via = "cp9"'), "tunnel_via: no node named 'cp9'"),
+        (('key = "/etc/kubernetes/pki/etcd/healthcheck-client.key"', ""), "cert and key go"),
+    ],
+)
+def test_ssh_route_mistakes_are_one_line_config_errors(
+    tmp_path: Path, change: tuple[str, str], expected: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(KUBEADM.replace(*change))
+    with pytest.raises(ConfigError) as caught:
+        load_connection(path, None)
+    assert expected in caught.value.message and "\n" not in caught.value.message

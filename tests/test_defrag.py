@@ -183,9 +183,9 @@ def test_nospace_is_recovered(make_lab, tmp_path: Path) -> None:  # type: ignore
     assert "[PASS] no alarm" in result.stdout
 
 
-def test_defrag_via_ssh_runs_etcdctl_on_each_node(fragmented: LabInfo, tmp_path: Path) -> None:
+def test_defrag_on_node_runs_etcdctl_on_each_node(fragmented: LabInfo, tmp_path: Path) -> None:
     before = sizes(fragmented)
-    result = run("defrag", "--config", str(fragmented.config_path), "--via-ssh", "--yes",
+    result = run("defrag", "--config", str(fragmented.config_path), "--on-node", "--yes",
                  "--wait", "0", "--audit-log", str(tmp_path / "audit.log"))  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Finished defragmenting etcd member" in result.stdout

@@ -60,6 +60,16 @@ def _result(future: Future[Any] | None) -> tuple[Any, BaseException | None]:
     return (None, exc) if exc is not None else (future.result(), None)
 
 
+class Routes(Protocol):
+    """How members are reached when not directly (through SSH: clients/via_ssh.py)."""
+
+    def client(self, endpoint: str) -> EtcdClient: ...
+
+    def notes(self) -> tuple[str, ...]: ...
+
+    def close(self) -> None: ...
+
+
 class ClusterSource(Protocol):
     """Where a dashboard gets its refreshes from (a live cluster, or fixed data)."""
 
@@ -71,11 +81,19 @@ class ClusterSource(Protocol):
 class ClusterClient:
     """Reads status, members, alarms, health and metrics of every member of one cluster."""
 
-    def __init__(self, connection: Connection, client_factory: ClientFactory | None = None) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        client_factory: ClientFactory | None = None,
+        routes: Routes | None = None,
+    ) -> None:
         self.connection = connection
         self.timeout = connection.timeout
-        self._factory: ClientFactory = client_factory or (
-            lambda url: GatewayClient(url, connection.tls, connection.timeout)
+        self.routes = routes
+        self._factory: ClientFactory = (
+            client_factory
+            or (routes.client if routes is not None else None)
+            or (lambda url: GatewayClient(url, connection.tls, connection.timeout))
         )
         self._clients: dict[str, EtcdClient] = {}
         self._lock = threading.Lock()
@@ -146,6 +164,8 @@ class ClusterClient:
             taken_at=time.time(),
             duration=time.perf_counter() - started,
             error=error,
+            via=self.connection.via,
+            notes=self.routes.notes() if self.routes is not None else (),
         )
 
     def metrics(self) -> dict[str, MemberMetrics | EtcdtuiError]:
@@ -270,3 +290,5 @@ class ClusterClient:
                 with contextlib.suppress(EtcdError):
                     client.close()
             self._clients.clear()
+        if self.routes is not None:
+            self.routes.close()

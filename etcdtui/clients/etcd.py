@@ -10,12 +10,15 @@ from __future__ import annotations
 import base64
 import functools
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from etcdtui.config import TlsFiles
-from etcdtui.errors import EtcdError, EtcdTimeout, EtcdTLSError
+from etcdtui.errors import EtcdError, EtcdTimeout, EtcdTLSError, EtcdtuiError
 from etcdtui.models import Alarm, Member, MemberStatus
+
+if TYPE_CHECKING:
+    from requests.adapters import HTTPAdapter
 
 _HEALTH_KEY = base64.b64encode(b"health").decode()
 
@@ -160,9 +163,19 @@ def describe_failure(
 
 
 class GatewayClient:
-    """EtcdClient over the gRPC-JSON gateway, etcd3-py underneath; one per endpoint, reused."""
+    """EtcdClient over the gRPC-JSON gateway, etcd3-py underneath; one per endpoint, reused.
 
-    def __init__(self, endpoint: str, tls: TlsFiles | None = None, timeout: float = 2.0) -> None:
+    `adapter` replaces how connections are made (an SSH tunnel: clients/tunnel.py); the URL,
+    and so the TLS host-name check, stay the endpoint's own.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        tls: TlsFiles | None = None,
+        timeout: float = 2.0,
+        adapter: HTTPAdapter | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
         parts = urlsplit(endpoint)
@@ -185,6 +198,9 @@ class GatewayClient:
         # `verify`: the CA given for etcd must be the one used, and etcd traffic must not be
         # sent through a web proxy.
         self._client._session.trust_env = False
+        if adapter is not None:
+            self._client._session.mount("http://", adapter)
+            self._client._session.mount("https://", adapter)
         self._verify = verify
         self._cert = cert
 
@@ -197,8 +213,8 @@ class GatewayClient:
                 path, data=data, encode=False, raw=True, timeout=timeout, verify=self._verify
             )
             result: dict[str, Any] = response.json()
-        except EtcdError:
-            raise
+        except EtcdtuiError:
+            raise  # already one line (an SSH tunnel that could not open, say)
         except Exception as exc:
             raise describe_failure(exc, self.endpoint, timeout, bool(self._cert)) from None
         return result
@@ -222,6 +238,8 @@ class GatewayClient:
             response = self._client._session.get(f"{self.endpoint}/metrics", timeout=self.timeout)
             response.raise_for_status()
             text: str = response.text
+        except EtcdtuiError:
+            raise
         except Exception as exc:
             raise describe_failure(exc, self.endpoint, self.timeout, bool(self._cert)) from None
         return text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,11 +107,18 @@ def _issue(
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def make_pki(folder: Path, node_names: list[str], lab_name: str = "etcdtui-lab") -> LabPki:
+def make_pki(
+    folder: Path,
+    node_names: list[str],
+    lab_name: str = "etcdtui-lab",
+    addresses: Mapping[str, str] | None = None,
+) -> LabPki:
     """Write a CA, per-node server and peer certs and one client cert under `folder`.
 
     Server and peer certs carry both serverAuth and clientAuth: etcd's gRPC gateway dials its
     own client port with the server cert, and members dial each other with the peer cert.
+    Both name 127.0.0.1, localhost and the node; a node with an entry in `addresses` (a netns
+    lab) also gets that address, as kubeadm's etcd certs carry the node's IP.
     """
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
@@ -147,6 +155,8 @@ def make_pki(folder: Path, node_names: list[str], lab_name: str = "etcdtui-lab")
     nodes: dict[str, NodeCerts] = {}
     for name in node_names:
         hosts = ["127.0.0.1", "localhost", name]
+        if addresses and name in addresses:
+            hosts.append(addresses[name])
         files: list[str] = []
         for kind in ("server", "peer"):
             key = _new_key()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import os
 import re
 import secrets
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,14 @@ from etcdtui.errors import LabError
 from etcdtui.lab.binaries import etcd_binaries
 from etcdtui.lab.certs import make_pki
 from etcdtui.lab.errors import LabUsageError
-from etcdtui.lab.ports import LOOPBACK, fixed_ports, free_ports
+from etcdtui.lab.netns import (
+    create_network,
+    netns_prefix,
+    plan_network,
+    remove_network,
+    subnet_lock,
+)
+from etcdtui.lab.ports import fixed_ports, free_ports
 from etcdtui.lab.probe import member_healthy, ssl_context
 from etcdtui.lab.service import (
     etcd_pid,
@@ -31,8 +41,11 @@ from etcdtui.lab.state import (
     MARKER,
     STATE_FILE,
     LabInfo,
+    LabNode,
     config_text,
     info_from_state,
+    loopback_nodes,
+    netns_nodes,
     node_dir,
     read_state,
     sshd_dir,
@@ -61,6 +74,7 @@ def lab_up(
     quota_bytes: int | None = None,
     on_progress: Progress | None = None,
     base_port: int | None = None,
+    netns: bool = False,
 ) -> LabInfo:
     """Start a lab in `dir`: `members` etcd members (3 or 5) and `spares` sshd-only nodes.
 
@@ -68,6 +82,11 @@ def lab_up(
     reports healthy. Whatever it started is stopped again if it fails or is interrupted.
     Ports are free ones chosen by the kernel, or consecutive from `base_port` (per node: SSH,
     client, peer) so that a lab can be reached at addresses known in advance.
+
+    With `netns` (root only) every node is a network namespace of its own on a lab bridge:
+    its etcd listens on the namespace's 127.0.0.1:2379 only and advertises the node's
+    address, its sshd listens on the address's port 22, and the config reaches the cluster
+    via SSH, like a kubeadm cluster seen from outside.
     """
     say = on_progress or _quiet
     if members not in MEMBER_COUNTS:
@@ -76,6 +95,13 @@ def lab_up(
         raise LabUsageError(f"a lab has 0 to {MAX_SPARES} spares, not {spares}")
     if quota_bytes is not None and quota_bytes <= 0:
         raise LabUsageError(f"the backend quota must be a positive number of bytes: {quota_bytes}")
+    if netns and os.geteuid() != 0:
+        raise LabUsageError("lab up --netns needs root (it creates network namespaces)")
+    if netns and base_port is not None:
+        raise LabUsageError(
+            "--base-port does not go with --netns: every node has its own address, "
+            "with SSH on 22 and etcd on 2379 and 2380"
+        )
     etcd, etcdctl, etcdutl = etcd_binaries(etcd_version)
     root = dir.expanduser().resolve()
     if not SAFE_PATH.fullmatch(str(root)):
@@ -84,11 +110,13 @@ def lab_up(
     names = [f"node{i}" for i in range(1, members + 1)] + [
         f"spare{i}" for i in range(1, spares + 1)
     ]
-    try:
-        count = 3 * len(names)  # per node: SSH, client, peer
-        ports = free_ports(count) if base_port is None else fixed_ports(base_port, count)
-    except ValueError as exc:
-        raise LabUsageError(str(exc)) from None  # refused before anything starts
+    ports: list[int] = []
+    if not netns:
+        try:
+            count = 3 * len(names)  # per node: SSH, client, peer
+            ports = free_ports(count) if base_port is None else fixed_ports(base_port, count)
+        except ValueError as exc:
+            raise LabUsageError(str(exc)) from None  # refused before anything starts
     created = _claim_dir(root, say)
     began = time.monotonic()
     state: dict[str, Any] = {
@@ -105,31 +133,37 @@ def lab_up(
         "quota_bytes": quota_bytes,
         # A token per lab, so members of two labs side by side can never join each other.
         "token": f"etcdtui-lab-{secrets.token_hex(4)}",
-        "nodes": [
-            {
-                "name": name,
-                "member": i < members,
-                "spare": i >= members,  # sshd only; etcd runs there once a runbook adds it
-                "ssh_port": ports[3 * i],
-                "client_url": f"{'https' if tls else 'http'}://{LOOPBACK}:{ports[3 * i + 1]}",
-                "peer_url": f"{'https' if tls else 'http'}://{LOOPBACK}:{ports[3 * i + 2]}",
-                "sshd_pid": None,
-                "etcd_pid": None,  # also in nodes/NAME/etcd.pid, which a later start rewrites
-            }
-            for i, name in enumerate(names)
-        ],
     }
-    # Written before anything starts, so lab down can clean up even after a crash mid-way.
-    write_state(root, state)
-    try:
-        info = _build(root, state, say)
-    except BaseException:
-        say("lab up failed: stopping what it started")
+    scheme = "https" if tls else "http"
+    with contextlib.ExitStack() as lock:
+        if netns:
+            # Held until the bridge has its address, so that no other lab picks the same /24.
+            lock.enter_context(subnet_lock())
+            try:
+                state["network"] = plan_network(root, names)
+            except BaseException:
+                if created:
+                    with contextlib.suppress(OSError):
+                        root.rmdir()  # nothing is in it yet
+                raise
+            state["nodes"] = netns_nodes(names, members, scheme, state["network"])
+        else:
+            state["nodes"] = loopback_nodes(names, members, scheme, ports)
+        # Written before anything starts, so lab down can clean up even after a crash mid-way.
+        write_state(root, state)
         try:
-            teardown(root, state)
-        except Exception as exc:  # keep the original failure: it is the one to act on
-            say(f"cleaning up after the failure also failed: {exc}")
-        raise
+            if netns:
+                say(f"making a network namespace per node on {state['network']['subnet']}")
+                create_network(state["network"])
+                lock.close()
+            info = _build(root, state, say)
+        except BaseException:
+            say("lab up failed: stopping what it started")
+            try:
+                teardown(root, state)
+            except Exception as exc:  # keep the original failure: it is the one to act on
+                say(f"cleaning up after the failure also failed: {exc}")
+            raise
     members_text = ", ".join(n.name for n in info.members())
     say(f"lab is up in {time.monotonic() - began:.1f} s: etcd {etcd_version} ({members_text})")
     return info
@@ -144,6 +178,7 @@ def _claim_dir(root: Path, say: Progress) -> bool:
                 f"a lab is already running in {root}: run etcdtui lab down --dir {root}"
             )
         say(f"removing the stopped lab left in {root}")
+        remove_network(root, state)
         remove_lab_files(root, state)
         created = bool(state.get("created_dir"))
     elif root.exists():
@@ -168,14 +203,15 @@ def _build(root: Path, state: dict[str, Any], say: Progress) -> LabInfo:
         node.node_dir.mkdir(mode=0o700, parents=True)
     if info.tls:
         say("making a CA, server, peer and client certificates")
-        make_pki(root / "pki", names)
+        addresses = {n.name: n.address for n in info.nodes} if info.netns else None
+        make_pki(root / "pki", names, addresses=addresses)
     ssh = root / "ssh"
     ssh.mkdir(mode=0o700)
     authorized = ssh / "authorized_keys"
     authorized.write_text(generate_keypair(ssh / "id_ed25519", f"etcdtui-lab@{root}") + "\n")
     initial = ",".join(f"{n.name}={n.peer_url}" for n in info.members())
     for node in info.nodes:
-        write_service(node.node_dir, node.name, info.etcd)
+        write_service(node.node_dir, node.name, info.etcd, netns=node.netns)
         if node.member:
             env = member_env(
                 node.name,
@@ -187,12 +223,19 @@ def _build(root: Path, state: dict[str, Any], say: Progress) -> LabInfo:
                 token=info.token,
                 tls=info.node_tls(node.name),
                 quota_bytes=info.quota_bytes,
+                local_client_url=node.local_client_url if info.netns else None,
             )
             write_member_env(node.node_dir, env)
     known_hosts = []
     for raw, node in zip(state["nodes"], info.nodes, strict=True):
-        say(f"starting sshd for {node.name} on {LOOPBACK}:{node.ssh_port}")
-        sshd = start_sshd(sshd_dir(root, node.name), node.ssh_port, authorized)
+        say(f"starting sshd for {node.name} on {node.address}:{node.ssh_port}")
+        sshd = start_sshd(
+            sshd_dir(root, node.name),
+            node.ssh_port,
+            authorized,
+            host=node.address,
+            netns=node.netns,
+        )
         raw["sshd_pid"] = sshd.pid
         write_state(root, state)
         known_hosts.append(sshd.known_hosts_line)
@@ -213,7 +256,8 @@ def _start_members(info: LabInfo) -> None:
     members = info.members()
     procs = [
         subprocess.Popen(
-            [node.service, "start"],
+            # The script never enters a namespace itself: over SSH it already runs inside.
+            [*netns_prefix(node.netns), node.service, "start"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -243,21 +287,28 @@ def _wait_healthy(info: LabInfo) -> None:
     context = ssl_context(info.cacert, info.cert, info.key)
     waiting = list(info.members())
     deadline = time.monotonic() + HEALTH_TIMEOUT
-    while waiting:
-        for node in list(waiting):
-            if etcd_pid(node.node_dir) is None:
-                raise LabError(f"etcd on {node.name} exited: {_log_tail(node.log_file)}")
-            if member_healthy(node.client_url, context):
-                waiting.remove(node)
-        if not waiting:
-            return
-        if time.monotonic() > deadline:
-            node = waiting[0]
-            raise LabError(
-                f"etcd on {node.name} was not healthy within {HEALTH_TIMEOUT:.0f} s: "
-                f"{_log_tail(node.log_file)}"
-            )
-        time.sleep(0.1)
+
+    def healthy(node: LabNode) -> bool:
+        return member_healthy(node.local_client_url, context, netns=node.netns)
+
+    # Asked in parallel: until a leader is elected /health hangs for its whole timeout, and one
+    # member after another that cost up to a second each (5 s for 5 members) per round.
+    with ThreadPoolExecutor(max_workers=len(waiting)) as pool:
+        while waiting:
+            for node in waiting:
+                if etcd_pid(node.node_dir) is None:
+                    raise LabError(f"etcd on {node.name} exited: {_log_tail(node.log_file)}")
+            answers = list(pool.map(healthy, waiting))
+            waiting = [node for node, ok in zip(waiting, answers, strict=True) if not ok]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                node = waiting[0]
+                raise LabError(
+                    f"etcd on {node.name} was not healthy within {HEALTH_TIMEOUT:.0f} s: "
+                    f"{_log_tail(node.log_file)}"
+                )
+            time.sleep(0.1)
 
 
 def _shorten(text: str, limit: int = 300) -> str:

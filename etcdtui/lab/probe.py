@@ -1,4 +1,8 @@
-"""Asking a lab member over HTTP whether it is healthy, or the leader (the gRPC gateway)."""
+"""Asking a lab member over HTTP whether it is healthy, or the leader (the gRPC gateway).
+
+In a netns lab a member's client port listens on its namespace's loopback only: the request
+then goes over a socket made inside that namespace (`netns=`), as if sent on the node itself.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ import json
 import ssl
 import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
+
+from etcdtui.lab.netns import socket_in
 
 
 def ssl_context(cacert: str | None, cert: str | None, key: str | None) -> ssl.SSLContext | None:
@@ -19,8 +26,14 @@ def ssl_context(cacert: str | None, cert: str | None, key: str | None) -> ssl.SS
 
 
 def _request(
-    url: str, context: ssl.SSLContext | None, timeout: float, body: bytes | None = None
+    url: str,
+    context: ssl.SSLContext | None,
+    timeout: float,
+    body: bytes | None = None,
+    netns: str | None = None,
 ) -> Any:
+    if netns:
+        return _request_in(netns, url, context, timeout, body)
     # No proxies: a lab is on loopback, and a proxy from the environment would hide it.
     opener = urllib.request.build_opener(
         urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
@@ -32,15 +45,52 @@ def _request(
         return None
 
 
-def member_healthy(url: str, context: ssl.SSLContext | None = None, timeout: float = 1.0) -> bool:
+def _request_in(
+    netns: str, url: str, context: ssl.SSLContext | None, timeout: float, body: bytes | None
+) -> Any:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        sock = socket_in(netns)
+        sock.settimeout(timeout)
+        # Set before connect: a failing connect or handshake closes it with the connection.
+        connection.sock = sock
+        sock.connect((host, port))
+        if parts.scheme == "https":
+            if context is None:
+                return None
+            connection.sock = context.wrap_socket(sock, server_hostname=host)
+        connection.request(
+            "POST" if body is not None else "GET",
+            parts.path or "/",
+            body=body,
+            headers={"Content-Type": "application/json"} if body is not None else {},
+        )
+        response = connection.getresponse()
+        if response.status != 200:
+            return None
+        return json.loads(response.read())
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+
+
+def member_healthy(
+    url: str, context: ssl.SSLContext | None = None, timeout: float = 1.0, netns: str | None = None
+) -> bool:
     """True if the member at client URL `url` answers /health with {"health": "true"}."""
-    body = _request(url + "/health", context, timeout)
+    body = _request(url + "/health", context, timeout, netns=netns)
     return isinstance(body, dict) and body.get("health") == "true"
 
 
-def member_is_leader(url: str, context: ssl.SSLContext | None = None, timeout: float = 0.5) -> bool:
+def member_is_leader(
+    url: str, context: ssl.SSLContext | None = None, timeout: float = 0.5, netns: str | None = None
+) -> bool:
     """True if the member at `url` says it is the leader (False if it does not answer)."""
-    body = _request(url + "/v3/maintenance/status", context, timeout, b"{}")
+    body = _request(url + "/v3/maintenance/status", context, timeout, b"{}", netns)
     if not isinstance(body, dict) or not isinstance(body.get("header"), dict):
         return False
     member_id = body["header"].get("member_id")

@@ -5,6 +5,10 @@ until a runbook writes it), ``lab.env`` (LAB_ETCD_BIN, kept out of the ETCD_* na
 warns about ETCD_* variables it does not know) and ``etcd-service``, a POSIX sh script that
 answers ``start``, ``stop``, ``restart``, ``is-active`` and ``status`` like systemctl does for a
 single unit. The runbooks run the script over SSH, so it uses absolute paths only.
+
+In a netns lab the script runs inside the node's namespace (over SSH, or under
+``ip netns exec`` when lab up starts the members); it never enters the namespace itself, but
+``start`` refuses to run etcd anywhere else (lab.env's LAB_NETNS names the namespace).
 """
 
 from __future__ import annotations
@@ -52,6 +56,13 @@ do_start() {
         return 6
     fi
     . "$LAB_FILE"
+    # A netns lab's etcd binds its node's address and loopback: started from anywhere else it
+    # would fail, or worse, listen on the host's 127.0.0.1.
+    if [ -n "${LAB_NETNS:-}" ] && ! ip netns identify $$ 2>/dev/null | grep -qxF "$LAB_NETNS"; then
+        echo "$UNIT: its etcd runs in network namespace $LAB_NETNS:" \
+            "run this over SSH on the node, or under ip netns exec $LAB_NETNS" >&2
+        return 1
+    fi
     if [ ! -x "$LAB_ETCD_BIN" ]; then
         echo "$UNIT: etcd binary $LAB_ETCD_BIN not found" >&2
         return 5
@@ -147,17 +158,20 @@ def member_env(
     token: str,
     tls: Mapping[str, str] | None = None,
     quota_bytes: int | None = None,
+    local_client_url: str | None = None,
 ) -> dict[str, str]:
     """A member's flags as ETCD_* variables (the content of a node's etcd.env).
 
     `initial_cluster` is "name=peer_url,..."; `cluster_state` is "new" for the lab's founding
     members and "existing" for a member added later (`etcdctl member add` prints both).
-    `tls` maps cert, key, peer_cert, peer_key and ca to file paths.
+    `tls` maps cert, key, peer_cert, peer_key and ca to file paths. With `local_client_url`
+    (a netns lab: https://127.0.0.1:2379) the client port listens there only, while the
+    member still advertises `client_url`, as kubeadm's loopback-only etcd does.
     """
     env = {
         "ETCD_NAME": name,
         "ETCD_DATA_DIR": data_dir,
-        "ETCD_LISTEN_CLIENT_URLS": client_url,
+        "ETCD_LISTEN_CLIENT_URLS": local_client_url or client_url,
         "ETCD_ADVERTISE_CLIENT_URLS": client_url,
         "ETCD_LISTEN_PEER_URLS": peer_url,
         "ETCD_INITIAL_ADVERTISE_PEER_URLS": peer_url,
@@ -183,9 +197,13 @@ def member_env(
     return env
 
 
-def write_service(node_dir: Path, node: str, etcd_bin: str) -> Path:
-    """Write the node's service script (0755) and lab.env; return the script's path."""
-    (node_dir / LAB_ENV_FILE).write_text(env_file_text({"LAB_ETCD_BIN": etcd_bin}))
+def write_service(node_dir: Path, node: str, etcd_bin: str, netns: str | None = None) -> Path:
+    """Write the node's service script (0755) and lab.env; return the script's path.
+
+    `netns`: the network namespace the node's etcd must run in (a netns lab).
+    """
+    lab_env = {"LAB_ETCD_BIN": etcd_bin} | ({"LAB_NETNS": netns} if netns else {})
+    (node_dir / LAB_ENV_FILE).write_text(env_file_text(lab_env))
     replacements = {
         "@NODE@": node,
         "@DIR@": shlex.quote(str(node_dir)),

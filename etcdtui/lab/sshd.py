@@ -58,8 +58,11 @@ def start_sshd(
     host: str = "127.0.0.1",
     netns: str | None = None,
     extra_config: str = "",
+    forwarding: bool = True,
 ) -> Sshd:
-    """Start sshd on host:port with its files under workdir; wait until it accepts."""
+    """Start sshd on host:port with its files under workdir; wait until it accepts.
+
+    `forwarding=False` sets ``AllowTcpForwarding no``, like a locked-down node."""
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     host_key_path = workdir / "ssh_host_ed25519_key"
@@ -78,7 +81,7 @@ def start_sshd(
         "PermitRootLogin prohibit-password\n"
         "StrictModes no\n"
         "UsePAM no\n"
-        "AllowTcpForwarding yes\n"
+        f"AllowTcpForwarding {'yes' if forwarding else 'no'}\n"
         f"PidFile {pid_file}\n"
         "LogLevel VERBOSE\n"
         # Snapshot copies to and from nodes use SFTP.

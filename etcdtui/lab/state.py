@@ -18,6 +18,8 @@ from typing import Any
 from etcdtui.config import dump_toml
 from etcdtui.errors import LabError
 from etcdtui.lab.errors import LabUsageError
+from etcdtui.lab.netns import LabNetwork, network_of
+from etcdtui.lab.ports import LOOPBACK
 from etcdtui.lab.service import ENV_FILE, LOG_FILE, PID_FILE, etcd_pid
 
 STATE_FILE = "lab.json"
@@ -25,13 +27,20 @@ CONFIG_FILE = "etcdtui.toml"
 MARKER = "etcdtui lab"
 FORMAT = 1
 CLUSTER = "lab"
+# Inside a netns lab every node has an address of its own, so the ports are etcd's and SSH's.
+NETNS_PORTS = {"ssh": 22, "client": 2379, "peer": 2380}
 # Everything lab up makes inside the folder; lab down removes exactly these (or the folder).
 MADE = (STATE_FILE, CONFIG_FILE, "nodes", "ssh", "pki")
 
 
 @dataclass(frozen=True)
 class LabNode:
-    """A lab node: an sshd of its own and, for a member, an etcd member named like the node."""
+    """A lab node: an sshd of its own and, for a member, an etcd member named like the node.
+
+    In a netns lab the node is a network namespace with an address of its own; its member
+    advertises `client_url` on that address but listens on `local_client_url` (the
+    namespace's 127.0.0.1) only, so the host reaches it through the node's sshd alone.
+    """
 
     name: str
     member: bool  # False for a spare: sshd runs, etcd does not (until a runbook adds it)
@@ -40,6 +49,10 @@ class LabNode:
     peer_url: str
     data_dir: str
     service: str  # the node's etcd-service script (start|stop|restart|is-active|status)
+    # Where the client port is reached on the node itself; equal to client_url outside netns.
+    local_client_url: str = ""
+    address: str = LOOPBACK  # where its sshd listens (and, in a netns lab, its peer port)
+    netns: str | None = None  # its network namespace (netns labs only)
 
     @property
     def node_dir(self) -> Path:
@@ -78,6 +91,13 @@ class LabInfo:
     cacert: str | None = None  # the client side of TLS: what etcdctl and etcdtui present
     cert: str | None = None
     key: str | None = None
+    # The bridge and subnet of a netns lab (None: every node on the host's loopback).
+    network: LabNetwork | None = None
+
+    @property
+    def netns(self) -> bool:
+        """True for a lab whose nodes live in network namespaces (reached only over SSH)."""
+        return self.network is not None
 
     def members(self) -> tuple[LabNode, ...]:
         """The nodes that were etcd members when the lab came up."""
@@ -91,7 +111,11 @@ class LabInfo:
         raise LabError(f"no node named {name!r} in the lab in {self.dir}")
 
     def etcdctl_env(self) -> dict[str, str]:
-        """ETCDCTL_* variables that point etcdctl (and etcdtui) at this lab."""
+        """ETCDCTL_* variables that point etcdctl (and etcdtui) at this lab.
+
+        In a netns lab the endpoints are the advertised URLs, which answer only inside the
+        lab's network (e.g. under ``ip netns exec``), not on the host.
+        """
         env = {"ETCDCTL_API": "3", "ETCDCTL_ENDPOINTS": ",".join(self.endpoints)}
         if self.tls and self.cacert and self.cert and self.key:
             env |= {
@@ -150,6 +174,59 @@ def read_state(root: Path) -> dict[str, Any]:
     return state
 
 
+def loopback_nodes(
+    names: list[str], members: int, scheme: str, ports: list[int]
+) -> list[dict[str, Any]]:
+    """lab.json's nodes of an ordinary lab: every node on loopback, three ports each."""
+    nodes = []
+    for i, name in enumerate(names):
+        client_url = f"{scheme}://{LOOPBACK}:{ports[3 * i + 1]}"
+        nodes.append(
+            {
+                "name": name,
+                "member": i < members,
+                "spare": i >= members,  # sshd only; etcd runs there once a runbook adds it
+                "ssh_port": ports[3 * i],
+                "client_url": client_url,
+                "peer_url": f"{scheme}://{LOOPBACK}:{ports[3 * i + 2]}",
+                "local_client_url": client_url,
+                "address": LOOPBACK,
+                "netns": None,
+                "sshd_pid": None,
+                "etcd_pid": None,  # also in nodes/NAME/etcd.pid, which a later start rewrites
+            }
+        )
+    return nodes
+
+
+def netns_nodes(
+    names: list[str], members: int, scheme: str, network: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """lab.json's nodes of a netns lab: each in its namespace, at its address."""
+    nodes = []
+    for i, name in enumerate(names):
+        planned = network["nodes"][name]
+        address = planned["address"]
+        nodes.append(
+            {
+                "name": name,
+                "member": i < members,
+                "spare": i >= members,
+                "ssh_port": NETNS_PORTS["ssh"],
+                # Advertised (what member list shows); nothing listens there for clients.
+                "client_url": f"{scheme}://{address}:{NETNS_PORTS['client']}",
+                "peer_url": f"{scheme}://{address}:{NETNS_PORTS['peer']}",
+                # Where the member listens: the namespace's loopback, as kubeadm's etcd does.
+                "local_client_url": f"{scheme}://{LOOPBACK}:{NETNS_PORTS['client']}",
+                "address": address,
+                "netns": planned["netns"],
+                "sshd_pid": None,
+                "etcd_pid": None,
+            }
+        )
+    return nodes
+
+
 def info_from_state(root: Path, state: dict[str, Any]) -> LabInfo:
     """A LabInfo for the lab in `root` as lab.json describes it."""
     nodes = tuple(
@@ -161,6 +238,9 @@ def info_from_state(root: Path, state: dict[str, Any]) -> LabInfo:
             peer_url=n["peer_url"],
             data_dir=str(node_dir(root, n["name"]) / "data"),
             service=str(node_dir(root, n["name"]) / "etcd-service"),
+            local_client_url=n.get("local_client_url") or n["client_url"],
+            address=n.get("address") or LOOPBACK,
+            netns=n.get("netns"),
         )
         for n in state["nodes"]
     )
@@ -182,11 +262,16 @@ def info_from_state(root: Path, state: dict[str, Any]) -> LabInfo:
         cacert=str(pki / "ca.crt") if tls else None,
         cert=str(pki / "client.crt") if tls else None,
         key=str(pki / "client.key") if tls else None,
+        network=network_of(state.get("network")),
     )
 
 
 def config_text(info: LabInfo, timeout: float = 2.0) -> str:
-    """The etcdtui.toml for the lab: cluster "lab", a node per member and spare."""
+    """The etcdtui.toml for the lab: cluster "lab", a node per member and spare.
+
+    A netns lab's cluster is reached `via = "ssh"`: each node's sshd on its address, port 22,
+    and `local_client_url` says where the member answers on the node itself.
+    """
     ssh_dir = info.dir / "ssh"
     user = getpass.getuser()
     nodes: dict[str, Any] = {}
@@ -203,10 +288,12 @@ def config_text(info: LabInfo, timeout: float = 2.0) -> str:
             "data_dir": node.data_dir,
             "peer_urls": [node.peer_url],
             "client_urls": [node.client_url],
+            # Written for netns labs only (elsewhere it equals the client URL).
+            "local_client_url": node.local_client_url if info.netns else None,
             "sudo": False,
             "vars": variables,
             "ssh": {
-                "host": "127.0.0.1",
+                "host": node.address,
                 "port": node.ssh_port,
                 "user": user,
                 "identity_file": str(ssh_dir / "id_ed25519"),
@@ -215,12 +302,16 @@ def config_text(info: LabInfo, timeout: float = 2.0) -> str:
             },
         }
     cluster: dict[str, Any] = {"endpoints": list(info.endpoints)}
+    if info.netns:
+        cluster["via"] = "ssh"  # the advertised URLs answer only inside the lab's network
     if info.tls:
         cluster |= {"cacert": info.cacert, "cert": info.cert, "key": info.key}
     cluster |= {"timeout": timeout, "nodes": nodes}
     header = (
         f"# Written by `etcdtui lab up --dir {info.dir}`; removed by `etcdtui lab down`.\n"
         f"# etcd {info.etcd_version}, {len(info.members())} members"
-        f"{', TLS' if info.tls else ''}. Use: etcdtui --config {info.config_path} --cluster lab\n\n"
+        f"{', TLS' if info.tls else ''}"
+        f"{f', a network namespace per node on {info.network.subnet}' if info.network else ''}"
+        f". Use: etcdtui --config {info.config_path} --cluster lab\n\n"
     )
     return header + dump_toml({"clusters": {CLUSTER: cluster}})

@@ -2,6 +2,7 @@
 
 Only processes that are provably the lab's own are touched: an etcd whose environment carries
 its node folder (the service script puts it there) and an sshd started with the node's config.
+A netns lab's namespaces, veths and bridge go once its processes have stopped.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from etcdtui.lab.netns import remove_network
 from etcdtui.lab.probe import member_is_leader, ssl_context
 from etcdtui.lab.procs import descendants, is_sshd, read_pid, stop_processes
 from etcdtui.lab.service import PID_FILE, is_node_etcd
-from etcdtui.lab.state import MADE, STATE_FILE, info_from_state, node_dir, sshd_dir
+from etcdtui.lab.state import MADE, STATE_FILE, LabNode, info_from_state, node_dir, sshd_dir
 
 # etcd stops in well under a second when its cluster is healthy, but a member that never
 # joined a quorum (a failed lab up, a broken rehearsal) waits out its 7 s request timeout
@@ -60,24 +62,30 @@ def teardown(root: Path, state: dict[str, Any]) -> list[str]:
     ]
     if sessions:
         lines.append(f"ended {len(sessions)} process(es) of open SSH sessions")
+    lines.extend(remove_network(root, state))
     lines.extend(remove_lab_files(root, state))
     return lines
 
 
 def _leader_pids(root: Path, state: dict[str, Any], running: list[tuple[str, int]]) -> list[int]:
-    """The pids among `running` of etcd members that say they lead (asked briefly, over HTTP)."""
+    """The pids among `running` of etcd members that say they lead (asked briefly, over HTTP;
+    in a netns lab from inside each node's namespace)."""
     try:
         info = info_from_state(root, state)
         context = ssl_context(info.cacert, info.cert, info.key)
     except (KeyError, OSError, ValueError):
         return []  # a damaged lab.json or missing certs: stop everything together instead
-    urls = {f"etcd on {n.name}": n.client_url for n in info.nodes}
-    asked = [(pid, urls[what]) for what, pid in running if what in urls]
+    nodes = {f"etcd on {n.name}": n for n in info.nodes}
+    asked = [(pid, nodes[what]) for what, pid in running if what in nodes]
     if not asked:
         return []
+
+    def says_it_leads(node: LabNode) -> bool:
+        return member_is_leader(node.local_client_url, context, netns=node.netns)
+
     # Asked together: members without a quorum answer only when the short timeout expires.
     with ThreadPoolExecutor(max_workers=len(asked)) as pool:
-        answers = list(pool.map(lambda item: member_is_leader(item[1], context), asked))
+        answers = list(pool.map(says_it_leads, [node for _, node in asked]))
     return [pid for (pid, _), leads in zip(asked, answers, strict=True) if leads]
 
 

@@ -198,6 +198,10 @@ class ClusterView:
     taken_at: float = 0.0
     duration: float = 0.0
     error: str = ""
+    # How the members were reached: "direct" or "ssh"; `notes` say what changed on the way
+    # (a node that forbids forwarding, so etcdctl runs there instead).
+    via: str = "direct"
+    notes: tuple[str, ...] = ()
 
     @property
     def leader(self) -> MemberView | None:

@@ -32,7 +32,7 @@ class DefragOptions:
     move_leader: bool = False
     wait: float = 5.0  # seconds between members, after the health re-check passes
     defrag_timeout: float = 60.0  # etcdctl's 5 s is too short for a large database
-    via_ssh: bool = False
+    on_node: bool = False  # etcdctl defrag on each member's node over SSH
 
 
 def membership_check(view: ClusterView) -> Check:
@@ -125,10 +125,10 @@ class DefragRunbook:
         )  # fmt: skip
         if not chosen:
             checks.append(Check("members to defragment", Verdict.WARN, "the rule chose none"))
-        if self.options.via_ssh:
+        if self.options.on_node:
             missing = [m.name for m in chosen if self._node(m.name) is None]
             checks.append(
-                Check("nodes in the config (--via-ssh)", Verdict.FAIL if missing else Verdict.PASS,
+                Check("nodes in the config (--on-node)", Verdict.FAIL if missing else Verdict.PASS,
                       "no node for: " + ", ".join(missing) if missing else "every member's node")
             )  # fmt: skip
         return checks
@@ -138,7 +138,7 @@ class DefragRunbook:
 
     def defrag_step(self, m: MemberView) -> Step:
         timeout = self.options.defrag_timeout
-        if self.options.via_ssh:
+        if self.options.on_node:
             node = self._node(m.name)
             command = self.etcdctl_on_node(m, node, f"--command-timeout={timeout:g}s defrag")
             if node is not None and node.sudo:
@@ -156,13 +156,11 @@ class DefragRunbook:
 
     def etcdctl_on_node(self, m: MemberView, node: NodeConfig | None, tail: str) -> str:
         variables = dict(node.vars) if node is not None else {}
-        tls = self.connection.tls
-        parts = [variables.get("etcdctl", "etcdctl"), f"--endpoints={m.endpoint}"]
-        for flag, value in (
-            ("--cacert", variables.get("etcdctl_cacert", tls.cacert)),
-            ("--cert", variables.get("etcdctl_cert", tls.cert)),
-            ("--key", variables.get("etcdctl_key", tls.key)),
-        ):
+        tls = self.connection.node_tls(node)
+        # The member as the node reaches it (kubeadm's https://127.0.0.1:2379, say).
+        endpoint = (node.client_url_on_node if node is not None else "") or m.endpoint
+        parts = [variables.get("etcdctl", "etcdctl"), f"--endpoints={endpoint}"]
+        for flag, value in (("--cacert", tls.cacert), ("--cert", tls.cert), ("--key", tls.key)):
             if value:
                 parts.append(f"{flag}={value}")
         return "ETCDCTL_API=3 " + " ".join(shlex.quote(p) for p in parts) + " " + tail
@@ -318,7 +316,7 @@ class DefragRunbook:
         return self._measure(step, output, act)
 
     def _do_defrag_ssh(self, step: Step, output: Output) -> tuple[bool, str]:
-        assert self.shells is not None, "--via-ssh needs the config's nodes"
+        assert self.shells is not None, "--on-node needs the config's nodes"
 
         def act() -> tuple[bool, str]:
             result = self.shells.shell(step.target).run(  # type: ignore[union-attr]
@@ -372,7 +370,7 @@ class NospaceRecovery(DefragRunbook):
         options = options or DefragOptions()
         super().__init__(connection, client, DefragOptions(
             compact=True, move_leader=False, wait=options.wait,
-            defrag_timeout=options.defrag_timeout, via_ssh=False,
+            defrag_timeout=options.defrag_timeout, on_node=False,
         ))  # fmt: skip
 
     def plan(self) -> Plan:

@@ -60,20 +60,22 @@ def render_table(view: ClusterView) -> str:
     for alarm in view.alarms:
         who = names.get(alarm.member_id, format(alarm.member_id, "x"))
         out.append(f"alarm: {alarm.kind} on {who} ({alarm.member_id:x})")
+    out.extend(f"note: {note}" for note in view.notes)
     out.append(verdict(view))
     return "\n".join(out)
 
 
 def verdict(view: ClusterView) -> str:
     """One line: healthy or not, and the quorum arithmetic."""
+    name = f"{view.cluster} (via ssh)" if view.via == "ssh" else view.cluster
     if view.error and not any(m.reachable for m in view.members):
-        return f"cluster {view.cluster}: unreachable: {view.error}"
+        return f"cluster {name}: unreachable: {view.error}"
     voting = len(view.voting_members)
     state = "healthy" if view.healthy else "UNHEALTHY"
     leader = view.leader
     leader_text = f"leader {leader.name}" if leader else "NO LEADER"
     return (
-        f"cluster {view.cluster}: {state}; {voting} voting member{'s' if voting != 1 else ''}, "
+        f"cluster {name}: {state}; {voting} voting member{'s' if voting != 1 else ''}, "
         f"quorum {view.quorum}, "
         f"tolerates {view.tolerates} failure{'s' if view.tolerates != 1 else ''}, "
         f"{view.down} down now; {leader_text}"
@@ -110,6 +112,8 @@ def render_json(view: ClusterView) -> str:
     return json.dumps(
         {
             "cluster": view.cluster,
+            "via": view.via,
+            "notes": list(view.notes),
             "healthy": view.healthy,
             "error": view.error or None,
             "quorum": view.quorum,

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from etcdtui.clients.cluster import ClusterClient, ClusterSource
+from etcdtui.clients.via_ssh import open_cluster
 from etcdtui.config import Connection, load_connection
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import MemberView
@@ -77,7 +78,7 @@ class EtcdtuiApp(App[int]):
         self.read_only = read_only
         self.config_path = config_path
         self.clusters = list(clusters)
-        self._factory: SourceFactory = source_factory or ClusterClient
+        self._factory: SourceFactory = source_factory or open_cluster
         self.source: ClusterSource | None = source
         if self.source is None and connection is not None:
             self.source = self._factory(connection)
@@ -111,6 +112,8 @@ class EtcdtuiApp(App[int]):
 
     def _start(self) -> None:
         self.sub_title = f"{self.connection.cluster} · {', '.join(self.connection.endpoints)}"
+        if self.connection.via_ssh:
+            self.sub_title += " · via ssh"
         if self.read_only:
             self.sub_title += " · read-only"
         self.poll()
@@ -251,7 +254,7 @@ class EtcdtuiApp(App[int]):
     def _runbook_cluster(self) -> ClusterClient:
         """A client of its own for runbooks, so a defrag never waits behind a dashboard poll."""
         if self._runbook_client is None:
-            self._runbook_client = ClusterClient(self.connection)
+            self._runbook_client = open_cluster(self.connection)
         return self._runbook_client
 
     def action_defrag(self) -> None:

@@ -79,10 +79,14 @@ class DashboardScreen(Screen[None]):
             sentence = f"{quorum_sentence(view)} · " + (
                 f"leader {leader.name}" if leader else "NO LEADER"
             )
+        # The route is part of what the user must not misread: through SSH, a badge; a node
+        # read with etcdctl because it forbids forwarding, a note under it.
+        badge = " [reverse] via ssh [/reverse]" if view.via == "ssh" else ""
+        notes = "".join(f"\n[dim]note: {escape(note)}[/dim]" for note in view.notes)
         summary.update(
-            f"{level_markup(level, 'HEALTHY' if view.healthy else 'UNHEALTHY')}  "
+            f"{level_markup(level, 'HEALTHY' if view.healthy else 'UNHEALTHY')}{badge}  "
             f"[b]{escape(view.cluster)}[/b] · {escape(sentence)}\n"
-            f"[dim]{stamp} · refreshed in {view.duration * 1000:.0f} ms ·[/dim] {state}"
+            f"[dim]{stamp} · refreshed in {view.duration * 1000:.0f} ms ·[/dim] {state}{notes}"
         )
         summary.set_class(not view.healthy, "-unhealthy")
 

@@ -1,0 +1,332 @@
+"""EtcdClient that runs ``etcdctl -w json`` on the member's own node over SSH.
+
+The fallback for nodes whose sshd forbids port forwarding (``AllowTcpForwarding no``): neither
+the gateway nor a tunnel can reach a member that listens on the node's loopback, but a command
+run there can. etcdctl's JSON has the gateway's shapes with numbers where the gateway has
+strings (and enum numbers for alarm types), so the gateway parsers serve both and the screen
+shows the same thing whichever way a member is reached.
+
+Each call costs one SSH session and one etcdctl process: about 0.2 s on loopback, nearly all of
+it the SSH session.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from etcdtui.clients.etcd import EtcdClient, parse_alarms, parse_members, parse_status
+from etcdtui.clients.ssh import NodeShell
+from etcdtui.config import TlsFiles
+from etcdtui.errors import EtcdError, EtcdTimeout, EtcdTLSError, SshError, SshTimeout
+from etcdtui.models import Alarm, Member, MemberStatus
+from etcdtui.models.command import CommandResult
+
+# Time allowed on top of etcdctl's own --command-timeout for the SSH session, process start and
+# output, so that etcdctl's error (which names the cause) arrives before SSH gives up on it.
+SSH_MARGIN = 1.0
+
+# etcdctl refuses to start when a variable shadows a flag it is given, and the rest would change
+# what it does: the command line alone decides. ETCDCTL_API=3 because 3.4 runs its v2 client
+# when a node exports ETCDCTL_API=2 (it defaults to v3 otherwise).
+_ENV = (
+    "unset ETCDCTL_ENDPOINTS ETCDCTL_CACERT ETCDCTL_CERT ETCDCTL_KEY ETCDCTL_DIAL_TIMEOUT "
+    "ETCDCTL_COMMAND_TIMEOUT ETCDCTL_WRITE_OUT ETCDCTL_INSECURE_SKIP_TLS_VERIFY; ETCDCTL_API=3"
+)
+
+# etcdctl prints the AlarmType enum as a number; the gateway prints its name.
+_ALARM_NAMES = {0: "NONE", 1: "NOSPACE", 2: "CORRUPT"}
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|μs|ns)")
+_GO_UNITS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9}
+
+_NOT_FOUND = 127  # the shell's exit code for a missing command
+_CURL_TIMEOUT = 28
+_CURL_TLS = {35, 51, 53, 54, 58, 59, 60, 66, 77, 80, 82, 83, 90, 91}  # SSL/certificate errors
+
+
+class EtcdctlClient:
+    """EtcdClient for one member, running etcdctl (and curl, for /metrics) on its node.
+
+    ``endpoint`` is the member's URL as etcdtui shows it; ``node_endpoint`` is the URL etcdctl
+    dials on the node (often ``https://127.0.0.1:2379``); ``tls`` names files on the node.
+    ``sudo`` (default: the node's setting) runs the commands as root, for key files only root
+    may read. Failures, SSH ones included, are raised as EtcdError subclasses whose message
+    starts with ``endpoint``, so an unreachable node shows as an unreachable member.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        shell: NodeShell,
+        *,
+        node_endpoint: str,
+        etcdctl: str = "etcdctl",
+        tls: TlsFiles | None = None,
+        timeout: float = 2.0,
+        sudo: bool | None = None,
+        curl: str = "curl",
+    ) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.shell = shell
+        self.node_endpoint = node_endpoint.rstrip("/")
+        self.etcdctl = etcdctl
+        self.tls = tls or TlsFiles()
+        self.sudo = sudo
+        self.curl = curl
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def status(self) -> MemberStatus:
+        data = self._json(["endpoint", "status"])
+        if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+            raise self._error(f"etcdctl endpoint status printed no status: {data!r:.80}")
+        return parse_status(self.endpoint, data[0].get("Status") or {})
+
+    def member_list(self) -> tuple[Member, ...]:
+        return parse_members(self._json(["member", "list"]))
+
+    def alarms(self) -> tuple[Alarm, ...]:
+        data = self._json(["alarm", "list"])
+        # 3.4 prints `{}` when no alarm is armed, 3.5 a header and no "alarms".
+        named = [
+            {**a, "alarm": _ALARM_NAMES.get(a.get("alarm", 0), str(a.get("alarm")))}
+            for a in data.get("alarms", ()) or ()
+        ]
+        return parse_alarms({"alarms": named})
+
+    def linearizable_read(self) -> float:
+        """Seconds for a linearizable read of the key "health", as etcdctl timed it on the node.
+
+        ``etcdctl endpoint health`` makes that read and reports how long it took, without the
+        SSH session and etcdctl's start (about 0.2 s over loopback, most of the whole run), so
+        the figure compares with the gateway client's. An armed alarm, which 3.5 reports there
+        too, does not fail the read: alarms() tells of it, as with the gateway.
+        """
+        result = self._run(["endpoint", "health"], self.timeout, check=False)
+        try:
+            health = json.loads(result.stdout)[0]
+            took, error = _seconds(health["took"]), str(health.get("error", ""))
+        except (ValueError, LookupError, TypeError):
+            raise self._failure(result) from None
+        if error and not error.startswith("Active Alarm"):
+            raise self._failure(result, error)
+        return took
+
+    def key_count(self) -> int:
+        # --count-only does not exist in 3.4; --limit=1 --keys-only sends one key, and `count`
+        # is still the size of the whole range. etcd omits it when it is zero.
+        data = self._json(["get", "", "--from-key", "--keys-only", "--limit=1"])
+        return int(data.get("count", 0) or 0)
+
+    def metrics_text(self) -> str:
+        """/metrics, fetched by curl on the node: etcdctl has no way to scrape it."""
+        args = [self.curl, "-fsS", "--noproxy", "*", "--max-time", f"{self.timeout:g}"]
+        if self.tls.cacert:
+            args += ["--cacert", self.tls.cacert]
+        if self.tls.cert and self.tls.key:
+            args += ["--cert", self.tls.cert, "--key", self.tls.key]
+        args.append(f"{self.node_endpoint}/metrics")
+        result = self._ssh(shlex.join(args), self.timeout, "curl /metrics")
+        if result.exit_code == 0:
+            return result.stdout
+        if result.exit_code == _NOT_FOUND:
+            raise self._error(
+                f"no curl on {self.shell.node}: latency metrics unavailable over etcdctl"
+            )
+        line = _last_line(result.stderr) or f"curl exited with {result.exit_code}"
+        if result.exit_code == _CURL_TIMEOUT:
+            raise self._error(line, EtcdTimeout)
+        raise self._error(line, EtcdTLSError if result.exit_code in _CURL_TLS else EtcdError)
+
+    # --- changes -----------------------------------------------------------------------------
+
+    def defragment(self, timeout: float) -> None:
+        self._run(["defrag"], timeout)
+
+    def compact(self, revision: int, timeout: float) -> None:
+        # --physical: return once the compaction reached the backend, so a defrag right after
+        # it reclaims the space (the gateway client asks for the same).
+        self._run(["compact", str(revision), "--physical"], timeout)
+
+    def disarm_alarm(self, member_id: int, alarm: str) -> None:
+        """Disarm `alarm` of member `member_id`; nothing to do if it is not armed.
+
+        Unlike the gateway's DEACTIVATE, ``etcdctl alarm disarm`` disarms every armed alarm at
+        once: it runs only while the requested alarm is armed, and disarming other members'
+        alarms of the same kind goes with it. It refuses (EtcdError) while an alarm of another
+        kind is armed, since that would disarm it too: a CORRUPT alarm hides damage.
+        """
+        armed = self.alarms()
+        if Alarm(member_id, alarm) not in armed:
+            return
+        others = sorted({f"{a.kind} on {a.member_id:x}" for a in armed if a.kind != alarm})
+        if others:
+            raise self._error(
+                f"etcdctl can only disarm every alarm at once, and {', '.join(others)} is armed "
+                f"too: not disarming {alarm}",
+                hint="disarm them by hand with `etcdctl alarm disarm` if that is meant",
+            )
+        self._run(["alarm", "disarm"], self.timeout)
+
+    def move_leader(self, target_id: int, timeout: float) -> None:
+        """Hand leadership to member `target_id`; this member must be the leader.
+
+        As with the gateway, which sends the request to this member and gets "etcdserver: not
+        leader" from a follower: etcdctl move-leader looks for the leader among its endpoints
+        and, given only this one, fails when it is a follower.
+        """
+        try:
+            self._run(["move-leader", f"{target_id:x}"], timeout)
+        except EtcdError as exc:
+            if "no leader endpoint given" not in exc.message:
+                raise
+            raise self._error(
+                f"etcdserver: not leader ({exc.message.removeprefix(f'{self.endpoint}: ')})"
+            ) from None
+
+    def put(self, key: bytes, value: bytes) -> None:
+        # The value goes through stdin, byte for byte; etcdctl refuses an empty stdin, so an
+        # empty value goes on the command line.
+        if value:
+            self._run(["put", "--", self._key(key)], self.timeout, stdin=value)
+        else:
+            self._run(["put", "--", self._key(key), ""], self.timeout)
+
+    def delete(self, key: bytes) -> None:
+        self._run(["del", "--", self._key(key)], self.timeout)
+
+    def close(self) -> None:
+        """Nothing to release: the shell belongs to whoever made it, and they close it."""
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def command(self, args: Sequence[str], timeout: float) -> str:
+        """The shell command that runs ``etcdctl ARGS`` against this member."""
+        millis = f"{max(1, round(timeout * 1000))}ms"
+        flags = ["--endpoints", self.node_endpoint]
+        if self.tls.cacert:
+            flags += ["--cacert", self.tls.cacert]
+        if self.tls.cert and self.tls.key:
+            flags += ["--cert", self.tls.cert, "--key", self.tls.key]
+        flags += ["--dial-timeout", millis, "--command-timeout", millis, "-w", "json"]
+        return f"{_ENV} {shlex.join([self.etcdctl, *flags, *args])}"
+
+    def _key(self, key: bytes) -> str:
+        # A key travels as an argument: it must be text, and no argument can hold a NUL.
+        try:
+            text = key.decode()
+        except UnicodeDecodeError:
+            text = "\0"
+        if "\0" in text or not text:
+            raise self._error(f"etcdctl cannot take the key {key!r}: it must be UTF-8 without NUL")
+        return text
+
+    def _json(self, args: Sequence[str]) -> Any:
+        result = self._run(args, self.timeout)
+        try:
+            return json.loads(result.stdout)
+        except ValueError:
+            text = _last_line(result.stdout) or "nothing"
+            raise self._error(f"etcdctl printed no JSON: {text}") from None
+
+    def _run(
+        self, args: Sequence[str], timeout: float, stdin: bytes | None = None, check: bool = True
+    ) -> CommandResult:
+        what = " ".join(["etcdctl", *(a for a in args[:2] if a and not a.startswith("-"))])
+        result = self._ssh(self.command(args, timeout), timeout, what, stdin)
+        if result.exit_code == 0 or (not check and result.exit_code != _NOT_FOUND):
+            return result
+        if result.exit_code == _NOT_FOUND:
+            raise self._error(
+                f"no etcdctl at {self.etcdctl} on {self.shell.node}",
+                hint="set vars.etcdctl for the node",
+            )
+        raise self._failure(result)
+
+    def _ssh(
+        self, command: str, timeout: float, what: str, stdin: bytes | None = None
+    ) -> CommandResult:
+        budget = timeout + SSH_MARGIN
+        try:
+            return self.shell.run(command, timeout=budget, sudo=self.sudo, stdin=stdin)
+        except SshTimeout as exc:
+            if "did not finish" in exc.message:
+                # The command ran out of time (rather than the connection): SshShell's message
+                # quotes the whole command line, too long for a member's row.
+                message = f"`{what}` on {self.shell.node} did not finish within {budget:g} s"
+                raise self._error(message, EtcdTimeout) from None
+            raise self._error(f"over SSH: {exc.message}", EtcdTimeout, exc.hint) from None
+        except SshError as exc:
+            raise self._error(f"over SSH: {exc.message}", hint=exc.hint) from None
+
+    def _failure(self, result: CommandResult, line: str = "") -> EtcdError:
+        """etcdctl's own error line (or `line`) as an EtcdError, classified by its cause."""
+        found, cause = _error_line(result.stderr)
+        line = line or found or f"etcdctl exited with {result.exit_code}"
+        tls = any(k in cause for k in ("handshake failed", "x509:", "tls:"))
+        if "context deadline exceeded" in line or "DeadlineExceeded" in line:
+            # etcdctl reports every failure to connect as a deadline; its log says why.
+            reason = "context deadline exceeded"
+            if cause and cause != reason and "SubConns" not in cause:  # 3.4's says nothing
+                reason = f"{reason}: {cause}"
+            if tls:
+                return self._error(reason, EtcdTLSError)
+            return self._error(reason, EtcdError if "connection refused" in cause else EtcdTimeout)
+        return self._error(line.removeprefix("Error: "))
+
+    def _error(self, reason: str, cls: type[EtcdError] = EtcdError, hint: str = "") -> EtcdError:
+        return cls(f"{self.endpoint}: {reason}", hint=hint, endpoint=self.endpoint)
+
+
+def _seconds(duration: str) -> float:
+    """A Go duration as etcdctl prints it ("3.5ms", "1m2.5s", "850µs") in seconds."""
+    parts = _GO_DURATION.findall(duration)
+    if not parts or "".join(number + unit for number, unit in parts) != duration:
+        raise ValueError(f"not a duration: {duration!r}")
+    return sum(float(number) * _GO_UNITS[unit] for number, unit in parts)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _error_line(stderr: str) -> tuple[str, str]:
+    """(etcdctl's error line, the innermost cause in its JSON log lines) from its stderr.
+
+    etcdctl logs retries as JSON lines before the line that says what failed (``Error: ...``,
+    or ``Failed to ... (...)`` for per-endpoint commands); after a deadline only the log has
+    the reason (``connection refused``, a certificate problem).
+    """
+    plain: list[str] = []
+    cause = ""
+    for raw in stderr.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line) if line.startswith("{") else None
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            text = str(record.get("error") or record.get("msg") or "")
+            # "rpc error: code = X desc = latest balancer error: ... desc = \"transport: ...\""
+            text = text.rsplit("desc = ", 1)[-1].strip('" ')
+            text = text.removeprefix("latest balancer error: ").removeprefix("transport: ")
+            cause = text.removeprefix("Error while dialing ") or cause
+        else:
+            plain.append(line)
+    errors = [line for line in plain if line.startswith("Error:")]
+    return (errors[-1] if errors else plain[-1] if plain else ""), cause
+
+
+if TYPE_CHECKING:
+
+    def _is_etcd_client(client: EtcdctlClient) -> EtcdClient:
+        """Never called: mypy checks here that EtcdctlClient really satisfies EtcdClient."""
+        return client

@@ -1,0 +1,225 @@
+"""Reaching a cluster's members through SSH, for clusters whose client port only the nodes see.
+
+Each member is reached from its node (or the node named by its ``tunnel_via``): one SSH
+connection per node, opened on first use and kept (ShellPool), and a ``direct-tcpip`` channel
+per HTTP connection (clients/tunnel.py), so TLS is still checked against the member's real
+name. Where a node's sshd forbids forwarding, that member is read with etcdctl run on the node
+instead (clients/etcdctl.py), and the cluster view says so.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
+
+import paramiko
+
+from etcdtui.clients.cluster import ClusterClient
+from etcdtui.clients.etcd import EtcdClient, GatewayClient
+from etcdtui.clients.node_certs import discard, fetch_certs, install_cleanup
+from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.tunnel import TunnelAdapter
+from etcdtui.config import Connection, NodeConfig, TlsFiles
+from etcdtui.errors import EtcdError, ForwardingDenied
+from etcdtui.models import Alarm, Member, MemberStatus
+
+T = TypeVar("T")
+
+
+def open_cluster(connection: Connection, shells: ShellPool | None = None) -> ClusterClient:
+    """The ClusterClient for `connection`: direct, or through SSH as its config says.
+
+    Nothing is connected here (the TUI calls this on its UI thread): SSH connections open on
+    the first read, in the worker that makes it.
+    """
+    if not connection.via_ssh and not connection.certs_on_node:
+        return ClusterClient(connection)
+    routes = SshRoutes(connection, shells or ShellPool(connection.nodes))
+    return ClusterClient(connection, routes=routes)
+
+
+class SshRoutes:
+    """Builds each member's client: tunnelled, or etcdctl on the node when forwarding is off."""
+
+    def __init__(self, connection: Connection, shells: ShellPool) -> None:
+        self.connection = connection
+        self.shells = shells
+        self._lock = threading.Lock()
+        self._tls: TlsFiles | None = None
+        self._no_forwarding: dict[str, str] = {}  # node name -> what its sshd said
+        if connection.certs_on_node:
+            install_cleanup()  # here, on the caller's (main) thread; the fetch runs in a worker
+
+    def tls(self) -> TlsFiles:
+        """The TLS files to use on the bastion: the cluster's, or copies read from a node."""
+        if not self.connection.certs_on_node:
+            return self.connection.tls
+        with self._lock:
+            if self._tls is None:
+                node = self.connection.node(self.connection.certs_on_node)
+                self._tls = fetch_certs(self.shells.shell(node.name), self.connection.tls)
+            return self._tls
+
+    def notes(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(
+                f"{message}: reading {node} with etcdctl on the node"
+                for node, message in sorted(self._no_forwarding.items())
+            )
+
+    def forwarding_denied(self, node: str, message: str) -> None:
+        with self._lock:
+            self._no_forwarding[node] = message
+
+    def forwarding_allowed(self, node: str) -> bool:
+        with self._lock:
+            return node not in self._no_forwarding
+
+    def client(self, endpoint: str) -> EtcdClient:
+        if not self.connection.via_ssh:
+            return RoutedClient(self, endpoint, None)  # direct, with certificates from a node
+        node = self.connection.node_for_url(endpoint)
+        if node is None:
+            return RoutedClient(self, endpoint, None, unrouted=True)
+        return RoutedClient(self, endpoint, node)
+
+    def gateway(self, endpoint: str, node: NodeConfig | None) -> GatewayClient:
+        """A gateway client for `endpoint`, through a tunnel from `node` (direct if None)."""
+        timeout = self.connection.timeout
+        if node is None:
+            return GatewayClient(endpoint, self.tls(), timeout)
+        hop = self.shells.shell(node.tunnel_via or node.name)
+        target = urlsplit(node.client_url_on_node)
+        host, port = target.hostname or "127.0.0.1", target.port or 2379
+
+        def opener(connect_timeout: float) -> paramiko.Channel:
+            return hop.open_channel(host, port, connect_timeout)
+
+        return GatewayClient(endpoint, self.tls(), timeout, adapter=TunnelAdapter(opener, timeout))
+
+    def etcdctl(self, endpoint: str, node: NodeConfig) -> EtcdClient:
+        """etcdctl run over SSH on the node that reaches `endpoint`."""
+        from etcdtui.clients.etcdctl import EtcdctlClient  # only where forwarding is refused
+
+        hop = node.tunnel_via or node.name
+        client: EtcdClient = EtcdctlClient(
+            endpoint,
+            self.shells.shell(hop),
+            node_endpoint=node.client_url_on_node,
+            etcdctl=node.vars.get("etcdctl", "etcdctl"),
+            tls=self.connection.node_tls(node),
+            timeout=self.connection.timeout,
+        )
+        return client
+
+    def close(self) -> None:
+        self.shells.close_all()
+        with self._lock:
+            if self._tls is not None:
+                discard(self._tls)
+                self._tls = None
+
+
+class RoutedClient:
+    """One member's EtcdClient through SSH; picks its way on first use, and again if the
+    node turns out to refuse forwarding."""
+
+    def __init__(
+        self,
+        routes: SshRoutes,
+        endpoint: str,
+        node: NodeConfig | None,
+        unrouted: bool = False,
+    ) -> None:
+        self.routes = routes
+        self.endpoint = endpoint
+        self.timeout = routes.connection.timeout
+        self.node = node
+        self.unrouted = unrouted
+        self._lock = threading.Lock()
+        self._delegate: EtcdClient | None = None
+
+    def _current(self) -> EtcdClient:
+        if self.unrouted:
+            raise EtcdError(
+                f"{self.endpoint}: no node in the config has this client URL, so it cannot be "
+                "reached through SSH",
+                hint="add it to a node's client_urls",
+                endpoint=self.endpoint,
+            )
+        with self._lock:
+            if self._delegate is None:
+                node = self.node
+                if node is not None and not self.routes.forwarding_allowed(
+                    node.tunnel_via or node.name
+                ):
+                    self._delegate = self.routes.etcdctl(self.endpoint, node)
+                else:
+                    self._delegate = self.routes.gateway(self.endpoint, node)
+            return self._delegate
+
+    def _call(self, call: Callable[[EtcdClient], T]) -> T:
+        client = self._current()
+        try:
+            return call(client)
+        except ForwardingDenied as exc:
+            node = self.node
+            if node is None:
+                raise
+            self.routes.forwarding_denied(node.tunnel_via or node.name, exc.message)
+            with self._lock:
+                if self._delegate is client:
+                    self._delegate = self.routes.etcdctl(self.endpoint, node)
+            client.close()
+            return call(self._current())
+
+    def status(self) -> MemberStatus:
+        return self._call(lambda c: c.status())
+
+    def member_list(self) -> tuple[Member, ...]:
+        return self._call(lambda c: c.member_list())
+
+    def alarms(self) -> tuple[Alarm, ...]:
+        return self._call(lambda c: c.alarms())
+
+    def linearizable_read(self) -> float:
+        return self._call(lambda c: c.linearizable_read())
+
+    def metrics_text(self) -> str:
+        return self._call(lambda c: c.metrics_text())
+
+    def defragment(self, timeout: float) -> None:
+        self._call(lambda c: c.defragment(timeout))
+
+    def compact(self, revision: int, timeout: float) -> None:
+        self._call(lambda c: c.compact(revision, timeout))
+
+    def disarm_alarm(self, member_id: int, alarm: str) -> None:
+        self._call(lambda c: c.disarm_alarm(member_id, alarm))
+
+    def move_leader(self, target_id: int, timeout: float) -> None:
+        self._call(lambda c: c.move_leader(target_id, timeout))
+
+    def key_count(self) -> int:
+        return self._call(lambda c: c.key_count())
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._call(lambda c: c.put(key, value))
+
+    def delete(self, key: bytes) -> None:
+        self._call(lambda c: c.delete(key))
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._delegate = self._delegate, None
+        if client is not None:
+            client.close()
+
+
+if TYPE_CHECKING:
+
+    def _is_etcd_client(client: RoutedClient) -> EtcdClient:
+        """Never called: mypy checks here that RoutedClient really satisfies EtcdClient."""
+        return client
