@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 from conftest import connection_of
@@ -118,3 +120,21 @@ def test_defrag_runs_through_ssh_and_a_node_without_forwarding_falls_back(make_l
     again = run("defrag", "--config", str(info.config_path), "--yes", "--wait", "0",
                 "--audit-log", audit)  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
+
+    # A frozen member behind a tunnel costs one timeout, and is shown as unreachable.
+    victim = info.pid("node2")
+    assert victim is not None
+    os.kill(victim, signal.SIGSTOP)
+    try:
+        client = open_cluster(replace(load_connection(info.config_path, "lab"), timeout=1.0))
+        try:
+            client.read(metrics=False)  # connects to every node first
+            view = client.read()
+        finally:
+            client.close()
+    finally:
+        os.kill(victim, signal.SIGCONT)
+    by_name = {m.name: m for m in view.members}
+    assert not by_name["node2"].reachable and "timed out" in by_name["node2"].problem
+    assert view.duration < 1.0 + 0.5
+    assert by_name["node1"].reachable
