@@ -59,5 +59,13 @@ class HostKeyError(SshError):
     """A node's SSH host key is unknown or does not match known_hosts."""
 
 
+class SnapshotError(EtcdtuiError):
+    """A snapshot file is corrupt, truncated, or cannot be decrypted."""
+
+
+class SnapshotKeyError(SnapshotError):
+    """An encrypted snapshot without its key, or with the wrong one."""
+
+
 class LabError(EtcdtuiError):
     """The local lab could not be started or stopped."""
