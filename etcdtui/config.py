@@ -1,7 +1,8 @@
 """Connection settings: the etcdctl flags and variables, or a TOML config file.
 
 The schema (see README): ``[clusters.NAME]`` with ``endpoints``, optional ``cacert``, ``cert``,
-``key``, ``timeout``, ``via`` ("direct" or "ssh"), ``certs_on_node``;
+``key``, ``timeout``, ``via`` ("direct" or "ssh"), ``certs_on_node``, ``snapshot_dir``,
+``rpo_hours``;
 ``[clusters.NAME.nodes.NODE]`` with ``member``, ``profile``, ``data_dir``, ``peer_urls``,
 ``client_urls``, ``local_client_url``, ``tunnel_via``, ``sudo``, ``vars`` and an ``ssh`` table
 (``host``, ``port``, ``user``, ``identity_file``, ``proxy_jump``, ``known_hosts``,
@@ -124,6 +125,10 @@ class Connection:
     via: str = "direct"
     # The TLS files are on this node (e.g. kubeadm's pki); they are read from it over SSH.
     certs_on_node: str = ""
+    # Where snapshots are kept (the catalogue), and the recovery-point objective: the newest
+    # snapshot older than this is a warning.
+    snapshot_dir: str = ""
+    rpo_hours: float = 24.0
 
     @property
     def via_ssh(self) -> bool:
@@ -434,7 +439,18 @@ def load_connection(path: Path, cluster: str | None) -> Connection:
         raise UsageError(f"{path}: no cluster named {name!r} (clusters: {names})")
     r = _Reader(path, "clusters", clusters).sub(name)
     r.unknown_keys(
-        {"endpoints", "cacert", "cert", "key", "timeout", "via", "certs_on_node", "nodes"}
+        {
+            "endpoints",
+            "cacert",
+            "cert",
+            "key",
+            "timeout",
+            "via",
+            "certs_on_node",
+            "snapshot_dir",
+            "rpo_hours",
+            "nodes",
+        }
     )
     base = path.parent
     certs_on_node = r.string("certs_on_node", "") or ""
@@ -492,6 +508,8 @@ def load_connection(path: Path, cluster: str | None) -> Connection:
         source=str(path),
         via=via,
         certs_on_node=certs_on_node,
+        snapshot_dir=_relative(base, r.string("snapshot_dir")) or "",
+        rpo_hours=r.number("rpo_hours", 24.0, 0.01, 24 * 365),
     )
 
 
