@@ -10,7 +10,7 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -18,6 +18,7 @@ from etcdtui import __version__
 from etcdtui.errors import EtcdtuiError, UsageError
 
 if TYPE_CHECKING:  # only for annotations: the commands import what they need when they run
+    from etcdtui.clients.snapshot_crypto import SnapshotKey
     from etcdtui.config import Connection
     from etcdtui.models.runbook import Plan
     from etcdtui.runbooks.engine import Runbook
@@ -92,6 +93,13 @@ def _add_runbook_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_key_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key-file", type=Path, metavar="FILE",
+                        help="32-byte key file (0600) for encrypted snapshots")  # fmt: skip
+    parser.add_argument("--passphrase", action="store_true",
+                        help="ask for a passphrase (or read $ETCDTUI_PASSPHRASE)")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="etcdtui",
@@ -159,6 +167,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--defrag-timeout", type=_positive_seconds, default=60.0, metavar="SECONDS"
     )
     _add_runbook_flags(nospace)
+
+    snapshot = sub.add_parser("snapshot", help="save a snapshot, or show one's status")
+    snap_sub = snapshot.add_subparsers(dest="snapshot_command", metavar="save|status",
+                                       parser_class=_Parser)  # fmt: skip
+    snap_sub.required = True
+    save = snap_sub.add_parser("save", help="stream a snapshot from a member to FILE")
+    save.add_argument("file", type=Path, metavar="FILE")
+    _add_connection(save, suppress=True)
+    where = save.add_mutually_exclusive_group()
+    where.add_argument("--from", dest="from_member", metavar="MEMBER",
+                       help="the member to read (default: a healthy follower)")  # fmt: skip
+    where.add_argument(
+        "--on-node", metavar="NODE", help="run etcdctl on NODE over SSH, then copy the file back"
+    )
+    save.add_argument(
+        "--encrypt", action="store_true", help="encrypt at rest (AES-256-GCM): needs a key"
+    )
+    _add_key_flags(save)
+    save.add_argument("--audit-log", type=Path, default=None, metavar="FILE")
+    status_file = snap_sub.add_parser("status", help="HASH, REVISION, TOTAL KEYS, TOTAL SIZE")
+    status_file.add_argument("file", type=Path, metavar="FILE")
+    status_file.add_argument("-w", "--write-out", choices=("table", "json"), default="table")
+    _add_key_flags(status_file)
 
     lab = sub.add_parser("lab", help="a local etcd cluster to rehearse on")
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="up|down", parser_class=_Parser)
@@ -320,6 +351,137 @@ def cmd_recover_nospace(args: argparse.Namespace) -> int:
         client.close()
 
 
+def _snapshot_key(args: argparse.Namespace, confirm: bool = False) -> SnapshotKey | None:
+    from etcdtui.clients.snapshot_crypto import SnapshotKey
+
+    if args.key_file and args.passphrase:
+        raise UsageError("give --key-file or --passphrase, not both")
+    if args.key_file:
+        return SnapshotKey.from_file(args.key_file)
+    if not args.passphrase:
+        return None
+    text = os.environ.get("ETCDTUI_PASSPHRASE")
+    if text is None:
+        if not sys.stdin.isatty():
+            raise UsageError("--passphrase needs a terminal, or $ETCDTUI_PASSPHRASE")
+        import getpass
+
+        text = getpass.getpass("Snapshot passphrase: ")
+        if confirm and getpass.getpass("Again: ") != text:
+            raise UsageError("the two passphrases differ: nothing was saved")
+    return SnapshotKey.from_passphrase(text)
+
+
+def _progress_printer() -> Callable[[int, int | None, float], None]:
+    """Bytes and rate on stderr: one updating line on a terminal, a line per quarter otherwise."""
+    from etcdtui.models.units import human_bytes
+
+    tty = sys.stderr.isatty()
+    shown = {"quarter": -1, "at": 0.0}
+
+    def show(done: int, total: int | None, seconds: float) -> None:
+        rate = human_bytes(int(done / seconds)) + "/s" if seconds > 0 else ""
+        of = f" of ~{human_bytes(total)}" if total else ""
+        text = f"  {human_bytes(done)}{of}  {rate}"
+        if tty:
+            if seconds - shown["at"] >= 0.1:
+                shown["at"] = seconds
+                sys.stderr.write("\r" + text.ljust(50))
+                sys.stderr.flush()
+        elif total:
+            quarter = min(4, done * 4 // total)
+            if quarter > shown["quarter"]:
+                shown["quarter"] = quarter
+                print(text, file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    if args.snapshot_command == "status":
+        return _snapshot_status(args)
+    from etcdtui.clients.via_ssh import open_cluster
+    from etcdtui.models.units import human_bytes
+    from etcdtui.runbooks.audit import AuditLog, new_run_id
+    from etcdtui.runbooks.backup import SnapshotSaver
+    from etcdtui.runbooks.snapshot_sink import check_target
+
+    if args.encrypt and not (args.key_file or args.passphrase):
+        raise UsageError("--encrypt needs --key-file FILE or --passphrase")
+    if (args.key_file or args.passphrase) and not args.encrypt:
+        raise UsageError("--key-file/--passphrase encrypt the snapshot: add --encrypt")
+    check_target(args.file.expanduser().absolute())  # before any connection is made
+    connection = _connection(args)
+    key = _snapshot_key(args, confirm=True) if args.encrypt else None
+    shells = None
+    if args.on_node or connection.via_ssh:
+        from etcdtui.clients.ssh import ShellPool
+
+        if not connection.nodes:
+            raise UsageError("--on-node needs a config whose cluster lists its nodes")
+        shells = ShellPool(connection.nodes)
+    cluster = open_cluster(connection, shells)
+    audit = AuditLog(args.audit_log)
+    run_id = new_run_id()
+    try:
+        saver = SnapshotSaver(connection, cluster, shells=shells)
+        print(f"saving a snapshot of {connection.cluster} to {args.file}", flush=True)
+        if args.on_node:
+            result = saver.save_on_node(args.file, args.on_node, key, _progress_printer())
+        else:
+            result = saver.save(args.file, args.from_member, key, _progress_printer())
+    finally:
+        cluster.close()
+        if shells is not None:
+            shells.close_all()
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    audit.record(cluster=connection.cluster, runbook="snapshot-save", run_id=run_id, step=1,
+                 step_id="save", target=result.member,
+                 command=f"snapshot save {result.path} via {result.route}", exit_code=0,
+                 duration=result.seconds, note=f"sha256 {result.sha256}"
+                 + (", encrypted" if result.encrypted else ""))  # fmt: skip
+    print(f"saved {result.path}: {human_bytes(result.snapshot_size)} from {result.member} "
+          f"({result.endpoint}) via {result.route} in {result.seconds:.1f} s, "
+          f"{human_bytes(int(result.rate))}/s"
+          f"{', encrypted' if result.encrypted else ''}")  # fmt: skip
+    print(f"sha256 {result.sha256}  (in {result.path.name}.sha256)")
+    return EXIT_OK
+
+
+def _snapshot_status(args: argparse.Namespace) -> int:
+    import json
+
+    from etcdtui.runbooks.catalogue import inspect_snapshot
+
+    key = _snapshot_key(args)
+    status, encrypted = inspect_snapshot(args.file, key)
+    if args.write_out == "json":
+        print(json.dumps({"hash": status.hash, "revision": status.revision,
+                          "totalKey": status.total_keys, "totalSize": status.total_size,
+                          "clusterVersion": status.cluster_version or None,
+                          "digest": status.digest, "encrypted": encrypted}))  # fmt: skip
+        return EXIT_OK
+    from etcdtui.models.units import human_bytes
+
+    rows = [("HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"),
+            (status.hash_hex, str(status.revision), str(status.total_keys),
+             human_bytes(status.total_size))]  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    print(rule)
+    for i, row in enumerate(rows):
+        align = "^" if i == 0 else ">"  # as etcdctl's table: titles centred, values right
+        print("|" + "|".join(f" {c:{align}{w}} " for c, w in zip(row, widths, strict=True)) + "|")
+        if i == 0:
+            print(rule)
+    print(rule)
+    digest = "sha256 digest ok" if status.digest == "ok" else "no sha256 digest (a db copy)"
+    version = f"; etcd {status.cluster_version}" if status.cluster_version else ""
+    print(f"{digest}{version}{'; encrypted' if encrypted else ''}")
+    return EXIT_OK
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     from etcdtui.lab import lab_down, lab_up
 
@@ -377,6 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "lab": cmd_lab,
         "defrag": cmd_defrag,
         "recover-nospace": cmd_recover_nospace,
+        "snapshot": cmd_snapshot,
         None: cmd_tui,
     }
     try:

@@ -16,7 +16,11 @@ time.tzset()
 
 from textual.pilot import Pilot  # noqa: E402
 
-from etcdtui.ui.samples import sample_app, sample_runbook_screen  # noqa: E402
+from etcdtui.ui.samples import (  # noqa: E402
+    sample_app,
+    sample_backups_screen,
+    sample_runbook_screen,
+)
 
 Steps = Callable[[Pilot[int]], Awaitable[None]]
 
@@ -39,6 +43,11 @@ async def defrag_plan(pilot: Pilot[int]) -> None:
     await pilot.pause(0.3)
 
 
+async def backups(pilot: Pilot[int]) -> None:
+    await pilot.app.push_screen(sample_backups_screen())
+    await pilot.pause(0.3)
+
+
 SHOTS: list[tuple[str, str, tuple[int, int], Steps]] = [
     ("dashboard-healthy", "healthy", (160, 45), nothing),
     ("dashboard-80x24", "healthy", (80, 24), nothing),
@@ -47,11 +56,13 @@ SHOTS: list[tuple[str, str, tuple[int, int], Steps]] = [
     ("member-detail", "healthy", (100, 45), detail),
     ("help", "healthy", (100, 40), help_screen),
     ("runbook-defrag-plan", "healthy", (130, 42), defrag_plan),
+    ("backups", "healthy", (120, 24), backups),
+    ("dashboard-via-ssh", "via-ssh", (160, 45), nothing),
 ]
 
 
 async def shoot(name: str, scenario: str, size: tuple[int, int], steps: Steps) -> Path:
-    app = sample_app(scenario)
+    app = sample_app("healthy", via_ssh=True) if scenario == "via-ssh" else sample_app(scenario)
     async with app.run_test(size=size) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()

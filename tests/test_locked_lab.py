@@ -18,7 +18,7 @@ from pathlib import Path
 from conftest import connection_of
 from textual.widgets import DataTable, Static
 
-from etcdtui.clients.node_certs import PREFIX, private_base
+from etcdtui.clients.private_dirs import PREFIX, private_base
 from etcdtui.clients.via_ssh import open_cluster
 from etcdtui.config import dump_toml, load_connection
 from etcdtui.lab import LabInfo

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from etcdtui.ui.samples import sample_app, sample_runbook_screen
+from etcdtui.ui.samples import sample_app, sample_backups_screen, sample_runbook_screen
 
 os.environ["TZ"] = "UTC"  # the summary shows the refresh time
 time.tzset()
@@ -61,3 +61,17 @@ def test_defrag_runbook_plan_snapshot(snap_compare) -> None:  # type: ignore[no-
         await pilot.pause()
 
     assert snap_compare(sample_app("healthy"), terminal_size=(130, 42), run_before=open_plan)
+
+
+def test_dashboard_via_ssh_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = sample_app("healthy", via_ssh=True)
+    assert snap_compare(app, terminal_size=(160, 45), run_before=settle)
+
+
+def test_backups_catalogue_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def open_backups(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        await pilot.app.push_screen(sample_backups_screen())
+        await pilot.pause()
+
+    assert snap_compare(sample_app("healthy"), terminal_size=(120, 24), run_before=open_backups)

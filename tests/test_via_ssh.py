@@ -22,7 +22,7 @@ from conftest import connection_of
 from sshd_helpers import free_port
 
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.node_certs import PREFIX, private_base
+from etcdtui.clients.private_dirs import PREFIX, private_base
 from etcdtui.clients.via_ssh import open_cluster
 from etcdtui.config import dump_toml, load_connection
 from etcdtui.lab import LabInfo

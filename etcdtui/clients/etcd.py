@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -246,6 +248,37 @@ class GatewayClient:
 
     def defragment(self, timeout: float) -> None:
         self._rpc("/maintenance/defragment", {}, timeout)
+
+    def snapshot_chunks(self, timeout: float) -> Iterator[bytes]:
+        """The member's database as a snapshot stream (with etcd's sha256 trailer).
+
+        `timeout` bounds each wait for the next chunk, not the whole stream. The gateway
+        sends one JSON object per line with the chunk base64-encoded: about half the speed
+        of the gRPC stream etcdctl reads, so etcdctl is preferred where it is installed.
+        """
+        url = f"{self.endpoint}/v3/maintenance/snapshot"
+        try:
+            response = self._client._session.post(
+                url, json={}, stream=True, timeout=(self.timeout, timeout), verify=self._verify,
+                cert=self._cert or None,
+            )  # fmt: skip
+            response.raise_for_status()
+            for line in response.iter_lines(chunk_size=256 * 1024):
+                if not line:
+                    continue
+                message = json.loads(line)
+                if "error" in message:
+                    error = message["error"]
+                    text = error.get("message") or error.get("error") or str(error)
+                    raise EtcdError(f"{self.endpoint}: snapshot failed: {text}",
+                                    endpoint=self.endpoint)  # fmt: skip
+                blob = message.get("result", {}).get("blob")
+                if blob:
+                    yield base64.b64decode(blob)
+        except EtcdtuiError:
+            raise
+        except Exception as exc:
+            raise describe_failure(exc, self.endpoint, timeout, bool(self._cert)) from None
 
     def compact(self, revision: int, timeout: float) -> None:
         # physical: return only once the compaction is applied to the backend, as

@@ -10,7 +10,7 @@ instead (clients/etcdctl.py), and the cluster view says so.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
@@ -18,7 +18,8 @@ import paramiko
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.etcd import EtcdClient, GatewayClient
-from etcdtui.clients.node_certs import discard, fetch_certs, install_cleanup
+from etcdtui.clients.node_certs import discard, fetch_certs
+from etcdtui.clients.private_dirs import install_cleanup
 from etcdtui.clients.ssh import ShellPool
 from etcdtui.clients.tunnel import TunnelAdapter
 from etcdtui.config import Connection, NodeConfig, TlsFiles
@@ -192,6 +193,27 @@ class RoutedClient:
 
     def defragment(self, timeout: float) -> None:
         self._call(lambda c: c.defragment(timeout))
+
+    def snapshot_chunks(self, timeout: float) -> Iterator[bytes]:
+        """The snapshot stream through the tunnel (not available through etcdctl on a node)."""
+        client = self._current()
+        if not isinstance(client, GatewayClient):
+            raise EtcdError(
+                f"{self.endpoint}: its node refuses port forwarding, so the snapshot cannot be "
+                "streamed from here",
+                hint="take it on the node: snapshot save --on-node NODE",
+                endpoint=self.endpoint,
+            )
+        try:
+            yield from client.snapshot_chunks(timeout)
+        except ForwardingDenied as exc:
+            if self.node is not None:
+                self.routes.forwarding_denied(self.node.tunnel_via or self.node.name, exc.message)
+            raise EtcdError(
+                f"{self.endpoint}: {exc.message}: the snapshot cannot be streamed from here",
+                hint="take it on the node: snapshot save --on-node NODE",
+                endpoint=self.endpoint,
+            ) from None
 
     def compact(self, revision: int, timeout: float) -> None:
         self._call(lambda c: c.compact(revision, timeout))

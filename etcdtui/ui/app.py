@@ -33,14 +33,19 @@ from etcdtui.ui.screens.runbook import RunbookScreen
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 MAX_BACKOFF = 30.0
 # Actions that change the cluster: hidden and refused with --read-only.
-CHANGING = {"defrag", "recover_nospace", "snapshot", "replace_member"}
+CHANGING = {"defrag", "recover_nospace", "replace_member"}
 NOT_BUILT = {
-    "snapshot": "Snapshot backup",
     "replace_member": "Member replacement",
 }
 
 SourceFactory = Callable[[Connection], ClusterSource]
-DASHBOARD_ONLY = CHANGING | {"switch_cluster", "toggle_pause", "cycle_interval", "refresh_now"}
+DASHBOARD_ONLY = CHANGING | {
+    "switch_cluster",
+    "toggle_pause",
+    "cycle_interval",
+    "refresh_now",
+    "snapshot",
+}
 
 
 class EtcdtuiApp(App[int]):
@@ -57,7 +62,7 @@ class EtcdtuiApp(App[int]):
         Binding("d", "defrag", "Defrag", id="defrag"),
         Binding("n", "recover_nospace", "NOSPACE recovery", id="recover-nospace"),
         Binding("l", "audit_log", "Audit log", id="audit-log"),
-        Binding("s", "snapshot", "Snapshot", id="snapshot"),
+        Binding("s", "snapshot", "Backups", id="snapshot"),
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
     ]
 
@@ -235,7 +240,7 @@ class EtcdtuiApp(App[int]):
             return []
         actions = [
             "d  defragment (the defrag runbook: followers first, leader last)",
-            "s  snapshot from this member (not built yet)",
+            "s  backups: save a snapshot, see the catalogue",
         ]
         if not member.reachable or (member.member is not None and not member.member.started):
             actions.append("   replace this member (not built yet)")
@@ -289,7 +294,10 @@ class EtcdtuiApp(App[int]):
         self.push_screen(AuditScreen(self.audit))
 
     def action_snapshot(self) -> None:
-        self._not_built("snapshot")
+        """Backups: the catalogue, and saving a snapshot (a read: allowed with --read-only)."""
+        from etcdtui.ui.screens.backups import BackupsScreen
+
+        self.push_screen(BackupsScreen(self.connection, self._runbook_cluster, self.audit))
 
     def action_switch_cluster(self) -> None:
         if not self.clusters:
@@ -340,7 +348,7 @@ class EtcdtuiApp(App[int]):
             ("Switch cluster", "Pick another cluster", "switch_cluster"),
             ("Defragment…", "Followers first, leader last", "defrag"),
             ("NOSPACE recovery…", "Compact, defrag all, disarm", "recover_nospace"),
-            ("Snapshot backup…", "Not built yet", "snapshot"),
+            ("Backups…", "Save a snapshot; the snapshot catalogue", "snapshot"),
         ]
         for title, help_text, action in commands:
             # The palette obeys the same rules as the keys (read-only, dashboard-only actions).

@@ -14,7 +14,9 @@ HELP = """\
 **Keys**: `r` refresh now · `p` pause/resume · `i` change the refresh interval ·
 `Enter` member detail · `c` switch cluster · `1` to `4` jump to a pane · `ctrl+p` every action ·
 `?` this help · `q` quit. Runbooks: `d` defragment, `n` NOSPACE recovery (while the alarm
-is active), `l` the audit log; on a runbook screen `x` executes after a confirmation, `a`
+is active), `s` backups (save a snapshot now; the snapshot folder's catalogue with each file's
+revision, keys, age and checks, and a warning past the recovery-point objective), `l` the
+audit log; on a runbook screen `x` executes after a confirmation, `a`
 stops before the next step, `p` plans again. Actions that change the cluster are hidden with
 `--read-only`.
 

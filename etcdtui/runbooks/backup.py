@@ -1,0 +1,362 @@
+"""Snapshot save: from a healthy follower, by the fastest route available, checked on arrival.
+
+Routes, in order of preference (the gateway base64-encodes every chunk into JSON, which halves
+the throughput, whatever the client does):
+
+- ``etcdctl`` on the bastion when it is installed and the members are reached directly: it
+  reads etcd's gRPC stream; etcdtui follows the file as etcdctl writes it, hashing as it goes;
+- the gRPC-JSON gateway otherwise (also through SSH tunnels), straight into the sink;
+- ``--on-node NODE``: etcdctl on that node over SSH, then SFTP back, sha256 compared on both
+  ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from etcdtui.clients.cluster import ClusterClient
+from etcdtui.clients.private_dirs import make_private_dir, release
+from etcdtui.clients.snapshot_crypto import SnapshotKey
+from etcdtui.clients.ssh import ShellPool
+from etcdtui.config import Connection
+from etcdtui.errors import EtcdError, SnapshotError, UsageError
+from etcdtui.models import ClusterView, MemberView
+from etcdtui.runbooks.snapshot_sink import DigestCheck, SnapshotSink, adopt, check_target
+
+# (bytes so far, bytes expected or None, seconds since the start)
+Progress = Callable[[int, int | None, float], None]
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a save produced, for the CLI, the TUI and the audit log."""
+
+    path: Path
+    size: int  # bytes stored (ciphertext when encrypted)
+    snapshot_size: int  # bytes of the snapshot itself
+    sha256: str
+    seconds: float
+    member: str
+    endpoint: str
+    route: str
+    encrypted: bool
+
+    @property
+    def rate(self) -> float:
+        """Bytes per second of snapshot data."""
+        return self.snapshot_size / self.seconds if self.seconds > 0 else 0.0
+
+
+def choose_member(view: ClusterView, wanted: str | None) -> MemberView:
+    """The member to take the snapshot from: `wanted`, else a healthy follower, else the
+    healthy leader (a snapshot costs the member disk reads and bandwidth, not its quorum)."""
+    members = [m for m in view.members if m.endpoint]
+    if wanted:
+        for member in members:
+            if wanted in (member.name, member.endpoint):
+                if not member.reachable:
+                    raise UsageError(f"member {wanted} is not reachable: {member.problem}")
+                return member
+        names = ", ".join(m.name for m in members) or "none"
+        raise UsageError(f"no member named {wanted!r} (members: {names})")
+    healthy = [m for m in members if m.healthy and not m.is_learner]
+    followers = [m for m in healthy if not m.is_leader]
+    if followers:
+        return followers[0]
+    if healthy:
+        return healthy[0]
+    raise EtcdError("no healthy member to take a snapshot from", hint="see etcdtui status")
+
+
+def find_etcdctl() -> str | None:
+    """etcdctl on the bastion's PATH, or None (then the gateway is used)."""
+    return shutil.which("etcdctl")
+
+
+class SnapshotSaver:
+    """Saves one snapshot of `connection`'s cluster to a file on the bastion."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        cluster: ClusterClient,
+        *,
+        shells: ShellPool | None = None,
+        etcdctl: str | None = None,
+        chunk_timeout: float = 60.0,
+    ) -> None:
+        self.connection = connection
+        self.cluster = cluster
+        self.shells = shells
+        self.etcdctl = etcdctl if etcdctl is not None else find_etcdctl()
+        self.chunk_timeout = chunk_timeout
+
+    def route_for(self, key: SnapshotKey | None, size: int | None = None) -> str:
+        """How the stream will be read, in words (shown before it starts)."""
+        direct = not self.connection.via_ssh and not self.connection.certs_on_node
+        if self.etcdctl and direct and (key is None or _ram_folder(size) is not None):
+            return f"etcdctl on the bastion ({self.etcdctl})"
+        return "etcd's gRPC-JSON gateway" + (" through SSH" if self.connection.via_ssh else "")
+
+    def save(
+        self,
+        path: Path,
+        member: str | None = None,
+        key: SnapshotKey | None = None,
+        on_progress: Progress | None = None,
+    ) -> SaveResult:
+        """Save a snapshot of `member` (default: a healthy follower) to `path`.
+
+        With a key the plaintext never reaches a disk: etcdctl writes into RAM (/dev/shm)
+        when it has room for the database, else the gateway stream is encrypted as it comes.
+        """
+        path = path.expanduser().absolute()
+        check_target(path)
+        view = self.cluster.read(metrics=False)
+        source = choose_member(view, member)
+        expected = source.status.db_size if source.status else None
+        progress = on_progress or (lambda done, total, seconds: None)
+        route = self.route_for(key, expected)
+        started = time.monotonic()
+        if route.startswith("etcdctl"):
+            assert self.etcdctl is not None
+            stream = _EtcdctlStream(self.etcdctl, source.endpoint, self.connection)
+            if key is None:
+                size, digest = stream.save_plain(path, progress, started, expected)
+                total = size
+            else:
+                ram = _ram_folder(expected)
+                assert ram is not None
+                total, size, digest = _pump(stream.chunks(ram), path, key, progress, started,
+                                            expected, source.endpoint)  # fmt: skip
+        else:
+            client = self.cluster.client(source.endpoint)
+            chunks = client.snapshot_chunks(self.chunk_timeout)  # type: ignore[attr-defined]
+            total, size, digest = _pump(chunks, path, key, progress, started, expected,
+                                        source.endpoint)  # fmt: skip
+        return SaveResult(
+            path=path,
+            size=size,
+            snapshot_size=total,
+            sha256=digest,
+            seconds=time.monotonic() - started,
+            member=source.name,
+            endpoint=source.endpoint,
+            route=route,
+            encrypted=key is not None,
+        )
+
+    def save_on_node(
+        self,
+        path: Path,
+        node_name: str,
+        key: SnapshotKey | None = None,
+        on_progress: Progress | None = None,
+    ) -> SaveResult:
+        """etcdctl snapshot save on the node, then SFTP back; sha256 compared on both ends.
+
+        The node's copy (every secret of the cluster) is removed once it has arrived.
+        """
+        path = path.expanduser().absolute()
+        check_target(path)
+        if self.shells is None:
+            raise UsageError("--on-node needs the config's nodes")
+        node = self.connection.node(node_name)
+        shell = self.shells.shell(node.name)
+        endpoint = node.client_url_on_node
+        if not endpoint:
+            raise UsageError(f"node {node.name} has no client URL in the config")
+        tls = self.connection.node_tls(node)
+        argv = [node.vars.get("etcdctl", "etcdctl"), f"--endpoints={endpoint}"]
+        for flag, value in (("--cacert", tls.cacert), ("--cert", tls.cert), ("--key", tls.key)):
+            if value:
+                argv.append(f"{flag}={value}")
+        parent = os.path.dirname(node.data_dir.rstrip("/")) or "/tmp"
+        progress = on_progress or (lambda done, total, seconds: None)
+        started = time.monotonic()
+        made = shell.run(f"mktemp -d {shlex.quote(parent)}/.etcdtui-snapshot.XXXXXX", timeout=30)
+        if made.exit_code != 0 or not made.stdout.strip():
+            raise EtcdError(f"{node.name}: cannot make a folder in {parent}: {made.stderr.strip()}")
+        remote = f"{made.stdout.strip()}/snapshot.db"
+        try:
+            saved = shell.run(
+                f"ETCDCTL_API=3 {shlex.join([*argv, 'snapshot', 'save', remote])} >/dev/null && "
+                f"sha256sum {shlex.quote(remote)}",
+                timeout=3600,
+            )
+            if saved.exit_code != 0:
+                raise EtcdError(f"{node.name}: etcdctl snapshot save failed: "
+                                f"{_last_error(saved.stderr or saved.stdout)}")  # fmt: skip
+            node_digest = saved.stdout.split()[0] if saved.stdout.split() else ""
+            total, size, digest, local = self._fetch(shell, remote, path, key, progress, started)
+            if local != node_digest:
+                path.unlink(missing_ok=True)
+                raise SnapshotError(
+                    f"{path}: the copy's sha256 {local[:12]}… differs from the node's "
+                    f"{node_digest[:12]}…: the copy was removed"
+                )
+        finally:
+            folder = shlex.quote(os.path.dirname(remote))
+            shell.run(f"rm -f -- {shlex.quote(remote)}; rmdir -- {folder}", timeout=30)
+        return SaveResult(path=path, size=size, snapshot_size=total, sha256=digest,
+                          seconds=time.monotonic() - started, member=node.member_name,
+                          endpoint=endpoint, route=f"etcdctl on {node.name}, then SFTP",
+                          encrypted=key is not None)  # fmt: skip
+
+    @staticmethod
+    def _fetch(
+        shell: Any,
+        remote: str,
+        path: Path,
+        key: SnapshotKey | None,
+        progress: Progress,
+        started: float,
+    ) -> tuple[int, int, str, str]:
+        """SFTP the node's file into the sink: (bytes, stored, FILE's sha256, plain sha256)."""
+        plain = hashlib.sha256()
+        sftp = shell.open_sftp()
+        try:
+            expected = sftp.stat(remote).st_size
+
+            def chunks() -> Iterator[bytes]:
+                with sftp.open(remote, "rb") as handle:
+                    handle.prefetch(expected)
+                    while data := handle.read(CHUNK):
+                        plain.update(data)
+                        yield data
+
+            total, size, digest = _pump(chunks(), path, key, progress, started, expected, remote)
+        finally:
+            sftp.close()
+        return total, size, digest, plain.hexdigest()
+
+
+def _ram_folder(size: int | None) -> Path | None:
+    """/dev/shm if it can hold a database of `size` bytes with room to spare, else None."""
+    shm = Path("/dev/shm")
+    if size is None or not shm.is_dir() or not os.access(shm, os.W_OK | os.X_OK):
+        return None
+    return shm if shutil.disk_usage(shm).free > size * 1.5 + (64 << 20) else None
+
+
+def _pump(
+    chunks: Iterator[bytes],
+    path: Path,
+    key: SnapshotKey | None,
+    progress: Progress,
+    started: float,
+    expected: int | None,
+    source: str,
+) -> tuple[int, int, str]:
+    """Stream `chunks` into a sink; (snapshot bytes, stored bytes, sha256 of FILE)."""
+    sink = SnapshotSink(path, key)
+    try:
+        for chunk in chunks:
+            sink.write(chunk)
+            progress(sink.received, expected, time.monotonic() - started)
+        size, digest = sink.finish(source)
+    except BaseException:
+        sink.abort()
+        raise
+    return sink.received, size, digest
+
+
+class _EtcdctlStream:
+    """`etcdctl snapshot save` in a private folder next to the target, followed as it writes."""
+
+    def __init__(self, etcdctl: str, endpoint: str, connection: Connection) -> None:
+        self.endpoint = endpoint
+        tls = connection.tls
+        self.argv = [etcdctl, f"--endpoints={endpoint}",
+                     f"--dial-timeout={max(1, int(connection.timeout))}s"]  # fmt: skip
+        for flag, value in (("--cacert", tls.cacert), ("--cert", tls.cert), ("--key", tls.key)):
+            if value:
+                self.argv.append(f"{flag}={value}")
+        # etcdctl refuses an ETCDCTL_* variable that repeats a flag: give it a clean slate.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
+        self.env["ETCDCTL_API"] = "3"
+
+    @property
+    def command(self) -> str:
+        return shlex.join([*self.argv, "snapshot", "save", "FILE"])
+
+    def chunks(self, folder: Path) -> Iterator[bytes]:
+        """The snapshot's bytes as etcdctl writes them (the file is removed afterwards)."""
+        # A private folder: removed also if etcdtui is terminated, or by the next run if killed.
+        work = make_private_dir(folder)
+        try:
+            yield from self._follow(work)
+        finally:
+            release(work)
+
+    def save_plain(
+        self, path: Path, progress: Progress, started: float, expected: int | None
+    ) -> tuple[int, str]:
+        """etcdctl's own file becomes FILE: hashed while written, then fsynced and renamed."""
+        work = make_private_dir(path.parent)
+        try:
+            digest = DigestCheck()
+            for chunk in self._follow(work):
+                digest.update(chunk)
+                progress(digest.size, expected, time.monotonic() - started)
+            return digest.size, adopt(work / "snapshot.db", path, digest, self.endpoint)
+        finally:
+            release(work)
+
+    def _follow(self, work: Path) -> Iterator[bytes]:
+        target = work / "snapshot.db"
+        log = (work / "etcdctl.log").open("w+")
+        proc = subprocess.Popen([*self.argv, "snapshot", "save", str(target)], env=self.env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)  # fmt: skip
+        try:
+            handle = None
+            while handle is None:
+                for candidate in (work / "snapshot.db.part", target):
+                    try:
+                        handle = candidate.open("rb")
+                        break
+                    except FileNotFoundError:
+                        continue
+                if handle is None:
+                    if proc.poll() is not None:
+                        break
+                    time.sleep(0.005)
+            with handle or open(os.devnull, "rb") as reader:
+                while True:
+                    data = reader.read(CHUNK)
+                    if data:
+                        yield data
+                    elif proc.poll() is not None:
+                        rest = reader.read()
+                        if not rest:
+                            break
+                        yield rest
+                    else:
+                        time.sleep(0.002)
+            if proc.wait() != 0:
+                log.seek(0)
+                raise EtcdError(f"{self.endpoint}: etcdctl snapshot save failed: "
+                                f"{_last_error(log.read())}", endpoint=self.endpoint)  # fmt: skip
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+
+def _last_error(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("Error:"):
+            return line.removeprefix("Error:").strip()
+    return lines[-1][:300] if lines else "no output"

@@ -1,0 +1,206 @@
+"""`etcdtui snapshot save|status` and the backups screen, against real etcd and real sshd."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import connection_of
+from textual.widgets import DataTable
+
+from etcdtui.clients.private_dirs import PREFIX
+from etcdtui.lab import LabInfo
+from etcdtui.runbooks.audit import AuditLog
+from etcdtui.ui.app import EtcdtuiApp
+from etcdtui.ui.screens.backups import BackupsScreen
+
+ETCDTUI = [sys.executable, "-m", "etcdtui"]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ETCDTUI, *args], capture_output=True, text=True, timeout=120,
+                          env=env)  # fmt: skip
+
+
+def etcdctl_status(info: LabInfo, path: Path) -> dict[str, int]:
+    tool = [info.etcdutl] if info.etcdutl else [info.etcdctl]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")} | {
+        "ETCDCTL_API": "3"
+    }
+    out = subprocess.run([*tool, "snapshot", "status", str(path), "-w", "json"], env=env,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    data: dict[str, int] = json.loads(out.stdout)
+    return data
+
+
+def save(info: LabInfo, path: Path, *extra: str, env: dict[str, str] | None = None) -> str:
+    result = run("snapshot", "save", str(path), "--config", str(info.config_path),
+                 "--audit-log", str(path.parent / "audit.log"), *extra, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def assert_saved(path: Path) -> None:
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert path.with_name(path.name + ".sha256").read_text() == f"{digest}  {path.name}\n"
+    assert not path.with_name(path.name + ".part").exists()
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(PREFIX)]
+
+
+def test_save_from_a_follower_agrees_with_etcdctl_status(
+    plain_lab: LabInfo, tmp_path: Path
+) -> None:
+    path = tmp_path / "snap.db"
+    out = save(plain_lab, path)
+    assert_saved(path)
+    leader = json.loads(run("status", "--config", str(plain_lab.config_path), "-w", "json")
+                        .stdout)["leader"]  # fmt: skip
+    assert f"from {leader} " not in out and "via etcdctl on the bastion" in out
+    status = run("snapshot", "status", str(path), "-w", "json")
+    assert status.returncode == 0, status.stderr
+    mine, theirs = json.loads(status.stdout), etcdctl_status(plain_lab, path)
+    for key in ("hash", "revision", "totalKey", "totalSize"):
+        assert mine[key] == theirs[key], key
+    assert mine["digest"] == "ok"
+    audit = AuditLog(tmp_path / "audit.log").recent(5)
+    assert audit[-1].runbook == "snapshot-save" and audit[-1].ok
+
+
+def test_save_through_the_gateway_without_etcdctl(plain_lab: LabInfo, tmp_path: Path) -> None:
+    path = tmp_path / "gw.db"
+    env = {**os.environ, "PATH": "/nonexistent"}
+    out = save(plain_lab, path, "--from", "node3", env=env)
+    assert "via etcd's gRPC-JSON gateway" in out and "from node3 " in out
+    assert_saved(path)
+    assert (
+        json.loads(run("snapshot", "status", str(path), "-w", "json").stdout)["totalKey"]
+        == (etcdctl_status(plain_lab, path)["totalKey"])
+    )
+
+
+def test_encrypted_save_needs_the_key_and_never_writes_plaintext(
+    tls_lab: LabInfo, tmp_path: Path
+) -> None:
+    key = tmp_path / "k.key"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o600)
+    path = tmp_path / "enc.db"
+    save(tls_lab, path, "--encrypt", "--key-file", str(key))
+    assert_saved(path)
+    assert b"clusterVersion" not in path.read_bytes()  # the plaintext bolt file would hold it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.log", "enc.db",
+                                                          "enc.db.sha256", "k.key"]  # fmt: skip
+    ok = run("snapshot", "status", str(path), "--key-file", str(key), "-w", "json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["encrypted"] is True
+    missing = run("snapshot", "status", str(path))
+    assert missing.returncode == 1 and "is encrypted" in missing.stderr
+    other = tmp_path / "other.key"
+    other.write_bytes(os.urandom(32))
+    other.chmod(0o600)
+    wrong = run("snapshot", "status", str(path), "--key-file", str(other))
+    assert wrong.returncode == 1 and "wrong key" in wrong.stderr
+    assert wrong.stderr.count("\n") == 1
+
+
+def test_save_on_the_node_copies_back_and_cleans_the_node(
+    plain_lab: LabInfo, tmp_path: Path
+) -> None:
+    path = tmp_path / "node.db"
+    out = save(plain_lab, path, "--on-node", "node2")
+    assert "via etcdctl on node2, then SFTP" in out
+    assert_saved(path)
+    node_parent = Path(plain_lab.node("node2").data_dir).parent
+    assert not list(node_parent.glob(".etcdtui-snapshot.*"))
+    assert etcdctl_status(plain_lab, path)["totalKey"] > 0
+
+
+def test_existing_file_is_never_overwritten(plain_lab: LabInfo, tmp_path: Path) -> None:
+    path = tmp_path / "keep.db"
+    path.write_text("an older backup")
+    result = run("snapshot", "save", str(path), "--config", str(plain_lab.config_path))
+    assert result.returncode == 2 and "already exists" in result.stderr
+    assert path.read_text() == "an older backup"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from", "node9"), "no member named 'node9'"),
+        (("--encrypt",), "--encrypt needs --key-file"),
+        (("--on-node", "node9"), "no node named 'node9'"),
+    ],
+)
+def test_bad_save_input_is_one_line_exit_2(
+    plain_lab: LabInfo, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = run("snapshot", "save", str(tmp_path / "x.db"), "--config",
+                 str(plain_lab.config_path), *args)  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "x.db").exists() and not (tmp_path / "x.db.part").exists()
+
+
+def test_corrupt_and_truncated_snapshots_are_reported_corrupt(
+    plain_lab: LabInfo, tmp_path: Path
+) -> None:
+    path = tmp_path / "good.db"
+    save(plain_lab, path)
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.db"
+    truncated.write_bytes(data[: len(data) // 2])
+    flipped = tmp_path / "flipped.db"
+    middle = len(data) // 2
+    flipped.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :])
+    for bad in (truncated, flipped):
+        result = run("snapshot", "status", str(bad))
+        assert result.returncode == 1, result.stdout
+        assert "corrupt" in result.stderr and result.stderr.count("\n") == 1
+        assert "Traceback" not in result.stderr
+
+
+def test_snapshot_through_ssh_on_a_locked_down_cluster(locked_lab: LabInfo, tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    out = save(locked_lab, path)
+    assert "through SSH" in out
+    assert_saved(path)
+    status = json.loads(run("snapshot", "status", str(path), "-w", "json").stdout)
+    assert status["digest"] == "ok" and status["totalKey"] > 0
+
+
+async def test_backups_screen_saves_and_lists_a_snapshot(
+    plain_lab: LabInfo, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    connection = replace(connection_of(plain_lab), snapshot_dir=str(tmp_path / "snaps"))
+    app = EtcdtuiApp(connection, refresh=60, audit=AuditLog(tmp_path / "audit.log"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, BackupsScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "no usable snapshot" in str(app.screen.query_one("#backups-summary").render())
+        await pilot.press("s")
+        for _ in range(100):
+            await pilot.pause(0.1)
+            table = app.screen.query_one("#backups", DataTable)
+            if table.row_count and not app.screen.saving:  # type: ignore[attr-defined]
+                break
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#backups", DataTable)
+        assert table.row_count == 1
+        row = [str(c) for c in table.get_row_at(0)]
+        assert row[0].startswith("lab-") and row[-1] == "yes" and row[-2] == "no"
+        assert "no usable snapshot" not in str(app.screen.query_one("#backups-summary").render())
+    files = sorted(p.name for p in (tmp_path / "snaps").iterdir())
+    assert len(files) == 2 and files[1].endswith(".sha256")
