@@ -65,6 +65,10 @@ class Routes(Protocol):
 
     def client(self, endpoint: str) -> EtcdClient: ...
 
+    def routable(self, endpoint: str) -> bool:
+        """Whether a client URL learned from the member list can be reached this way."""
+        ...
+
     def notes(self) -> tuple[str, ...]: ...
 
     def close(self) -> None: ...
@@ -139,7 +143,12 @@ class ClusterClient:
         members, members_err = _result(members_f)
         alarms, _ = _result(alarms_f)
         if members is not None:
-            new = [u for m in members for u in m.client_urls if u not in probes]
+            new = [
+                u
+                for m in members
+                for u in m.client_urls
+                if u not in probes and (self.routes is None or self.routes.routable(u))
+            ]
             if new:
                 self._learned = list(dict.fromkeys([*self._learned, *new]))
                 # A second wave for members we did not know about; its own deadline.
@@ -244,11 +253,12 @@ class ClusterClient:
             views.append(self._view(endpoint, probe, member, status, status_err, alarms))
         for member in members:
             if member.id not in shown:
-                reason = (
-                    "unstarted: added but never started"
-                    if not member.started
-                    else ("no client URL to reach it")
-                )
+                if not member.started:
+                    reason = "unstarted: added but never started"
+                elif self.routes is not None and member.client_urls:
+                    reason = "no node in the config lists its client URL, to reach it through"
+                else:
+                    reason = "no client URL to reach it"
                 views.append(MemberView(endpoint="", member=member, error=reason))
         return tuple(views)
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from etcdtui.clients.private_dirs import PREFIX, make_private_dir, release
-from etcdtui.clients.ssh import NodeShell
 from etcdtui.config import TlsFiles
 from etcdtui.errors import EtcdtuiError
+
+if TYPE_CHECKING:
+    from etcdtui.clients.ssh import NodeShell
 
 
 def discard(tls: TlsFiles) -> None:

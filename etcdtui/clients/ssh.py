@@ -78,6 +78,7 @@ class SshShell:
         # From the first jump host to the node itself; empty until connected.
         self._transports: list[paramiko.Transport] = []
         self._low_latency: paramiko.Transport | None = None
+        self._opening = threading.Lock()
 
     def __enter__(self) -> SshShell:
         return self
@@ -258,13 +259,19 @@ class SshShell:
     def open_channel(self, host: str, port: int, timeout: float) -> paramiko.Channel:
         """A TCP connection from the node to host:port (direct-tcpip), e.g. to reach etcd."""
         transport = self.transport
-        if self._low_latency is not transport:
-            self._low_latency = transport
-            self._ask_low_latency(transport, timeout)
+        # Opening a channel is one round trip to sshd: a node slow to answer it is a slow SSH
+        # server, not a slow etcd, so it gets the SSH connect timeout when that is longer.
+        timeout = max(timeout, self.node_config.ssh.connect_timeout)
         try:
-            return transport.open_channel(
-                "direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout
-            )
+            # One open at a time per node: paramiko keeps an open failure's reason in one
+            # transport-wide slot, so two failing at once would lose one reason.
+            with self._opening:
+                if self._low_latency is not transport:
+                    self._low_latency = transport
+                    self._ask_low_latency(transport, timeout)
+                return transport.open_channel(
+                    "direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout
+                )
         except paramiko.ChannelException as exc:
             if exc.code == paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED:
                 raise ForwardingDenied(
@@ -276,29 +283,29 @@ class SshShell:
                 f"{self.node}: cannot open a tunnel to {host}:{port}: {exc.text}", node=self.node
             ) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            if transport.is_active():
+            if transport.is_active() and "Timeout" in str(exc):
                 raise SshTimeout(
                     f"{self.node}: opening a tunnel to {host}:{port} timed out after {timeout:g} s",
                     node=self.node,
                 ) from None
             raise SshError(
-                f"{self.node}: cannot open a tunnel to {host}:{port}: {exc}", node=self.node
+                f"{self.node}: cannot open a tunnel to {host}:{port}: {exc or type(exc).__name__}",
+                node=self.node,
             ) from None
 
     def _ask_low_latency(self, transport: paramiko.Transport, timeout: float) -> None:
         """Make the node's sshd send small packets at once (TCP_NODELAY); best effort.
 
-        OpenSSH's sshd turns Nagle's algorithm off only once a session asks for a terminal,
-        and then for the whole connection. Without it, answers on two tunnels of the same
-        connection wait for delayed ACKs: about 40 ms each time two etcd requests overlap.
-        So one short session with a pseudo-terminal runs `true` first.
+        OpenSSH's sshd turns Nagle's algorithm off only when a session with a terminal starts
+        a command, and then for the whole connection. Without it, answers on two tunnels of
+        the same connection wait for delayed ACKs: about 40 ms each time two etcd requests
+        overlap. So a session with a pseudo-terminal starts `true` first (not waited for).
         """
         channel = None
         try:
             channel = transport.open_session(timeout=timeout)
             channel.get_pty()
             channel.exec_command("true")
-            channel.status_event.wait(timeout)
         except (paramiko.SSHException, OSError, EOFError):
             pass  # PermitTTY no, say: tunnels still work, just slower when requests overlap
         finally:

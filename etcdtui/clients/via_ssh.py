@@ -14,17 +14,17 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-import paramiko
-
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.etcd import EtcdClient, GatewayClient
-from etcdtui.clients.node_certs import discard, fetch_certs
 from etcdtui.clients.private_dirs import install_cleanup
-from etcdtui.clients.ssh import ShellPool
-from etcdtui.clients.tunnel import TunnelAdapter
 from etcdtui.config import Connection, NodeConfig, TlsFiles
 from etcdtui.errors import EtcdError, ForwardingDenied
 from etcdtui.models import Alarm, Member, MemberStatus
+
+if TYPE_CHECKING:
+    import paramiko
+
+    from etcdtui.clients.ssh import ShellPool
 
 T = TypeVar("T")
 
@@ -36,7 +36,9 @@ def open_cluster(connection: Connection, shells: ShellPool | None = None) -> Clu
     the first read, in the worker that makes it.
     """
     if not connection.via_ssh and not connection.certs_on_node:
-        return ClusterClient(connection)
+        return ClusterClient(connection)  # and paramiko is never imported
+    from etcdtui.clients.ssh import ShellPool
+
     routes = SshRoutes(connection, shells or ShellPool(connection.nodes))
     return ClusterClient(connection, routes=routes)
 
@@ -59,6 +61,8 @@ class SshRoutes:
             return self.connection.tls
         with self._lock:
             if self._tls is None:
+                from etcdtui.clients.node_certs import fetch_certs
+
                 node = self.connection.node(self.connection.certs_on_node)
                 self._tls = fetch_certs(self.shells.shell(node.name), self.connection.tls)
             return self._tls
@@ -78,6 +82,9 @@ class SshRoutes:
         with self._lock:
             return node not in self._no_forwarding
 
+    def routable(self, endpoint: str) -> bool:
+        return not self.connection.via_ssh or self.connection.node_for_url(endpoint) is not None
+
     def client(self, endpoint: str) -> EtcdClient:
         if not self.connection.via_ssh:
             return RoutedClient(self, endpoint, None)  # direct, with certificates from a node
@@ -88,6 +95,8 @@ class SshRoutes:
 
     def gateway(self, endpoint: str, node: NodeConfig | None) -> GatewayClient:
         """A gateway client for `endpoint`, through a tunnel from `node` (direct if None)."""
+        from etcdtui.clients.tunnel import TunnelAdapter
+
         timeout = self.connection.timeout
         if node is None:
             return GatewayClient(endpoint, self.tls(), timeout)
@@ -119,6 +128,8 @@ class SshRoutes:
         self.shells.close_all()
         with self._lock:
             if self._tls is not None:
+                from etcdtui.clients.node_certs import discard
+
                 discard(self._tls)
                 self._tls = None
 

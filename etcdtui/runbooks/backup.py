@@ -21,16 +21,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.private_dirs import make_private_dir, release
 from etcdtui.clients.snapshot_crypto import SnapshotKey
-from etcdtui.clients.ssh import ShellPool
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdError, SnapshotError, UsageError
 from etcdtui.models import ClusterView, MemberView
 from etcdtui.runbooks.snapshot_sink import DigestCheck, SnapshotSink, adopt, check_target
+
+if TYPE_CHECKING:
+    from etcdtui.clients.ssh import ShellPool
 
 # (bytes so far, bytes expected or None, seconds since the start)
 Progress = Callable[[int, int | None, float], None]
