@@ -4,10 +4,11 @@ The schema (see README): ``[clusters.NAME]`` with ``endpoints``, optional ``cace
 ``key``, ``timeout``, ``via`` ("direct" or "ssh"), ``certs_on_node``, ``snapshot_dir``,
 ``rpo_hours``;
 ``[clusters.NAME.nodes.NODE]`` with ``member``, ``profile``, ``data_dir``, ``peer_urls``,
-``client_urls``, ``local_client_url``, ``tunnel_via``, ``sudo``, ``vars`` and an ``ssh`` table
-(``host``, ``port``, ``user``, ``identity_file``, ``proxy_jump``, ``known_hosts``,
+``client_urls``, ``local_client_url``, ``tunnel_via``, ``sudo``, ``apiserver``, ``vars`` and an
+``ssh`` table (``host``, ``port``, ``user``, ``identity_file``, ``proxy_jump``, ``known_hosts``,
 ``host_key_policy``, ``connect_timeout``); ``[profiles.NAME]`` overrides a node profile's
-command templates.
+command templates (``start``, ``stop``, ``is_active`` for etcd; ``apiserver_stop``,
+``apiserver_start`` and ``control_plane_restart`` for a node with ``apiserver = true``).
 """
 
 from __future__ import annotations
@@ -31,11 +32,18 @@ BUILTIN_PROFILES: dict[str, dict[str, str]] = {
         "start": "systemctl start {unit}",
         "stop": "systemctl stop {unit}",
         "is_active": "systemctl is-active {unit}",
+        "apiserver_stop": "systemctl stop {apiserver_unit}",
+        "apiserver_start": "systemctl start {apiserver_unit}",
     },
     "static-pod": {
         "start": "mv {manifest_stash} {manifest}",
         "stop": "mv {manifest} {manifest_stash}",
         "is_active": "test -e {manifest}",
+        # Guarded, so that running either twice (a restore resumed) is harmless.
+        "apiserver_stop": "test ! -e {apiserver_manifest} || "
+        "mv {apiserver_manifest} {apiserver_manifest_stash}",
+        "apiserver_start": "test ! -e {apiserver_manifest_stash} || "
+        "mv {apiserver_manifest_stash} {apiserver_manifest}",
     },
     # The lab runs etcd under a small service script that behaves like systemctl.
     "lab": {
@@ -45,13 +53,21 @@ BUILTIN_PROFILES: dict[str, dict[str, str]] = {
     },
 }
 PROFILE_DEFAULT_VARS: dict[str, dict[str, str]] = {
-    "systemd": {"unit": "etcd"},
+    "systemd": {"unit": "etcd", "apiserver_unit": "kube-apiserver"},
     "static-pod": {
         "manifest": "/etc/kubernetes/manifests/etcd.yaml",
         "manifest_stash": "/etc/kubernetes/etcd.yaml.etcdtui-stopped",
+        "apiserver_manifest": "/etc/kubernetes/manifests/kube-apiserver.yaml",
+        "apiserver_manifest_stash": "/etc/kubernetes/kube-apiserver.yaml.etcdtui-stopped",
     },
     "lab": {},
 }
+# What a [profiles.NAME] table may set: etcd's own commands, and for control-plane nodes
+# (apiserver = true) how to stop and start kube-apiserver and, optionally, how to restart
+# kube-scheduler, kube-controller-manager and kubelet (a reminder is shown otherwise).
+PROFILE_ACTIONS = frozenset(
+    {"start", "stop", "is_active", "apiserver_stop", "apiserver_start", "control_plane_restart"}
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,8 @@ class NodeConfig:
     local_client_url: str = ""
     # The node whose SSH connection opens the tunnels to this member; default: this node.
     tunnel_via: str = ""
+    # A control-plane node running kube-apiserver: a restore stops it first, starts it last.
+    apiserver: bool = False
 
     @property
     def member_name(self) -> str:
@@ -159,8 +177,15 @@ class Connection:
         known = ", ".join(n.name for n in self.nodes) or "none"
         raise UsageError(f"no node named {name!r} in cluster {self.cluster!r} (nodes: {known})")
 
+    def has_profile_command(self, node: NodeConfig, action: str) -> bool:
+        """Whether `node`'s profile (built in or overridden) defines `action`."""
+        return action in BUILTIN_PROFILES.get(node.profile, {}) or action in self.profiles.get(
+            node.profile, {}
+        )
+
     def profile_command(self, node: NodeConfig, action: str) -> str:
-        """The shell command that performs `action` (start, stop, is_active) on `node`."""
+        """The shell command that performs `action` on `node`: start, stop, is_active,
+        apiserver_stop, apiserver_start or control_plane_restart."""
         templates = {
             **BUILTIN_PROFILES.get(node.profile, {}),
             **self.profiles.get(node.profile, {}),
@@ -359,6 +384,7 @@ def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
             "local_client_url",
             "tunnel_via",
             "sudo",
+            "apiserver",
             "vars",
             "ssh",
         }
@@ -411,6 +437,7 @@ def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
         vars=dict(variables.table),
         local_client_url=local,
         tunnel_via=r.string("tunnel_via", "") or "",
+        apiserver=r.boolean("apiserver", False),
     )
 
 
@@ -489,7 +516,7 @@ def load_connection(path: Path, cluster: str | None) -> Connection:
     profiles: dict[str, dict[str, str]] = {}
     for profile, _table in profiles_reader.table.items():
         p = profiles_reader.sub(profile)
-        p.unknown_keys({"start", "stop", "is_active"})
+        p.unknown_keys(set(PROFILE_ACTIONS))
         profiles[profile] = {k: p.required_string(k) for k in p.table}
     for node in nodes:
         if node.profile not in BUILTIN_PROFILES and node.profile not in profiles:

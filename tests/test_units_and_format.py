@@ -291,5 +291,6 @@ def test_json_parses_and_has_the_fields() -> None:
 def test_ages_are_coarse_and_readable() -> None:
     from etcdtui.models.units import human_age
 
-    assert [human_age(s) for s in (-3, 5, 125, 3600, 3 * 3600 + 20 * 60, 26.5 * 3600, 72 * 3600)] == [
+    ages = (-3, 5, 125, 3600, 3 * 3600 + 20 * 60, 26.5 * 3600, 72 * 3600)
+    assert [human_age(s) for s in ages] == [
         "0 s", "5 s", "2 min", "1 h", "3 h 20 min", "1 d 2 h", "3 d"]  # fmt: skip

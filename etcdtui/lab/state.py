@@ -276,8 +276,13 @@ def config_text(info: LabInfo, timeout: float = 2.0) -> str:
     user = getpass.getuser()
     nodes: dict[str, Any] = {}
     for node in info.nodes:
-        # etcdctl: the node-side runbook steps use the lab's own binary of the right version.
+        # etcdctl (and etcdutl, etcd): the node-side runbook steps use the lab's own binaries
+        # of the right version (a restore asks them their version and restores with them).
         variables = {"service": node.service, "env_file": node.env_file, "etcdctl": info.etcdctl}
+        if info.etcdutl:
+            variables["etcdutl"] = info.etcdutl
+        if info.etcd:
+            variables["etcd"] = info.etcd
         tls = info.node_tls(node.name)
         if tls:
             variables |= {f"{k}_file": v for k, v in tls.items()}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from etcdtui.models.runbook import Check, Plan, RunReport, Verdict
 
 _MARK = {Verdict.PASS: "PASS", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL"}
+# Steps that only look (or wait): a run stopped before them left nothing untouched there.
+READ_ONLY_KINDS = frozenset({"wait", "health", "wait_stopped", "wait_healthy", "checksum"})
 
 
 def render_checks(checks: list[Check] | tuple[Check, ...]) -> list[str]:
@@ -34,9 +36,9 @@ def render_report(report: RunReport) -> str:
     total = len(report.plan.steps)
     if report.stopped:
         lines.append(f"STOPPED after {ran} of {total} steps: {report.stopped}")
-        untouched = [s for s in report.plan.steps[ran:] if s.kind not in ("wait", "health")]
+        untouched = [s for s in report.plan.steps[ran:] if s.kind not in READ_ONLY_KINDS]
         if untouched:
-            targets = sorted({s.target for s in untouched})
+            targets = sorted({t for s in untouched for t in s.target.split(",")})
             lines.append("not run, left untouched: " + ", ".join(targets))
     else:
         lines.append(f"ran all {total} steps")

@@ -1,0 +1,178 @@
+"""Continuing or rolling back a restore that stopped halfway, from its journal.
+
+Continue: the steps of the run (or of its rollback) that did not finish, in order; the one cut
+short runs again (its handler looks first at what it had done). Roll back: derived from which
+restore steps finished or were cut short: stop the restored members and move each restored
+data dir aside (to *.etcdtui-rolled-back-RUN) and the old one back, if any data dir was moved;
+start etcd again if it was stopped; wait for a healthy cluster; start the apiservers that were
+stopped. Nothing is deleted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from etcdtui.clients.snapshot_crypto import SnapshotKey, plaintext
+from etcdtui.clients.snapshot_file import sha256_file
+from etcdtui.clients.ssh import ShellPool
+from etcdtui.config import Connection
+from etcdtui.errors import EtcdtuiError
+from etcdtui.models.runbook import Check, Plan, Step, Verdict
+from etcdtui.runbooks.restore_state import RESTORE, ClusterLock, RestoreOptions, RestoreState
+from etcdtui.runbooks.restore_steps import (
+    profile_step,
+    start_all_step,
+    unswap_step,
+    wait_healthy_step,
+    wait_stopped_step,
+)
+
+
+class ResumeSide:
+    """Mixin for RestoreRunbook: the plans that pick a journaled run up again."""
+
+    cluster: str
+    connection: Connection
+    shells: ShellPool
+    options: RestoreOptions
+    state: RestoreState | None
+    snapshot_path: Path
+    key: SnapshotKey | None
+    pending_rollback: tuple[Step, ...]
+    lock: ClusterLock
+
+    def lock_checks(self) -> list[Check]:
+        """A run holds the cluster's lock from its first step to its end: refuse to plan
+        another (or to continue or roll back this one) meanwhile."""
+        busy = self.lock.busy()
+        return [Check("no other restore running", Verdict.FAIL, busy)] if busy else []
+
+    def _continue_plan(self) -> Plan:
+        state = self.state
+        assert state is not None
+        steps = state.remaining()
+        checks = [Check("journal", Verdict.PASS, f"{state.path}: {state.describe()[1]}")]
+        checks += self.lock_checks() + self._reach(steps)
+        if any(s.kind == "copy" for s in steps):
+            checks.append(self._same_snapshot(state))
+        done = [s.id for s in state.active_steps if s.id in set(state.active_done)]
+        notes = [f"already done ({state.mode}): " + (", ".join(done) or "nothing")]
+        if state.current:
+            notes.append(
+                f"cut short: {state.current}: it runs again, after checking what it had done"
+            )
+        if state.error:
+            notes.append(f"it stopped because: {state.error}")
+        title = "restore" if state.mode == RESTORE else "restore-rollback"
+        return Plan(title, self.cluster, steps, tuple(checks), tuple(notes))
+
+    def _same_snapshot(self, state: RestoreState) -> Check:
+        try:
+            with plaintext(self.snapshot_path, self.key) as clear:
+                digest = sha256_file(clear)
+        except EtcdtuiError as exc:
+            return Check("snapshot unchanged", Verdict.FAIL, f"copies are left to make: {exc}")
+        if digest != state.snapshot.sha256:
+            return Check(
+                "snapshot unchanged",
+                Verdict.FAIL,
+                f"{self.snapshot_path} is not the snapshot this run restores "
+                f"(sha256 {digest[:16]}..., the run's {state.snapshot.sha256[:16]}...)",
+            )
+        return Check("snapshot unchanged", Verdict.PASS, f"sha256 {digest[:16]}... as planned")
+
+    def _reach(self, steps: tuple[Step, ...]) -> list[Check]:
+        nodes = {s.arg("node") for s in steps if "node" in dict(s.args)}
+        nodes |= {n for s in steps if "nodes" in dict(s.args) for n in s.arg("nodes").split(",")}
+        nodes.discard("")
+        down = []
+        for name in sorted(nodes):
+            try:
+                result = self.shells.shell(name).run(
+                    "true", timeout=self.options.probe_timeout, sudo=False
+                )
+                if not result.ok:
+                    down.append(f"{name}: `true` exited {result.exit_code}")
+            except EtcdtuiError as exc:
+                down.append(f"{name}: {exc}")
+        return [
+            Check(
+                "SSH to the nodes left to act on",
+                Verdict.FAIL if down else Verdict.PASS,
+                "; ".join(down) if down else ", ".join(sorted(nodes)) or "none needed",
+            )
+        ]
+
+    def _rollback_plan(self) -> Plan:
+        state = self.state
+        assert state is not None
+        steps = self._rollback_steps(state)
+        self.pending_rollback = steps
+        checks = [Check("journal", Verdict.PASS, f"{state.path}: {state.describe()[1]}")]
+        checks += self.lock_checks() + self._reach(steps)
+        if not any(n.had_data for n in state.members()):
+            checks.append(
+                Check(
+                    "old data to go back to",
+                    Verdict.FAIL,
+                    "no node had a data dir before the restore: continue it instead",
+                )
+            )
+        touched = state.touched()
+        notes = [
+            "restore steps done or cut short: "
+            + (", ".join(s.id for s in state.steps if s.id in touched) or "none")
+        ]
+        kept = [n for n in state.members() if n.had_data is False]
+        if kept:
+            notes.append(
+                "no old data to put back on "
+                + ", ".join(n.node for n in kept)
+                + ": etcd is not started there"
+            )
+        notes.append(
+            "nothing is deleted: restored data dirs and snapshot copies stay on the "
+            "nodes (*.etcdtui-rolled-back-RUN, *.etcdtui-restored-RUN, "
+            "*.etcdtui-restore-RUN.db)"
+        )
+        return Plan("restore-rollback", self.cluster, steps, tuple(checks), tuple(notes))
+
+    def _rollback_steps(self, state: RestoreState) -> tuple[Step, ...]:
+        touched = state.touched()
+        c, opts = self.connection, self.options
+        members = [c.node(n.node) for n in state.members()]
+        with_data = [c.node(n.node) for n in state.members() if n.had_data]
+        swapped = any(t.startswith("swap-") for t in touched) or bool(
+            touched & {"etcd-start", "wait-healthy"}
+        )
+        stopped = any(t.startswith("etcd-stop-") for t in touched)
+        steps: list[Step] = []
+        if swapped:
+            for n in members:
+                steps.append(
+                    profile_step(
+                        c,
+                        n,
+                        "stop",
+                        f"rollback-etcd-stop-{n.name}",
+                        "stop the restored member before its dir moves",
+                        True,
+                    )
+                )
+            steps.append(wait_stopped_step(members, opts.stop_timeout, "rollback-wait-stopped"))
+            steps += [unswap_step(n, state.node(n.name)) for n in members]
+        if stopped or swapped:
+            steps.append(start_all_step(c, with_data, "rollback-etcd-start"))
+        steps.append(wait_healthy_step(with_data, opts.healthy_timeout, "rollback-wait-healthy"))
+        for paths in state.nodes:
+            if paths.apiserver and f"apiserver-stop-{paths.node}" in touched:
+                steps.append(
+                    profile_step(
+                        c,
+                        c.node(paths.node),
+                        "apiserver_start",
+                        f"rollback-apiserver-start-{paths.node}",
+                        "etcd is back: serve the API again",
+                    )
+                )
+        return tuple(steps)
