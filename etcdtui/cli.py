@@ -191,6 +191,22 @@ def build_parser() -> argparse.ArgumentParser:
     status_file.add_argument("-w", "--write-out", choices=("table", "json"), default="table")
     _add_key_flags(status_file)
 
+    restore = sub.add_parser("restore", help="restore every member from a snapshot (guided)")
+    restore.add_argument("file", type=Path, metavar="FILE", nargs="?",
+                         help="the snapshot (not needed with --rollback or --forget)")  # fmt: skip
+    _add_connection(restore, suppress=True)
+    again = restore.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the restore that stopped halfway")  # fmt: skip
+    again.add_argument(
+        "--rollback", action="store_true", help="undo a restore that stopped halfway"
+    )
+    again.add_argument(
+        "--forget", action="store_true", help="abandon its journal (changes nothing on nodes)"
+    )
+    _add_key_flags(restore)
+    _add_runbook_flags(restore)
+
     lab = sub.add_parser("lab", help="a local etcd cluster to rehearse on")
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="up|down", parser_class=_Parser)
     lab_sub.required = True
@@ -482,6 +498,53 @@ def _snapshot_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.via_ssh import open_cluster
+    from etcdtui.runbooks.restore import RestoreRunbook, abandon, pending_restore
+
+    connection = _connection(args)
+    if not connection.nodes:
+        raise UsageError("restore needs a config whose cluster lists its nodes (--config)")
+    pending = pending_restore(connection)
+    if args.forget or args.resume or args.rollback:
+        if pending is None:
+            raise UsageError(f"no unfinished restore of cluster {connection.cluster}")
+        print("\n".join(pending.describe()), flush=True)
+    if args.forget:
+        abandon(pending, "forgotten with etcdtui restore --forget")  # type: ignore[arg-type]
+        print("marked as abandoned: nothing on the nodes was changed")
+        return EXIT_OK
+    if pending is not None and not (args.resume or args.rollback):
+        print("\n".join(pending.describe()))
+        raise UsageError(
+            f"a restore of {connection.cluster} stopped halfway: run again with --resume to "
+            "continue it, --rollback to put the old data back, or --forget"
+        )
+    if not args.rollback and args.file is None:
+        raise UsageError("give the snapshot FILE to restore from")
+    key = _snapshot_key(args)
+    shells = ShellPool(connection.nodes)
+    client = open_cluster(connection, shells)
+    try:
+        if args.resume:
+            assert pending is not None
+            runbook = RestoreRunbook.resume(pending, connection, shells, key=key, client=client,
+                                            snapshot_path=args.file)  # fmt: skip
+        elif args.rollback:
+            assert pending is not None
+            runbook = RestoreRunbook.rollback(pending, connection, shells, client=client)
+        else:
+            runbook = RestoreRunbook(connection, args.file, key, shells, client=client)
+        try:
+            return run_runbook(runbook, args)
+        finally:
+            runbook.close()
+    finally:
+        client.close()
+        shells.close_all()
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     from etcdtui.lab import lab_down, lab_up
 
@@ -540,6 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "defrag": cmd_defrag,
         "recover-nospace": cmd_recover_nospace,
         "snapshot": cmd_snapshot,
+        "restore": cmd_restore,
         None: cmd_tui,
     }
     try:

@@ -454,3 +454,31 @@ def test_one_restore_at_a_time_per_cluster(tmp_path: Path) -> None:
         holder.wait()
     lock.acquire()  # the kernel let go of the dead holder's lock
     lock.release()
+
+
+def test_restore_command_restores_and_refuses_a_second_start_while_one_is_pending(
+    make_lab: Callable[..., LabInfo], tmp_path: Path
+) -> None:
+    info = make_lab(etcd_version="3.5")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    etcdtui = [sys.executable, "-m", "etcdtui"]
+    common = ["--config", str(info.config_path), "--audit-log", str(tmp_path / "audit.log")]
+    etcdctl(info, "put", "/kept", "1")
+    saved = subprocess.run([*etcdtui, "snapshot", "save", str(tmp_path / "s.db"), *common],
+                           env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    etcdctl(info, "put", "/after", "2")
+    nothing = subprocess.run([*etcdtui, "restore", "--resume", "--config", str(info.config_path)],
+                             env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert nothing.returncode == 2 and "no unfinished restore" in nothing.stderr
+    off_tty = subprocess.run([*etcdtui, "restore", str(tmp_path / "s.db"), *common],
+                             env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert off_tty.returncode == 2 and "refusing to change the cluster without --yes" in (
+        off_tty.stderr
+    )
+    assert keys(info) == {"/kept", "/after"}
+    done = subprocess.run([*etcdtui, "restore", str(tmp_path / "s.db"), *common, "--yes"],
+                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert keys(info) == {"/kept"}
+    assert made_by_restore(info)  # the old data dirs are kept beside the new ones

@@ -204,3 +204,55 @@ async def test_backups_screen_saves_and_lists_a_snapshot(
         assert "no usable snapshot" not in str(app.screen.query_one("#backups-summary").render())
     files = sorted(p.name for p in (tmp_path / "snaps").iterdir())
     assert len(files) == 2 and files[1].endswith(".sha256")
+
+
+async def test_restore_from_the_backups_screen_after_the_typed_name(
+    make_lab,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    from dataclasses import replace
+
+    from textual.widgets import Input
+
+    from etcdtui.ui.screens.confirm import ConfirmScreen
+    from etcdtui.ui.screens.runbook import RunbookScreen
+
+    info: LabInfo = make_lab(etcd_version="3.4")
+    folder = tmp_path / "snaps"
+    folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
+    env |= info.etcdctl_env()
+
+    def put(key: str) -> None:
+        subprocess.run([info.etcdctl, "put", key, "v"], env=env, check=True, capture_output=True)
+
+    put("/before")
+    save(info, folder / "s.db")
+    put("/after")
+    connection = replace(connection_of(info), snapshot_dir=str(folder))
+    app = EtcdtuiApp(connection, refresh=60, audit=AuditLog(tmp_path / "audit.log"))
+    async with app.run_test(size=(130, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("R")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunbookScreen)
+        while screen.plan is None:
+            await pilot.pause(0.1)
+        assert not screen.plan.blocked and screen.plan.destructive
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        app.screen.query_one(Input).value = "lab"
+        await pilot.press("enter")
+        while screen.running or screen.report is None:
+            await pilot.pause(0.2)
+        assert screen.report.ok, (screen.report.stopped, [r.output for r in screen.report.results])
+        await pilot.press("escape")
+        await pilot.pause()
+    out = subprocess.run([info.etcdctl, "get", "", "--prefix", "--keys-only"], env=env,
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert sorted(k for k in out.splitlines() if k) == ["/before"]

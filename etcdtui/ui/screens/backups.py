@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -19,7 +21,13 @@ from etcdtui.errors import EtcdtuiError
 from etcdtui.models.units import human_age, human_bytes
 from etcdtui.runbooks.audit import AuditLog, new_run_id
 from etcdtui.runbooks.catalogue import Catalogue, catalogue, default_snapshot_dir
+from etcdtui.runbooks.engine import Runbook
 from etcdtui.ui.format import escape
+from etcdtui.ui.screens.runbook import RunbookScreen
+
+if TYPE_CHECKING:
+    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.runbooks.restore import RestoreState
 
 
 def snapshot_name(cluster: str, now: float | None = None) -> str:
@@ -35,6 +43,9 @@ class BackupsScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back", id="backups-back"),
         Binding("s", "save", "Save snapshot now", id="backups-save"),
         Binding("r", "rescan", "Rescan", id="backups-rescan"),
+        Binding("R", "restore", "Restore from this", id="backups-restore"),
+        Binding("C", "resume", "Continue the restore", id="backups-resume"),
+        Binding("B", "rollback", "Roll the restore back", id="backups-rollback"),
     ]
 
     def __init__(
@@ -49,6 +60,8 @@ class BackupsScreen(Screen[None]):
         self.audit = audit
         self.folder = Path(connection.snapshot_dir or default_snapshot_dir(connection.cluster))
         self.saving = False
+        self.pending: RestoreState | None = None  # a restore that stopped halfway
+        self._shells: ShellPool | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -93,9 +106,18 @@ class BackupsScreen(Screen[None]):
     def _scan(self, key: object | None) -> None:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         found = catalogue(self.folder, key, self.connection.rpo_hours)  # type: ignore[arg-type]
-        self.app.call_from_thread(self._show, found)
+        pending = self._pending()
+        self.app.call_from_thread(self._show, found, pending)
 
-    def _show(self, found: Catalogue) -> None:
+    def _pending(self) -> RestoreState | None:
+        from etcdtui.runbooks.restore import pending_restore
+
+        try:
+            return pending_restore(self.connection)
+        except EtcdtuiError:
+            return None
+
+    def _show(self, found: Catalogue, pending: RestoreState | None = None) -> None:
         table = self.query_one("#backups", DataTable)
         table.clear()
         for item in found.entries:
@@ -116,7 +138,85 @@ class BackupsScreen(Screen[None]):
         line = f"Snapshots in [b]{escape(found.folder)}[/b] · {len(found.entries)} · {rpo}"
         if warning:
             line += f"\n[b $warning]WARNING:[/] {escape(warning)}"
+        self.pending = pending
+        if pending is not None:
+            line += (f"\n[b $error]A restore stopped halfway[/] (run {escape(pending.run)}, "
+                     f"{escape(pending.status)}): C continues it, B rolls it back")  # fmt: skip
         self.query_one("#backups-summary", Static).update(line)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        read_only = bool(getattr(self.app, "read_only", False))
+        if action == "restore":
+            return not read_only
+        if action in ("resume", "rollback"):
+            return not read_only and self.pending is not None
+        return True
+
+    # --- restore ----------------------------------------------------------------------------
+
+    def _restore_screen(self, title: str, build: Callable[[ShellPool], Runbook]) -> None:
+        from etcdtui.clients.ssh import ShellPool
+
+        if not self.connection.nodes:
+            self.notify("Restore needs the cluster's nodes in the config.", severity="error")
+            return
+        if self._shells is None:
+            self._shells = ShellPool(self.connection.nodes)
+        shells = self._shells
+
+        def done(_: object) -> None:
+            self.action_rescan()
+
+        self.app.push_screen(RunbookScreen(title, lambda screen: build(shells), self.audit), done)
+
+    def action_restore(self) -> None:
+        from etcdtui.runbooks.restore import RestoreRunbook
+
+        if self.pending is not None:
+            self.notify("A restore stopped halfway: continue it (C) or roll it back (B) first.",
+                        severity="warning")  # fmt: skip
+            return
+        table = self.query_one("#backups", DataTable)
+        if not table.row_count:
+            self.notify("No snapshot to restore from.", severity="warning")
+            return
+        path = Path(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+        try:
+            key = self._key()
+        except EtcdtuiError as exc:
+            self.notify(escape(str(exc)), title="Key file", severity="error")
+            return
+        title = f"Restore · {self.connection.cluster} · every member from {path.name}"
+        self._restore_screen(title, lambda shells: RestoreRunbook(
+            self.connection, path, key, shells, client=self.cluster()))  # type: ignore[arg-type]  # fmt: skip
+
+    def action_resume(self) -> None:
+        from etcdtui.runbooks.restore import RestoreRunbook
+
+        pending = self.pending
+        if pending is None:
+            return
+        key = None
+        with contextlib.suppress(EtcdtuiError):
+            key = self._key()
+        title = f"Restore · {self.connection.cluster} · continue run {pending.run}"
+        self._restore_screen(title, lambda shells: RestoreRunbook.resume(
+            pending, self.connection, shells, key=key, client=self.cluster()))  # type: ignore[arg-type]  # fmt: skip
+
+    def action_rollback(self) -> None:
+        from etcdtui.runbooks.restore import RestoreRunbook
+
+        pending = self.pending
+        if pending is None:
+            return
+        title = f"Restore · {self.connection.cluster} · roll back run {pending.run}"
+        self._restore_screen(title, lambda shells: RestoreRunbook.rollback(
+            pending, self.connection, shells, client=self.cluster()))  # fmt: skip
+
+    def on_unmount(self) -> None:
+        if self._shells is not None:
+            self._shells.close_all()
 
     def action_save(self) -> None:
         if self.saving:

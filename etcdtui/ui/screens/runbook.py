@@ -220,6 +220,9 @@ class RunbookScreen(Screen[None]):
                 "A step is running: press a to stop after it, then Esc.", severity="warning"
             )
             return
+        close = getattr(self.runbook, "close", None)
+        if callable(close):
+            close()  # a runbook holding a lock or connections (the restore) lets go of them
         self.dismiss(None)
 
     # --- the options form (defrag) ---------------------------------------------------------
