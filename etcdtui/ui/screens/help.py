@@ -15,8 +15,9 @@ HELP = """\
 `Enter` member detail · `c` switch cluster · `1` to `4` jump to a pane · `ctrl+p` every action ·
 `?` this help · `q` quit. Runbooks: `d` defragment, `n` NOSPACE recovery (while the alarm
 is active), `s` backups (save a snapshot now; the snapshot folder's catalogue with each file's
-revision, keys, age and checks, and a warning past the recovery-point objective), `l` the
-audit log; on a runbook screen `x` executes after a confirmation, `a`
+revision, keys, age and checks, and a warning past the recovery-point objective; there `R`
+restores every member from the selected snapshot, `C`/`B` continue or roll back a restore
+that stopped halfway), `l` the audit log; on a runbook screen `x` executes after a confirmation, `a`
 stops before the next step, `p` plans again. Actions that change the cluster are hidden with
 `--read-only`.
 
