@@ -458,7 +458,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
                  duration=result.seconds, note=f"sha256 {result.sha256}"
                  + (", encrypted" if result.encrypted else ""))  # fmt: skip
     print(f"saved {result.path}: {human_bytes(result.snapshot_size)} from {result.member} "
-          f"({result.endpoint}) via {result.route} in {result.seconds:.1f} s, "
+          f"({result.endpoint}) via {result.route} in {result.seconds:.2f} s, "
           f"{human_bytes(int(result.rate))}/s"
           f"{', encrypted' if result.encrypted else ''}")  # fmt: skip
     print(f"sha256 {result.sha256}  (in {result.path.name}.sha256)")
