@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.etcd import GatewayClient
 from etcdtui.config import TlsFiles
 from etcdtui.errors import EtcdError, EtcdTimeout, EtcdTLSError
-from etcdtui.lab import LabInfo
+from etcdtui.lab import LabInfo, process_alive
 from tests.conftest import connection_of, follower
 
 
@@ -141,6 +142,8 @@ def test_killed_member_is_refused_while_the_others_answer(make_lab) -> None:  # 
     pid = info.pid(victim)
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
+    while process_alive(pid):  # its sockets close with it: until then a connect may hang up
+        time.sleep(0.01)
     client = ClusterClient(connection_of(info))
     view = client.read()
     client.close()
