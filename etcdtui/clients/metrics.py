@@ -6,8 +6,6 @@ matter are picked out first (~0.3 ms) and only those go through prometheus_clien
 
 from __future__ import annotations
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from etcdtui.models import Histogram, MemberMetrics
 
 WAL_FSYNC = "etcd_disk_wal_fsync_duration_seconds"
@@ -54,6 +52,9 @@ def parse_metrics(text: str, endpoint: str) -> MemberMetrics:
     """A MemberMetrics from the full /metrics text of one member."""
     values: dict[str, float] = {}
     histograms: dict[str, dict[str, Histogram]] = {}
+    # Imported on first use: commands that never scrape /metrics skip its ~80 ms.
+    from prometheus_client.parser import text_string_to_metric_families
+
     for family in text_string_to_metric_families(select_lines(text)):
         samples = [(s.name, dict(s.labels), float(s.value)) for s in family.samples]
         if family.type == "histogram":
