@@ -149,7 +149,10 @@ def test_killed_member_is_refused_while_the_others_answer(make_lab) -> None:  # 
     client.close()
     by_name = {m.name: m for m in view.members}
     assert not by_name.pop(victim).reachable
-    assert "connection refused" in next(m.error for m in view.members if m.name == victim)
+    error = next(m.error for m in view.members if m.name == victim)
+    # Refused once the port is closed; under load a connection the kernel accepted just before
+    # the kill may be reset instead. Either way the member is unreachable, with the reason.
+    assert "connection refused" in error or "connection closed" in error, error
     assert all(m.healthy for m in by_name.values())
     assert not view.healthy and view.down == 1 and view.tolerates == 1
 

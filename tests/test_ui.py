@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 from etcdtui.config import cluster_names, from_flags
 from etcdtui.lab import LabInfo
 from etcdtui.ui.app import EtcdtuiApp
+from etcdtui.ui.screens.backups import BackupsScreen
 from etcdtui.ui.screens.dashboard import DashboardScreen
 from etcdtui.ui.screens.picker import ClusterPicker
 from tests.conftest import connection_of, follower
@@ -133,22 +134,36 @@ async def test_read_only_hides_every_changing_action(plain_lab: LabInfo) -> None
     async with app.run_test(size=(120, 30)) as pilot:
         await app.workers.wait_for_complete()
         shown_keys = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
-        assert {"d", "s"}.isdisjoint(shown_keys) and "r" in shown_keys
-        await pilot.press("d", "s")
+        assert "d" not in shown_keys and {"r", "s"} <= shown_keys  # backups are a read
+        await pilot.press("d")
         await pilot.pause()
         assert isinstance(app.screen, DashboardScreen)  # no runbook screen opened
-        assert not any("not built" in str(n.message) for n in app._notifications)
         palette = [c.title for c in app.get_system_commands(app.screen)]
-        assert not any(t.startswith(("Defragment", "Snapshot")) for t in palette)
+        assert not any(t.startswith(("Defragment", "NOSPACE")) for t in palette)
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, BackupsScreen)
+        shown = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
+        assert "s" in shown and not {"R", "C", "B"} & shown  # saving yes, restoring no
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(app.screen, BackupsScreen)
 
 
-async def test_actions_not_built_yet_say_so(plain_lab: LabInfo) -> None:
-    app = EtcdtuiApp(connection_of(plain_lab), refresh=60)
+async def test_s_opens_the_backups_screen(plain_lab: LabInfo, tmp_path: Path) -> None:
+    connection = replace(connection_of(plain_lab), snapshot_dir=str(tmp_path))
+    app = EtcdtuiApp(connection, refresh=60)
     async with app.run_test(size=(120, 30)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.press("s")
         await pilot.pause()
-        assert any("not built yet" in str(n.message) for n in app._notifications)
+        assert isinstance(app.screen, BackupsScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert str(tmp_path) in str(app.screen.query_one("#backups-summary", Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
 
 
 async def test_enter_opens_member_detail_with_its_node(plain_lab: LabInfo) -> None:
