@@ -19,24 +19,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from poll import timed  # bench/poll.py, beside this script
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.via_ssh import open_cluster
 from etcdtui.config import load_connection
 from etcdtui.lab import lab_down, lab_up
-
-
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return samples
 
 
 def median_ms(values: list[float]) -> float:
