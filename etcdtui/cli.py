@@ -416,10 +416,9 @@ def _progress_printer() -> Callable[[int, int | None, float], None]:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     if args.snapshot_command == "status":
         return _snapshot_status(args)
-    from etcdtui.clients.via_ssh import open_cluster
     from etcdtui.models.units import human_bytes
     from etcdtui.runbooks.audit import AuditLog, new_run_id
-    from etcdtui.runbooks.backup import SnapshotSaver
+    from etcdtui.runbooks.backup import SnapshotSaver, reader_for
     from etcdtui.runbooks.snapshot_sink import check_target
 
     if args.encrypt and not (args.key_file or args.passphrase):
@@ -436,7 +435,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         if not connection.nodes:
             raise UsageError("--on-node needs a config whose cluster lists its nodes")
         shells = ShellPool(connection.nodes)
-    cluster = open_cluster(connection, shells)
+    cluster = reader_for(connection, shells)
     audit = AuditLog(args.audit_log)
     run_id = new_run_id()
     try:

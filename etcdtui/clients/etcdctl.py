@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from etcdtui.clients.etcd import EtcdClient, parse_alarms, parse_members, parse_status
-from etcdtui.clients.ssh import NodeShell
+from etcdtui.clients.shell import NodeShell
 from etcdtui.config import TlsFiles
 from etcdtui.errors import EtcdError, EtcdTimeout, EtcdTLSError, SshError, SshTimeout
 from etcdtui.models import Alarm, Member, MemberStatus

@@ -9,20 +9,19 @@ commands on the same node at once.
 from __future__ import annotations
 
 import secrets
-import shlex
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import paramiko
 
+from etcdtui.clients.shell import LineCallback, NodeShell, quote_sudo
 from etcdtui.clients.ssh_channel import (
     KILL_SCRIPT,
     ChannelBroken,
-    LineCallback,
     OutputStream,
     pump,
     send_signal,
@@ -35,33 +34,6 @@ from etcdtui.models.command import CommandResult
 __all__ = ["LineCallback", "NodeShell", "ShellPool", "SshShell", "quote_sudo"]
 
 _KILL_TIMEOUT = 3.0
-
-
-class NodeShell(Protocol):
-    """Runs shell commands on one node; what runbooks and services depend on."""
-
-    node: str
-
-    def run(
-        self,
-        command: str,
-        *,
-        timeout: float = 60.0,
-        sudo: bool | None = None,
-        on_line: LineCallback | None = None,
-        stdin: bytes | None = None,
-    ) -> CommandResult:
-        """Run `command`; a non-zero exit is a result, not an exception."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection (running it again reconnects)."""
-        ...
-
-
-def quote_sudo(command: str) -> str:
-    """Wrap `command` to run as root; ``-n`` makes sudo fail instead of asking for a password."""
-    return f"sudo -n -- sh -c {shlex.quote(command)}"
 
 
 class SshShell:

@@ -7,13 +7,11 @@ import contextlib
 import re
 import select
 import time
-from collections.abc import Callable
 
 import paramiko
 from paramiko.common import cMSG_CHANNEL_REQUEST
 
-LineCallback = Callable[[str, str], None]
-"""``on_line(stream, line)``: stream is "stdout" or "stderr"; the line has no newline."""
+from etcdtui.clients.shell import LineCallback
 
 CHUNK = 32768
 _POLL = 0.5  # upper bound on how long we sleep without re-checking the deadline

@@ -85,6 +85,36 @@ def find_etcdctl() -> str | None:
     return shutil.which("etcdctl")
 
 
+def direct_etcdctl(connection: Connection) -> str | None:
+    """The bastion's etcdctl when a save will use it (direct connections only), else None."""
+    direct = not connection.via_ssh and not connection.certs_on_node
+    return find_etcdctl() if direct else None
+
+
+def reader_for(connection: Connection, shells: ShellPool | None = None) -> ClusterClient:
+    """The cluster client a save picks its member with.
+
+    Where etcdctl will stream the snapshot, it also reads the members (etcdctl on the bastion
+    through a LocalShell): a one-shot save then never imports etcd3-py, which is most of what
+    it costs before the first byte. Otherwise the usual client (direct or through SSH).
+    """
+    etcdctl = direct_etcdctl(connection)
+    if etcdctl is None:
+        from etcdtui.clients.via_ssh import open_cluster
+
+        return open_cluster(connection, shells)
+    from etcdtui.clients.etcdctl import EtcdctlClient
+    from etcdtui.clients.local_shell import LocalShell
+
+    here = LocalShell()
+    return ClusterClient(
+        connection,
+        client_factory=lambda url: EtcdctlClient(url, here, node_endpoint=url, etcdctl=etcdctl,
+                                                 tls=connection.tls,
+                                                 timeout=connection.timeout),
+    )  # fmt: skip
+
+
 class SnapshotSaver:
     """Saves one snapshot of `connection`'s cluster to a file on the bastion."""
 
@@ -124,7 +154,9 @@ class SnapshotSaver:
         """
         path = path.expanduser().absolute()
         check_target(path)
-        view = self.cluster.read(metrics=False)
+        # A reachable member with a leader and no alarm will do for a snapshot: no
+        # linearizable read per member first.
+        view = self.cluster.read(metrics=False, health=False)
         source = choose_member(view, member)
         expected = source.status.db_size if source.status else None
         progress = on_progress or (lambda done, total, seconds: None)
