@@ -207,6 +207,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_key_flags(restore)
     _add_runbook_flags(restore)
 
+    replace = sub.add_parser(
+        "replace-member", help="replace a failed member with a new node (learner first)"
+    )
+    replace.add_argument("member", metavar="MEMBER", help="the failed member's name")
+    replace.add_argument("--new-node", required=True, metavar="NODE",
+                         help="the config's node that will run the new member")  # fmt: skip
+    replace.add_argument("--new-name", default="", metavar="NAME",
+                         help="the new member's name (default: the node's)")  # fmt: skip
+    _add_connection(replace, suppress=True)
+    _add_runbook_flags(replace)
+
+    add_member = sub.add_parser("add-member", help="add one member (scale-out, learner first)")
+    add_member.add_argument("node", metavar="NODE", help="the config's node to run it on")
+    add_member.add_argument("--name", default="", metavar="NAME", help="the member's name")
+    _add_connection(add_member, suppress=True)
+    _add_runbook_flags(add_member)
+
     lab = sub.add_parser("lab", help="a local etcd cluster to rehearse on")
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="up|down", parser_class=_Parser)
     lab_sub.required = True
@@ -544,6 +561,28 @@ def cmd_restore(args: argparse.Namespace) -> int:
         shells.close_all()
 
 
+def cmd_member_change(args: argparse.Namespace) -> int:
+    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.via_ssh import open_cluster
+    from etcdtui.runbooks.membership import MemberChangeRunbook
+
+    connection = _connection(args)
+    if not connection.nodes:
+        raise UsageError(f"{args.command} needs a config whose cluster lists its nodes (--config)")
+    replacing = args.command == "replace-member"
+    node = args.new_node if replacing else args.node
+    name = args.new_name if replacing else args.name
+    shells = ShellPool(connection.nodes)
+    client = open_cluster(connection, shells)
+    try:
+        runbook = MemberChangeRunbook(connection, client, shells, node, name,
+                                      old_member=args.member if replacing else "")  # fmt: skip
+        return run_runbook(runbook, args)
+    finally:
+        client.close()
+        shells.close_all()
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     from etcdtui.lab import lab_down, lab_up
 
@@ -603,6 +642,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "recover-nospace": cmd_recover_nospace,
         "snapshot": cmd_snapshot,
         "restore": cmd_restore,
+        "replace-member": cmd_member_change,
+        "add-member": cmd_member_change,
         None: cmd_tui,
     }
     try:

@@ -56,6 +56,15 @@ class EtcdClient(Protocol):
 
     def key_count(self) -> int: ...
 
+    # Membership, for the replace-member and add-member runbooks.
+    def member_add(self, name: str, peer_urls: tuple[str, ...], is_learner: bool) -> Member:
+        """Add a member (a learner when asked); the result carries its new ID."""
+        ...
+
+    def member_remove(self, member_id: int) -> None: ...
+
+    def member_promote(self, member_id: int) -> None: ...
+
     def put(self, key: bytes, value: bytes) -> None: ...
 
     def delete(self, key: bytes) -> None: ...
@@ -97,6 +106,12 @@ def parse_members(data: dict[str, Any]) -> tuple[Member, ...]:
         )
         for m in data.get("members", ()) or ()
     )
+
+
+def parse_added(data: dict[str, Any]) -> Member:
+    """The member a MemberAdd response describes (gateway and etcdctl JSON alike)."""
+    members = parse_members({"members": [data.get("member") or {}]})
+    return members[0]
 
 
 def parse_alarms(data: dict[str, Any]) -> tuple[Alarm, ...]:
@@ -300,6 +315,19 @@ class GatewayClient:
             "/kv/range", {"key": everything, "range_end": everything, "count_only": True}
         )
         return _int(data.get("count"))
+
+    def member_add(self, name: str, peer_urls: tuple[str, ...], is_learner: bool) -> Member:
+        # The API takes no name: the member gets it when it starts (`name` is for etcdctl).
+        data = self._rpc(
+            "/cluster/member/add", {"peerURLs": list(peer_urls), "isLearner": is_learner}
+        )
+        return parse_added(data)
+
+    def member_remove(self, member_id: int) -> None:
+        self._rpc("/cluster/member/remove", {"ID": str(member_id)})
+
+    def member_promote(self, member_id: int) -> None:
+        self._rpc("/cluster/member/promote", {"ID": str(member_id)})
 
     def put(self, key: bytes, value: bytes) -> None:
         data = {"key": base64.b64encode(key).decode(), "value": base64.b64encode(value).decode()}

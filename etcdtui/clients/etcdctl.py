@@ -18,7 +18,13 @@ import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from etcdtui.clients.etcd import EtcdClient, parse_alarms, parse_members, parse_status
+from etcdtui.clients.etcd import (
+    EtcdClient,
+    parse_added,
+    parse_alarms,
+    parse_members,
+    parse_status,
+)
 from etcdtui.clients.shell import NodeShell
 from etcdtui.config import TlsFiles
 from etcdtui.errors import EtcdError, EtcdTimeout, EtcdTLSError, SshError, SshTimeout
@@ -188,6 +194,18 @@ class EtcdctlClient:
             raise self._error(
                 f"etcdserver: not leader ({exc.message.removeprefix(f'{self.endpoint}: ')})"
             ) from None
+
+    def member_add(self, name: str, peer_urls: tuple[str, ...], is_learner: bool) -> Member:
+        args = ["member", "add", name, "--peer-urls=" + ",".join(peer_urls)]
+        if is_learner:
+            args.append("--learner")
+        return parse_added(self._json(args))
+
+    def member_remove(self, member_id: int) -> None:
+        self._run(["member", "remove", f"{member_id:x}"], self.timeout)
+
+    def member_promote(self, member_id: int) -> None:
+        self._run(["member", "promote", f"{member_id:x}"], self.timeout)
 
     def put(self, key: bytes, value: bytes) -> None:
         # The value goes through stdin, byte for byte; etcdctl refuses an empty stdin, so an

@@ -238,6 +238,15 @@ class RoutedClient:
     def key_count(self) -> int:
         return self._call(lambda c: c.key_count())
 
+    def member_add(self, name: str, peer_urls: tuple[str, ...], is_learner: bool) -> Member:
+        return self._call(lambda c: c.member_add(name, peer_urls, is_learner))
+
+    def member_remove(self, member_id: int) -> None:
+        self._call(lambda c: c.member_remove(member_id))
+
+    def member_promote(self, member_id: int) -> None:
+        self._call(lambda c: c.member_promote(member_id))
+
     def put(self, key: bytes, value: bytes) -> None:
         self._call(lambda c: c.put(key, value))
 

@@ -1,0 +1,231 @@
+"""replace-member and add-member against real labs with spare nodes: no mock of etcd or SSH."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from etcdtui.cli import main
+from etcdtui.clients.cluster import ClusterClient
+from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.via_ssh import open_cluster
+from etcdtui.lab import LabInfo
+from etcdtui.models.runbook import Verdict
+from etcdtui.runbooks.audit import AuditLog
+from etcdtui.runbooks.engine import Event, PlanRefused, execute
+from etcdtui.runbooks.membership import MemberChangeRunbook
+from etcdtui.runbooks.membership_steps import advice, initial_cluster, parse_env
+from tests.conftest import connection_of, follower
+
+KEYS = 40
+
+
+@contextmanager
+def runbook_for(
+    info: LabInfo, new_node: str, old_member: str = ""
+) -> Iterator[MemberChangeRunbook]:
+    connection = connection_of(info)
+    shells = ShellPool(connection.nodes)
+    client = open_cluster(connection, shells)
+    try:
+        yield MemberChangeRunbook(connection, client, shells, new_node, old_member=old_member)
+    finally:
+        client.close()
+        shells.close_all()
+
+
+def etcdctl(info: LabInfo, *args: str, endpoint: str | None = None) -> str:
+    env = os.environ | info.etcdctl_env()
+    if endpoint:
+        env["ETCDCTL_ENDPOINTS"] = endpoint
+    done = subprocess.run(
+        [info.etcdctl, *args], env=env, capture_output=True, text=True, timeout=30, check=True
+    )
+    return done.stdout
+
+
+def put_keys(info: LabInfo) -> None:
+    for i in range(KEYS):
+        etcdctl(info, "put", f"membership/{i:03}", f"value {i}")
+
+
+def kill(info: LabInfo, name: str) -> None:
+    pid = info.pid(name)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while info.pid(name) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def member_names(info: LabInfo) -> list[str]:
+    out = etcdctl(info, "member", "list", "-w", "simple")
+    return sorted(line.split(", ")[2] for line in out.splitlines() if line)
+
+
+def healthy_view(info: LabInfo) -> list[str]:
+    client = ClusterClient(connection_of(info))
+    try:
+        view = client.read(metrics=False)
+    finally:
+        client.close()
+    # The config still lists a replaced member's endpoint: only the member list counts.
+    listed = [m for m in view.members if m.member is not None]
+    assert all(m.healthy for m in listed), [(m.name, m.problem) for m in listed]
+    assert sum(m.is_leader for m in listed) == 1
+    assert not any(m.is_learner for m in listed)
+    return sorted(m.name for m in listed)
+
+
+def serializable_count(info: LabInfo, node: str) -> int:
+    url = info.node(node).client_url
+    out = etcdctl(info, "get", "membership/", "--prefix", "--keys-only", "--consistency=s",
+                  endpoint=url)  # fmt: skip
+    return len([line for line in out.splitlines() if line.strip()])
+
+
+def run(runbook: MemberChangeRunbook, tmp_path: Path, **kwargs: object):  # type: ignore[no-untyped-def]
+    plan = runbook.plan()
+    return execute(runbook, plan, AuditLog(tmp_path / "audit.log"), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("version", ["3.4", "3.5"])
+def test_replace_killed_member_with_spare_serves_every_key(
+    make_lab: Callable[..., LabInfo], tmp_path: Path, version: str
+) -> None:
+    info = make_lab(etcd_version=version, spares=1)
+    put_keys(info)
+    victim = follower(info)
+    kill(info, victim)
+    with runbook_for(info, "spare1", old_member=victim) as runbook:
+        plan = runbook.plan()
+        quorum = next(c for c in plan.checks if c.name == "quorum after the removal")
+        assert quorum.verdict is Verdict.PASS
+        assert f"3 members, quorum 2, healthy 2: removing {victim} keeps quorum" in quorum.reason
+        assert not plan.blocked
+        report = execute(runbook, plan, AuditLog(tmp_path / "audit.log"))
+    assert report.ok, (report.stopped, report.verification)
+    names = healthy_view(info)
+    assert victim not in names and "spare1" in names and len(names) == 3
+    assert serializable_count(info, "spare1") == KEYS
+    # The failed member's data dir was moved aside, not deleted.
+    data = Path(info.node(victim).data_dir)
+    assert not data.exists()
+    assert list(data.parent.glob(data.name + ".etcdtui-removed-*"))
+
+
+def test_replace_refused_without_quorum_changes_nothing(
+    make_lab: Callable[..., LabInfo], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = make_lab(etcd_version="3.5", spares=1)
+    before = member_names(info)
+    survivors = [n.name for n in info.members()]
+    kill(info, survivors[1])
+    kill(info, survivors[2])
+    with runbook_for(info, "spare1", old_member=survivors[1]) as runbook:
+        plan = runbook.plan()
+        assert plan.blocked
+        failed = " ".join(c.reason for c in plan.checks if c.failed)
+        assert "quorum" in failed
+        with pytest.raises(PlanRefused):
+            execute(runbook, plan, AuditLog(tmp_path / "audit.log"))
+    code = main(["replace-member", survivors[1], "--new-node", "spare1", "--config",
+                 str(info.config_path), "--cluster", "lab", "--yes",
+                 "--audit-log", str(tmp_path / "cli.log")])  # fmt: skip
+    assert code == 1
+    assert "REFUSED" in capsys.readouterr().out
+    # Bring the two back: still the same three members, the spare untouched.
+    for name in survivors[1:]:
+        subprocess.run([info.node(name).service, "start"], check=True, timeout=30)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            assert member_names(info) == before
+            break
+        except subprocess.CalledProcessError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    assert not Path(info.node("spare1").env_file).exists()
+
+
+def test_replace_stopped_after_member_add_continues_on_rerun(
+    make_lab: Callable[..., LabInfo], tmp_path: Path
+) -> None:
+    info = make_lab(etcd_version="3.5", spares=1)
+    put_keys(info)
+    victim = follower(info)
+    kill(info, victim)
+    added = False
+
+    def on_event(event: Event) -> None:
+        nonlocal added
+        if event.kind == "result" and event.step is not None and event.step.id == "add":
+            added = True
+
+    with runbook_for(info, "spare1", old_member=victim) as runbook:
+        first = run(runbook, tmp_path, on_event=on_event, should_abort=lambda: added)
+    assert added and "aborted" in first.stopped
+    # The learner is registered but not started: the rerun sees that in the member list.
+    with runbook_for(info, "spare1", old_member=victim) as runbook:
+        plan = runbook.plan()
+        assert not plan.blocked, plan.checks
+        ids = [s.id for s in plan.steps]
+        assert "remove" not in ids and "add" not in ids
+        assert ids[:2] == ["env", "start"]
+        assert any("already added" in note for note in plan.notes)
+        report = execute(runbook, plan, AuditLog(tmp_path / "audit.log"))
+    assert report.ok, (report.stopped, report.verification)
+    names = healthy_view(info)
+    assert victim not in names and "spare1" in names
+    assert serializable_count(info, "spare1") == KEYS
+
+
+def test_scale_out_three_to_five_warns_about_the_even_count(
+    make_lab: Callable[..., LabInfo], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = make_lab(etcd_version="3.5", spares=2)
+    put_keys(info)
+    common = ["--config", str(info.config_path), "--cluster", "lab",
+              "--audit-log", str(tmp_path / "audit.log")]  # fmt: skip
+    assert main(["add-member", "spare1", "--dry-run", *common]) == 0
+    dry = capsys.readouterr().out
+    assert "4 members is an even count" in dry and "never autoscale etcd" in dry
+    assert main(["add-member", "spare1", "--yes", *common]) == 0
+    assert main(["add-member", "spare2", "--yes", *common]) == 0
+    out = capsys.readouterr().out
+    assert "even count" not in out.split("add-member on cluster lab")[-1]
+    names = healthy_view(info)
+    assert len(names) == 5 and {"spare1", "spare2"} <= set(names)
+    assert serializable_count(info, "spare2") == KEYS
+
+
+def test_etcd_failures_become_advice() -> None:
+    assert "ETCD_INITIAL_CLUSTER" in advice("etcdmain: the member count is unequal")
+    assert "peer URL" in advice(
+        "error validating peerURLs: unmatched member while checking PeerURLs"
+    )
+    assert "move it aside" in advice("the member has been permanently removed from the cluster")
+    assert "caught up" in advice("can only promote a learner member which is in sync with leader")
+    assert advice("something else") == ""
+
+
+def test_env_file_round_trip_and_initial_cluster() -> None:
+    from etcdtui.models import Member
+
+    text = "ETCD_NAME=node1\nETCD_INITIAL_CLUSTER_TOKEN='lab token'\n# comment\n"
+    assert parse_env(text) == {"ETCD_NAME": "node1", "ETCD_INITIAL_CLUSTER_TOKEN": "lab token"}
+    members = (
+        Member(1, "node1", ("http://a:2380",), ()),
+        Member(2, "", ("http://c:2380",), (), is_learner=True),
+    )
+    assert initial_cluster(members, "spare1", ("http://c:2380",)) == (
+        "node1=http://a:2380,spare1=http://c:2380"
+    )
