@@ -7,6 +7,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input, Static
 
+from etcdtui.clients.cluster import ClusterClient
 from etcdtui.lab import LabInfo
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.ui.app import EtcdtuiApp
@@ -146,3 +147,55 @@ async def test_nospace_recovery_is_offered_only_with_the_alarm(make_lab, tmp_pat
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, RunbookScreen) and "NOSPACE" in app.screen.title_text
+
+
+async def test_a_killed_member_is_replaced_from_its_detail(make_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+
+    from etcdtui.ui.screens.detail import MemberDetailScreen
+    from etcdtui.ui.screens.picker import ChoicePicker
+    from tests.conftest import follower
+
+    info: LabInfo = make_lab(etcd_version="3.5", spares=1)
+    victim = follower(info)
+    pid = info.pid(victim)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    app = EtcdtuiApp(connection_of(info), refresh=60, audit=AuditLog(tmp_path / "audit.log"))
+    async with app.run_test(size=(130, 45)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#members", DataTable)
+        names = [str(table.get_row(key)[1]) for key in table.rows]
+        table.move_cursor(row=names.index(victim))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, MemberDetailScreen)
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(app.screen, ChoicePicker) and app.screen.choices == ["spare1"]
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunbookScreen)
+        while screen.plan is None:
+            await pilot.pause(0.1)
+        assert not screen.plan.blocked and screen.plan.destructive
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        app.screen.query_one(Input).value = "lab"
+        await pilot.press("enter")
+        await wait_done(screen, pilot)
+        assert screen.report is not None and screen.report.ok, screen.report.stopped
+    client = ClusterClient(connection_of(info))
+    try:
+        view = client.read(metrics=False)
+    finally:
+        client.close()
+    # The removed member's URL stays in the config's endpoints (unreachable, in no member).
+    assert sorted(m.name for m in view.voting_members) == sorted(
+        [n.name for n in info.members() if n.name != victim] + ["spare1"]
+    )
+    assert all(m.healthy for m in view.voting_members)

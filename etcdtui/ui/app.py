@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -27,16 +28,16 @@ from etcdtui.ui.screens.audit import AuditScreen
 from etcdtui.ui.screens.dashboard import DashboardScreen
 from etcdtui.ui.screens.detail import MemberDetailScreen
 from etcdtui.ui.screens.help import HelpScreen
-from etcdtui.ui.screens.picker import ClusterPicker
+from etcdtui.ui.screens.picker import ChoicePicker, ClusterPicker
 from etcdtui.ui.screens.runbook import RunbookScreen
+
+if TYPE_CHECKING:
+    from etcdtui.clients.ssh import ShellPool
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 MAX_BACKOFF = 30.0
 # Actions that change the cluster: hidden and refused with --read-only.
-CHANGING = {"defrag", "recover_nospace", "replace_member"}
-NOT_BUILT = {
-    "replace_member": "Member replacement",
-}
+CHANGING = {"defrag", "recover_nospace", "replace_member", "add_member"}
 
 SourceFactory = Callable[[Connection], ClusterSource]
 DASHBOARD_ONLY = CHANGING | {
@@ -96,6 +97,7 @@ class EtcdtuiApp(App[int]):
         self._timer: Timer | None = None
         self.audit = audit or AuditLog()
         self._runbook_client: ClusterClient | None = None
+        self._shells: ShellPool | None = None
         self._nospace_shown = False
 
     # --- screens ---------------------------------------------------------------------------
@@ -243,18 +245,56 @@ class EtcdtuiApp(App[int]):
             "s  backups: save a snapshot, see the catalogue",
         ]
         if not member.reachable or (member.member is not None and not member.member.started):
-            actions.append("   replace this member (not built yet)")
+            actions.append("R  replace this member with another node (learner first)")
         return actions
 
-    def _not_built(self, action: str) -> None:
-        if self.read_only:
-            self.notify("etcdtui runs read-only (--read-only)", severity="warning")
+    def _free_nodes(self) -> list[str]:
+        """Nodes of the config that run no member now: where a member can be added."""
+        members = {m.name for m in self.view.members} if self.view is not None else set()
+        return [n.name for n in self.connection.nodes
+                if n.member_name not in members and n.peer_urls and n.client_urls]  # fmt: skip
+
+    def _member_change(self, title: str, old_member: str) -> None:
+        from etcdtui.runbooks.membership import MemberChangeRunbook
+
+        free = self._free_nodes()
+        if not free:
+            self.notify("No node of the config is free (a node with peer and client URLs that "
+                        "runs no member): add one to the config.", severity="warning")  # fmt: skip
             return
-        self.notify(
-            f"{NOT_BUILT[action]} is not built yet in this version of etcdtui.",
-            title="Not available yet",
-            severity="warning",
-        )
+
+        def chosen(node: str | None) -> None:
+            if node is None:
+                return
+
+            def factory(screen: RunbookScreen) -> MemberChangeRunbook:
+                return MemberChangeRunbook(self.connection, self._runbook_cluster(),
+                                           self._runbook_shells(), node,
+                                           old_member=old_member)  # fmt: skip
+
+            self.push_screen(RunbookScreen(f"{title} · {node}", factory, self.audit))
+
+        question = f"Replace {old_member} with which node?" if old_member else "Add which node?"
+        self.push_screen(ChoicePicker(question, free), chosen)
+
+    def action_replace_member(self, member: str) -> None:
+        if self.read_only:
+            return
+        title = f"Replace member {member} · {self.connection.cluster} · learner first"
+        self._member_change(title, member)
+
+    def action_add_member(self) -> None:
+        if self.read_only:
+            return
+        self._member_change(f"Add a member · {self.connection.cluster} · learner first", "")
+
+    def _runbook_shells(self) -> ShellPool:
+        """The SSH connections runbooks share (closed when the app ends)."""
+        if self._shells is None:
+            from etcdtui.clients.ssh import ShellPool
+
+            self._shells = ShellPool(self.connection.nodes)
+        return self._shells
 
     def _runbook_cluster(self) -> ClusterClient:
         """A client of its own for runbooks, so a defrag never waits behind a dashboard poll."""
@@ -349,6 +389,7 @@ class EtcdtuiApp(App[int]):
             ("Defragment…", "Followers first, leader last", "defrag"),
             ("NOSPACE recovery…", "Compact, defrag all, disarm", "recover_nospace"),
             ("Backups…", "Save a snapshot; the snapshot catalogue", "snapshot"),
+            ("Add a member…", "Scale out one member at a time, learner first", "add_member"),
         ]
         for title, help_text, action in commands:
             # The palette obeys the same rules as the keys (read-only, dashboard-only actions).
@@ -358,5 +399,7 @@ class EtcdtuiApp(App[int]):
     def on_unmount(self) -> None:
         if self.source is not None:
             self.source.close()
+        if self._shells is not None:
+            self._shells.close_all()
         if self._runbook_client is not None:
             self._runbook_client.close()

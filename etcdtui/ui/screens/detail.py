@@ -107,7 +107,10 @@ def describe(member: MemberView, view: ClusterView, history: History, node: Node
 class MemberDetailScreen(Screen[None]):
     """Live detail of one member; Esc goes back."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="back")]
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="back"),
+        Binding("R", "replace", "Replace this member", id="replace-member"),
+    ]
 
     def __init__(self, key: str, view: ClusterView, history: History) -> None:
         super().__init__()
@@ -116,6 +119,17 @@ class MemberDetailScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.show(*self._first)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "replace":
+            return not getattr(self.app, "read_only", False)
+        return True
+
+    def action_replace(self) -> None:
+        view = getattr(self.app, "view", None) or self._first[0]
+        member = next((m for m in view.members if row_key(m) == self.key), None)
+        if member is not None:
+            self.app.action_replace_member(member.name)  # type: ignore[attr-defined]
 
     def compose(self) -> ComposeResult:
         yield Header()

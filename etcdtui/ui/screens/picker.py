@@ -1,4 +1,4 @@
-"""Choose one of the config's clusters."""
+"""Choose one of a few names: the config's clusters, or a node for a member."""
 
 from __future__ import annotations
 
@@ -10,23 +10,24 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 
-class ClusterPicker(ModalScreen[str | None]):
-    """A list of cluster names; Enter picks, Esc cancels."""
+class ChoicePicker(ModalScreen[str | None]):
+    """A list of names under a question; Enter picks, Esc cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-pick")]
 
-    def __init__(self, clusters: list[str], current: str | None = None) -> None:
+    def __init__(self, question: str, choices: list[str], current: str | None = None) -> None:
         super().__init__()
-        self.clusters = clusters
+        self.question = question
+        self.choices = choices
         self.current = current
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker"):
-            yield Label("Which cluster?")
+            yield Label(self.question)
             yield OptionList(
                 *(
                     Option(f"{name}{'  (current)' if name == self.current else ''}", id=name)
-                    for name in self.clusters
+                    for name in self.choices
                 ),
                 id="clusters",
             )
@@ -36,3 +37,10 @@ class ClusterPicker(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ClusterPicker(ChoicePicker):
+    """The config's clusters."""
+
+    def __init__(self, clusters: list[str], current: str | None = None) -> None:
+        super().__init__("Which cluster?", clusters, current)
