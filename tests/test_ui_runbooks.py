@@ -199,3 +199,58 @@ async def test_a_killed_member_is_replaced_from_its_detail(make_lab, tmp_path: P
         [n.name for n in info.members() if n.name != victim] + ["spare1"]
     )
     assert all(m.healthy for m in view.voting_members)
+
+
+async def test_a_member_added_but_never_started_is_removed_from_its_detail(  # type: ignore[no-untyped-def]
+    make_lab, tmp_path: Path
+) -> None:
+    from etcdtui.clients.etcd import GatewayClient
+    from etcdtui.ui.screens.detail import MemberDetailScreen
+
+    info: LabInfo = make_lab(etcd_version="3.5", spares=1)
+    import time
+
+    from etcdtui.errors import EtcdError
+
+    gateway = GatewayClient(info.endpoints[0])
+    deadline = time.monotonic() + 20
+    while True:  # etcd refuses membership changes for a few seconds after the lab starts
+        try:
+            stuck = gateway.member_add("spare1", (info.node("spare1").peer_url,), False)
+            break
+        except EtcdError as exc:
+            if "unhealthy cluster" not in exc.message or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    gateway.close()
+    app = EtcdtuiApp(connection_of(info), refresh=60, audit=AuditLog(tmp_path / "audit.log"))
+    async with app.run_test(size=(130, 45)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#members", DataTable)
+        keys = [key.value for key in table.rows]
+        table.move_cursor(row=keys.index(format(stuck.id, "x")))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, MemberDetailScreen)
+        assert "never started" in str(app.screen.query_one("#detail", Static).render())
+        await pilot.press("X")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunbookScreen)
+        while screen.plan is None:
+            await pilot.pause(0.1)
+        assert not screen.plan.blocked, [c.reason for c in screen.plan.checks]
+        await pilot.press("x")
+        await pilot.pause()
+        app.screen.query_one(Input).value = "lab"
+        await pilot.press("enter")
+        await wait_done(screen, pilot)
+        assert screen.report is not None and screen.report.ok, screen.report.stopped
+    client = ClusterClient(connection_of(info))
+    try:
+        view = client.read(metrics=False)
+    finally:
+        client.close()
+    assert stuck.id not in {m.member_id for m in view.members}
+    assert len(view.voting_members) == 3 and view.healthy

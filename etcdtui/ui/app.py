@@ -246,6 +246,8 @@ class EtcdtuiApp(App[int]):
         ]
         if not member.reachable or (member.member is not None and not member.member.started):
             actions.append("R  replace this member with another node (learner first)")
+        if member.member is not None and not member.member.started:
+            actions.append("X  remove it: added but never started, it still counts toward quorum")
         return actions
 
     def _free_nodes(self) -> list[str]:
@@ -282,6 +284,17 @@ class EtcdtuiApp(App[int]):
             return
         title = f"Replace member {member} · {self.connection.cluster} · learner first"
         self._member_change(title, member)
+
+    def action_remove_stuck_member(self, member_id: int) -> None:
+        """Remove a member added but never started (it counts toward quorum)."""
+        if self.read_only:
+            return
+        from etcdtui.runbooks.stuck_member import StuckMemberRemoval
+
+        title = f"Remove never-started member {member_id:x} · {self.connection.cluster}"
+        self.push_screen(RunbookScreen(
+            title, lambda screen: StuckMemberRemoval(self.connection, self._runbook_cluster(),
+                                                     member_id), self.audit))  # fmt: skip
 
     def action_add_member(self) -> None:
         if self.read_only:

@@ -110,6 +110,7 @@ class MemberDetailScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="back"),
         Binding("R", "replace", "Replace this member", id="replace-member"),
+        Binding("X", "remove_stuck", "Remove (never started)", id="remove-unstarted"),
     ]
 
     def __init__(self, key: str, view: ClusterView, history: History) -> None:
@@ -120,16 +121,27 @@ class MemberDetailScreen(Screen[None]):
     def on_mount(self) -> None:
         self.show(*self._first)
 
+    def _member(self) -> MemberView | None:
+        view = getattr(self.app, "view", None) or self._first[0]
+        return next((m for m in view.members if row_key(m) == self.key), None)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "replace":
-            return not getattr(self.app, "read_only", False)
+        if action in ("replace", "remove_stuck") and getattr(self.app, "read_only", False):
+            return False
+        if action == "remove_stuck":
+            member = self._member()
+            return member is not None and member.member is not None and not member.member.started
         return True
 
     def action_replace(self) -> None:
-        view = getattr(self.app, "view", None) or self._first[0]
-        member = next((m for m in view.members if row_key(m) == self.key), None)
+        member = self._member()
         if member is not None:
             self.app.action_replace_member(member.name)  # type: ignore[attr-defined]
+
+    def action_remove_stuck(self) -> None:
+        member = self._member()
+        if member is not None and member.member is not None and not member.member.started:
+            self.app.action_remove_stuck_member(member.member.id)  # type: ignore[attr-defined]
 
     def compose(self) -> ComposeResult:
         yield Header()

@@ -18,8 +18,9 @@ is active), `s` backups (save a snapshot now; the snapshot folder's catalogue wi
 revision, keys, age and checks, and a warning past the recovery-point objective; there `R`
 restores every member from the selected snapshot, `C`/`B` continue or roll back a restore
 that stopped halfway), `R` in a member's detail replaces it with a free node, learner first
-(adding a member is in the command palette), `l` the audit log; on a runbook screen `x` executes after a confirmation, `a`
-stops before the next step, `p` plans again. Actions that change the cluster are hidden with
+(`X` there removes a member added but never started; adding a member is in the command
+palette), `l` the audit log; on a runbook screen `x` executes after a confirmation, `a` stops
+before the next step, `p` plans again. Actions that change the cluster are hidden with
 `--read-only`.
 
 ## Members
