@@ -8,13 +8,13 @@ The schema (see README): ``[clusters.NAME]`` with ``endpoints``, optional ``cace
 ``ssh`` table (``host``, ``port``, ``user``, ``identity_file``, ``proxy_jump``, ``known_hosts``,
 ``host_key_policy``, ``connect_timeout``); ``[profiles.NAME]`` overrides a node profile's
 command templates (``start``, ``stop``, ``is_active`` for etcd; ``apiserver_stop``,
-``apiserver_start`` and ``control_plane_restart`` for a node with ``apiserver = true``).
+``apiserver_start``, ``control_plane_restart`` and ``apiserver_etcd_servers`` for a node with
+``apiserver = true``).
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +22,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from etcdtui.errors import ConfigError, UsageError
+from etcdtui.toml_io import TableReader, load_file
+from etcdtui.toml_io import dump_toml as dump_toml  # where callers have found it
+from etcdtui.toml_io import toml_value as toml_value
 
 DEFAULT_TIMEOUT = 2.0
 HOST_KEY_POLICIES = ("strict", "accept-new")
@@ -44,6 +47,13 @@ BUILTIN_PROFILES: dict[str, dict[str, str]] = {
         "mv {apiserver_manifest} {apiserver_manifest_stash}",
         "apiserver_start": "test ! -e {apiserver_manifest_stash} || "
         "mv {apiserver_manifest_stash} {apiserver_manifest}",
+        # {servers} and {stamp} are filled in by the member runbooks. The backup goes outside
+        # the manifests folder: kubelet would run a copy left there as a second static pod.
+        # kubelet restarts the apiserver when its manifest changes.
+        "apiserver_etcd_servers": "cp -p {apiserver_manifest} "
+        "{apiserver_backup_dir}/kube-apiserver.yaml.etcdtui-{stamp} && "
+        "grep -q -e '--etcd-servers=' {apiserver_manifest} && "
+        "sed -i 's|--etcd-servers=[^ \"]*|--etcd-servers={servers}|' {apiserver_manifest}",
     },
     # The lab runs etcd under a small service script that behaves like systemctl.
     "lab": {
@@ -59,14 +69,24 @@ PROFILE_DEFAULT_VARS: dict[str, dict[str, str]] = {
         "manifest_stash": "/etc/kubernetes/etcd.yaml.etcdtui-stopped",
         "apiserver_manifest": "/etc/kubernetes/manifests/kube-apiserver.yaml",
         "apiserver_manifest_stash": "/etc/kubernetes/kube-apiserver.yaml.etcdtui-stopped",
+        "apiserver_backup_dir": "/etc/kubernetes",
     },
     "lab": {},
 }
 # What a [profiles.NAME] table may set: etcd's own commands, and for control-plane nodes
 # (apiserver = true) how to stop and start kube-apiserver and, optionally, how to restart
-# kube-scheduler, kube-controller-manager and kubelet (a reminder is shown otherwise).
+# kube-scheduler, kube-controller-manager and kubelet (a reminder is shown otherwise), and
+# how to set kube-apiserver's --etcd-servers to {servers} after a member change.
 PROFILE_ACTIONS = frozenset(
-    {"start", "stop", "is_active", "apiserver_stop", "apiserver_start", "control_plane_restart"}
+    {
+        "start",
+        "stop",
+        "is_active",
+        "apiserver_stop",
+        "apiserver_start",
+        "control_plane_restart",
+        "apiserver_etcd_servers",
+    }
 )
 
 
@@ -183,9 +203,12 @@ class Connection:
             node.profile, {}
         )
 
-    def profile_command(self, node: NodeConfig, action: str) -> str:
+    def profile_command(
+        self, node: NodeConfig, action: str, extra: Mapping[str, str] | None = None
+    ) -> str:
         """The shell command that performs `action` on `node`: start, stop, is_active,
-        apiserver_stop, apiserver_start or control_plane_restart."""
+        apiserver_stop, apiserver_start, control_plane_restart or apiserver_etcd_servers
+        (which needs `extra` values: servers, stamp)."""
         templates = {
             **BUILTIN_PROFILES.get(node.profile, {}),
             **self.profiles.get(node.profile, {}),
@@ -198,6 +221,7 @@ class Connection:
             "node": node.name,
             "data_dir": node.data_dir,
             **node.vars,
+            **(extra or {}),
         }
         try:
             return templates[action].format(**values)
@@ -281,87 +305,6 @@ def from_flags(
 # --- the TOML file -----------------------------------------------------------------------------
 
 
-class _Reader:
-    """Typed access to one table of the file, naming the file and key in every error."""
-
-    def __init__(self, path: Path, where: str, table: Mapping[str, Any]) -> None:
-        self.path, self.where, self.table = path, where, table
-
-    def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {self.where}.{key}: {problem}")
-
-    def unknown_keys(self, allowed: set[str]) -> None:
-        for key in self.table:
-            if key not in allowed:
-                raise self.fail(key, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
-
-    def string(self, key: str, default: str | None = None) -> str | None:
-        value = self.table.get(key, default)
-        if value is not None and not isinstance(value, str):
-            raise self.fail(key, f"expected a string, got {value!r}")
-        return value
-
-    def required_string(self, key: str) -> str:
-        value = self.string(key)
-        if not value:
-            raise self.fail(key, "missing (a string is required)")
-        return value
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self.table.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(key, f"expected a list of strings, got {value!r}")
-        return tuple(value)
-
-    def number(self, key: str, default: float, low: float, high: float) -> float:
-        value = self.table.get(key, default)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not low <= value <= high
-        ):
-            raise self.fail(key, f"expected a number from {low:g} to {high:g}, got {value!r}")
-        return float(value)
-
-    def integer(self, key: str, low: int, high: int) -> int | None:
-        value = self.table.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.fail(key, f"expected a whole number from {low} to {high}, got {value!r}")
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.table.get(key, default)
-        if not isinstance(value, bool):
-            raise self.fail(key, f"expected true or false, got {value!r}")
-        return value
-
-    def sub(self, key: str, required: bool = False) -> _Reader:
-        value = self.table.get(key)
-        if value is None and not required:
-            value = {}
-        if not isinstance(value, dict):
-            raise self.fail(key, "expected a table")
-        return _Reader(self.path, f"{self.where}.{key}", value)
-
-
-def load_file(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: not readable") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
-
-
 def _relative(base: Path, value: str | None) -> str | None:
     """Paths in a config are relative to the config file's folder."""
     if not value:
@@ -373,7 +316,7 @@ def _relative(base: Path, value: str | None) -> str | None:
 def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: clusters.{cluster}.nodes.{name}: expected a table")
-    r = _Reader(path, f"clusters.{cluster}.nodes.{name}", table)
+    r = TableReader(path, f"clusters.{cluster}.nodes.{name}", table)
     r.unknown_keys(
         {
             "member",
@@ -443,14 +386,14 @@ def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
 
 def cluster_names(path: Path) -> list[str]:
     """The clusters a config file defines, in file order."""
-    clusters = _Reader(path, "(top)", load_file(path)).sub("clusters").table
+    clusters = TableReader(path, "(top)", load_file(path)).sub("clusters").table
     return list(clusters)
 
 
 def load_connection(path: Path, cluster: str | None) -> Connection:
     """The named cluster from a config file (the only one if the file has just one)."""
     data = load_file(path)
-    top = _Reader(path, "(top)", data)
+    top = TableReader(path, "(top)", data)
     top.unknown_keys({"clusters", "profiles", "default_cluster"})
     clusters = top.sub("clusters").table
     if not clusters:
@@ -464,7 +407,7 @@ def load_connection(path: Path, cluster: str | None) -> Connection:
     if name not in clusters:
         names = ", ".join(sorted(clusters))
         raise UsageError(f"{path}: no cluster named {name!r} (clusters: {names})")
-    r = _Reader(path, "clusters", clusters).sub(name)
+    r = TableReader(path, "clusters", clusters).sub(name)
     r.unknown_keys(
         {
             "endpoints",
@@ -614,40 +557,3 @@ def _resolve(
     if default.exists():
         return load_connection(default, None)
     return from_flags("127.0.0.1:2379", cacert, cert, key)
-
-
-# --- writing a config (the lab, discovery) -----------------------------------------------------
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
-    """A small TOML writer for nested tables of strings, numbers, booleans and lists.
-
-    A table holding only sub-tables gets no header of its own, so files written for two
-    clusters can be concatenated.
-    """
-    scalars = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, Mapping)
-               and v is not None]  # fmt: skip
-    parts = []
-    if scalars:
-        parts.append(("" if not prefix else f"[{prefix}]\n") + "\n".join(scalars))
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            body = dump_toml(value, f"{prefix}.{key}" if prefix else key).strip()
-            if body:
-                parts.append(body)
-            elif value == {}:
-                parts.append(f"[{prefix}.{key}]" if prefix else f"[{key}]")
-    return "\n\n".join(parts) + "\n"

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from etcdtui.cli import main
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.ssh import ShellPool
 from etcdtui.clients.via_ssh import open_cluster
+from etcdtui.config import dump_toml, load_connection
 from etcdtui.lab import LabInfo
 from etcdtui.models.runbook import Verdict
 from etcdtui.runbooks.audit import AuditLog
@@ -25,13 +27,31 @@ from etcdtui.runbooks.membership_steps import advice, initial_cluster, parse_env
 from tests.conftest import connection_of, follower
 
 KEYS = 40
+# Stands in for a kube-apiserver manifest: each node's --etcd-servers list goes to a file.
+SERVERS_PROFILE = {"apiserver_etcd_servers": "echo {servers} > {service}.etcd-servers"}
+
+
+def apiserver_config(info: LabInfo, tmp_path: Path) -> Path:
+    """The lab's config with every node a control-plane node whose profile sets the list."""
+    data = tomllib.loads(info.config_path.read_text())
+    for node in data["clusters"]["lab"]["nodes"].values():
+        node["apiserver"] = True
+    data["profiles"] = {"lab": SERVERS_PROFILE}
+    path = tmp_path / "members.toml"
+    path.write_text(dump_toml(data))
+    path.chmod(0o640)
+    return path
+
+
+def etcd_servers(info: LabInfo, node: str) -> list[str]:
+    return Path(info.node(node).service + ".etcd-servers").read_text().strip().split(",")
 
 
 @contextmanager
 def runbook_for(
-    info: LabInfo, new_node: str, old_member: str = ""
+    info: LabInfo, new_node: str, old_member: str = "", config: Path | None = None
 ) -> Iterator[MemberChangeRunbook]:
-    connection = connection_of(info)
+    connection = load_connection(config, info.cluster) if config else connection_of(info)
     shells = ShellPool(connection.nodes)
     client = open_cluster(connection, shells)
     try:
@@ -104,12 +124,21 @@ def test_replace_killed_member_with_spare_serves_every_key(
     put_keys(info)
     victim = follower(info)
     kill(info, victim)
-    with runbook_for(info, "spare1", old_member=victim) as runbook:
+    config = apiserver_config(info, tmp_path)
+    original = config.read_text()
+    with runbook_for(info, "spare1", old_member=victim, config=config) as runbook:
         plan = runbook.plan()
         quorum = next(c for c in plan.checks if c.name == "quorum after the removal")
         assert quorum.verdict is Verdict.PASS
         assert f"3 members, quorum 2, healthy 2: removing {victim} keeps quorum" in quorum.reason
         assert not plan.blocked
+        ids = [s.id for s in plan.steps]
+        # Every apiserver lets go of the failed member before the removal, the new one is
+        # added after the promotion, and the config is rewritten last.
+        assert ids.index(f"apiserver-drop-{info.members()[0].name}") < ids.index("remove")
+        assert ids.index("promote") < ids.index("apiserver-add-spare1") < ids.index("config")
+        assert ids[-1] == "config" and not plan.steps[-1].destructive
+        assert all(s.destructive for s in plan.steps if s.id.startswith("apiserver-"))
         report = execute(runbook, plan, AuditLog(tmp_path / "audit.log"))
     assert report.ok, (report.stopped, report.verification)
     names = healthy_view(info)
@@ -119,6 +148,19 @@ def test_replace_killed_member_with_spare_serves_every_key(
     data = Path(info.node(victim).data_dir)
     assert not data.exists()
     assert list(data.parent.glob(data.name + ".etcdtui-removed-*"))
+    # Each apiserver lists exactly the survivors and the new member.
+    expected = sorted(info.node(n).client_url for n in names)
+    for node in names:
+        assert sorted(etcd_servers(info, node)) == expected, node
+    # The config: the new endpoint instead of the old, spare1 is a member, the backup intact.
+    rewritten = load_connection(config, "lab")
+    assert info.node("spare1").client_url in rewritten.endpoints
+    assert info.node(victim).client_url not in rewritten.endpoints
+    assert rewritten.node("spare1").member == "spare1"
+    assert rewritten.node(victim).member == ""
+    (backup,) = tmp_path.glob("members.toml.etcdtui-*.bak")
+    assert backup.read_text() == original
+    assert backup.stat().st_mode & 0o777 == config.stat().st_mode & 0o777 == 0o640
 
 
 def test_replace_refused_without_quorum_changes_nothing(

@@ -22,6 +22,7 @@ from etcdtui.models import ClusterView, Member, MemberView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.runbooks.defrag import membership_check
 from etcdtui.runbooks.engine import Output
+from etcdtui.runbooks.membership_config import PointerSteps
 from etcdtui.runbooks.membership_steps import MemberSteps, advice, stamp
 
 
@@ -29,7 +30,7 @@ def _quorum(voting: int) -> int:
     return voting // 2 + 1
 
 
-class MemberChangeRunbook(MemberSteps):
+class MemberChangeRunbook(MemberSteps, PointerSteps):
     """`replace-member` (with `old_member`) or `add-member` (without), learner first."""
 
     def __init__(
@@ -228,6 +229,8 @@ class MemberChangeRunbook(MemberSteps):
             notes.append(f"{self.new_name} already added as {ours.id:x}: continuing")
         notes.append("scale out only for availability (3 -> 5); never autoscale etcd")
         steps = self._steps(old, ours)
+        steps, more = self._with_pointers(steps, old, ours, members)
+        notes += more
         return Plan(self.name, self.cluster, tuple(steps), tuple(checks), tuple(notes))
 
     def _steps(self, old: MemberView | None, ours: Member | None) -> list[Step]:

@@ -1,0 +1,314 @@
+"""After a member change, what points at the members: every kube-apiserver's --etcd-servers
+(through the node profile's apiserver_etcd_servers command), and the config file's endpoints and
+node/member mapping, edited in place.
+
+Only the lines that change are touched (the single-line ``endpoints = [...]`` array of the
+cluster, the nodes' ``member = "..."`` lines), the result is parsed and compared with what the
+change should give, and the file is replaced atomically after a backup copy. A layout this
+cannot edit safely (a multi-line array, inline node tables, dotted keys) is left alone: the
+lines to change are reported instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from etcdtui.clients.cluster import ClusterClient
+from etcdtui.clients.ssh import ShellPool
+from etcdtui.config import Connection, NodeConfig, load_connection, normalise_endpoint, toml_value
+from etcdtui.errors import EtcdtuiError
+from etcdtui.models import Member, MemberView
+from etcdtui.models.runbook import Check, Step
+from etcdtui.runbooks.engine import Output
+
+_HEADER = re.compile(r"^\s*\[(?!\[)(?P<key>[^\]#]+)\]\s*(#.*)?$")
+_ENDPOINTS = re.compile(r"^(?P<indent>\s*)endpoints\s*=\s*(?P<value>\[.*\])\s*(?P<comment>#.*)?$")
+_MEMBER = re.compile(r'^(?P<indent>\s*)member\s*=\s*"[^"\\]*"\s*(#.*)?$')
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """What a member change means for the config: endpoints out and in, member names."""
+
+    cluster: str
+    drop: tuple[str, ...]  # client URLs of the removed member
+    add: str  # the new member's client URL
+    new_node: str
+    new_member: str
+    old_node: str = ""  # the replaced member's node: its `member` line is removed
+
+    def instructions(self, endpoints: list[str]) -> str:
+        """The lines to change by hand."""
+        table = f"[clusters.{self.cluster}"
+        lines = [f"{table}] endpoints = {toml_value(endpoints)}",
+                 f'{table}.nodes.{self.new_node}] member = "{self.new_member}"']  # fmt: skip
+        if self.old_node and self.old_node != self.new_node:
+            lines.append(f"{table}.nodes.{self.old_node}] remove `member`")
+        return "; ".join(lines)
+
+
+def _key(header: str) -> tuple[str, ...] | None:
+    """A table header's dotted key ('a."b c".d' -> ("a", "b c", "d")); None if unusual (the
+    parse-and-compare check then refuses an edit that went wrong)."""
+    key: list[str] = []
+    for part in re.split(r'\.(?=(?:[^"]*"[^"]*")*[^"]*$)', header):
+        part = part.strip()
+        if re.fullmatch(r'"[^"\\]*"', part):
+            key.append(part[1:-1])
+        elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
+            key.append(part)
+        else:
+            return None
+    return tuple(key)
+
+
+def new_endpoints(current: list[str], change: ConfigChange) -> list[str]:
+    tls = change.add.startswith("https")
+
+    def norm(url: str) -> str:
+        try:
+            return normalise_endpoint(url, tls)
+        except EtcdtuiError:
+            return url
+
+    kept = [u for u in current if norm(u) not in change.drop]
+    if change.add not in {norm(u) for u in kept}:
+        kept.append(change.add)
+    return kept
+
+
+def _expected(data: dict[str, Any], change: ConfigChange) -> dict[str, Any]:
+    """The parsed file as the change should leave it."""
+    cluster = data["clusters"][change.cluster]
+    cluster["endpoints"] = new_endpoints(cluster["endpoints"], change)
+    nodes = cluster["nodes"]
+    if change.old_node and change.old_node != change.new_node:
+        nodes[change.old_node].pop("member", None)
+    nodes[change.new_node]["member"] = change.new_member
+    return data
+
+
+def edit_text(text: str, change: ConfigChange) -> str | None:
+    """The file with only the changed lines rewritten; None if its layout is not safe to edit."""
+    try:
+        before = tomllib.loads(text)
+        expected = _expected(tomllib.loads(text), change)
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError):
+        return None
+    lines = text.splitlines(keepends=True)
+    table: tuple[str, ...] | None = ()
+    cluster_key = ("clusters", change.cluster)
+    new_key = (*cluster_key, "nodes", change.new_node)
+    old_key = (*cluster_key, "nodes", change.old_node) if change.old_node else None
+    out: list[str] = []
+    done = {"endpoints": False, "member": False}
+    for line in lines:
+        header = _HEADER.match(line)
+        if header:
+            table = _key(header["key"])
+            out.append(line)
+            if table == new_key:
+                # Right after the header; a `member` line of its own is dropped below.
+                out.append(f'member = "{change.new_member}"\n')
+                done["member"] = True
+            continue
+        stripped = line.strip()
+        if table == cluster_key and stripped.startswith("endpoints"):
+            match = _ENDPOINTS.match(line.rstrip("\r\n"))
+            if match is None:
+                return None
+            urls = new_endpoints(before["clusters"][change.cluster]["endpoints"], change)
+            comment = f"  {match['comment']}" if match["comment"] else ""
+            out.append(f"{match['indent']}endpoints = {toml_value(urls)}{comment}\n")
+            done["endpoints"] = True
+            continue
+        if table in (new_key, old_key) and stripped.startswith("member"):
+            if _MEMBER.match(line.rstrip("\r\n")) is None:
+                return None
+            continue  # dropped: the new node's line was written under its header
+        out.append(line)
+    result = "".join(out)
+    if not all(done.values()):
+        return None
+    try:
+        if tomllib.loads(result) != expected:
+            return None
+    except tomllib.TOMLDecodeError:
+        return None
+    return result
+
+
+def write_config(path: Path, change: ConfigChange, stamp: str) -> tuple[bool, str]:
+    """Back up, then atomically rewrite `path` with `change`; or say which lines to change."""
+    real = Path(os.path.realpath(path))
+    text = real.read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    current = list(data["clusters"][change.cluster].get("endpoints", []))
+    edited = edit_text(text, change)
+    if edited is None:
+        return True, (
+            f"{path}: not a layout etcdtui edits safely (left untouched); change by hand: "
+            + change.instructions(new_endpoints(current, change))
+        )
+    if edited == text:
+        return True, f"{path} already lists {change.add} and {change.new_node}'s member"
+    backup = real.with_name(f"{real.name}.etcdtui-{stamp}.bak")
+    shutil.copy2(real, backup)
+    mode = os.stat(real).st_mode & 0o7777
+    handle, temp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(edited)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, real)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    loaded = load_connection(real, change.cluster)
+    if change.add not in loaded.endpoints or set(change.drop) & set(loaded.endpoints):
+        return False, f"{path}: rewritten but its endpoints are {', '.join(loaded.endpoints)}"
+    return True, f"wrote {path} (backup {backup}): endpoints {', '.join(loaded.endpoints)}"
+
+
+class PointerSteps:
+    """Mixin for MemberChangeRunbook: what points at the members besides etcd itself, i.e.
+    every kube-apiserver's --etcd-servers and the config file's endpoints."""
+
+    connection: Connection
+    client: ClusterClient
+    shells: ShellPool
+    new_node: NodeConfig
+    new_name: str
+    old_name: str
+    run_stamp: str
+
+    def verify(self) -> list[Check]:
+        raise NotImplementedError  # the runbook's own
+
+    def _pointer_node(self, name: str) -> NodeConfig:
+        return self.connection.node(name)
+
+    def _old_node(self) -> NodeConfig | None:
+        raise NotImplementedError  # the runbook's own
+
+    def _with_pointers(
+        self,
+        steps: list[Step],
+        old: MemberView | None,
+        ours: Member | None,
+        members: tuple[Member, ...],
+    ) -> tuple[list[Step], list[str]]:
+        """The apiserver steps around the member change, and the config rewrite last."""
+        gone = {old.member_id} if old is not None else set()
+        mine = {ours.id} if ours is not None else set()
+        survivors = [m.client_urls[0] for m in members
+                     if m.client_urls and m.id not in gone | mine]  # fmt: skip
+        old_node = self._old_node() if self.old_name else None
+        notes: list[str] = []
+        if old is not None:
+            drop, more = self.apiserver_steps("drop", survivors, skip=self.new_node)
+            at = next((i for i, s in enumerate(steps) if s.id == "remove"), len(steps))
+            steps[at:at] = drop
+            notes += more
+        add, more = self.apiserver_steps(
+            "add", [*survivors, self.new_node.client_urls[0]], skip=old_node
+        )
+        steps += add
+        notes += more
+        dropped = set(old.member.client_urls) if old is not None and old.member else set()
+        dropped |= set(old_node.client_urls) if old_node is not None else set()
+        config = self.config_step(tuple(sorted(dropped)), old_node)
+        if config is not None:
+            steps.append(config)
+        return steps, notes
+
+    def apiserver_steps(
+        self, phase: str, servers: list[str], skip: NodeConfig | None
+    ) -> tuple[list[Step], list[str]]:
+        """For every `apiserver = true` node but `skip`: a step setting --etcd-servers to
+        `servers`, or a note when its profile has no apiserver_etcd_servers command."""
+        steps: list[Step] = []
+        notes: list[str] = []
+        listed = ",".join(servers)
+        for node in self.connection.nodes:
+            if not node.apiserver or (skip is not None and node.name == skip.name):
+                continue
+            if not self.connection.has_profile_command(node, "apiserver_etcd_servers"):
+                notes.append(
+                    f"{node.name}: set kube-apiserver's --etcd-servers={listed} by hand "
+                    f"{'before the removal' if phase == 'drop' else 'after the promotion'} "
+                    f"(profile {node.profile!r} has no apiserver_etcd_servers command)"
+                )
+                continue
+            extra = {"servers": listed, "stamp": self.run_stamp}
+            command = self.connection.profile_command(node, "apiserver_etcd_servers", extra)
+            why = (
+                f"kube-apiserver stops using {self.old_name} before it is removed"
+                if phase == "drop"
+                else f"kube-apiserver uses {self.new_name} too, now that it votes"
+            )
+            steps.append(
+                Step(f"apiserver-{phase}-{node.name}", "apiserver_servers", node.name, command,
+                     why, destructive=True,
+                     args=(("node", node.name), ("phase", phase), ("servers", listed)))
+            )  # fmt: skip
+        return steps, notes
+
+    def config_step(self, drop: tuple[str, ...], old_node: NodeConfig | None) -> Step | None:
+        """The config file rewrite, the last step; None when the connection came from flags."""
+        source = self.connection.source
+        if not source or source == "flags" or not Path(source).is_file():
+            return None
+        add = self.new_node.client_urls[0]
+        change = f"endpoints {' '.join('-' + u for u in drop)} +{add}".replace("  ", " ")
+        old = f"; {old_node.name}: no member" if old_node and old_node.member else ""
+        return Step(
+            "config", "config", source,
+            f"edit {source}: {change}; {self.new_node.name}: member = \"{self.new_name}\"{old}",
+            f"writes {source} (backup {source}.etcdtui-{self.run_stamp}.bak) once the "
+            "verification's checks pass",
+            destructive=False,
+            args=(("drop", ",".join(drop)), ("old_node", old_node.name if old_node else "")),
+        )  # fmt: skip
+
+    def _do_apiserver_servers(self, step: Step, output: Output) -> tuple[bool, str]:
+        node = self._pointer_node(step.arg("node"))
+        if step.arg("phase") == "add":
+            url = self.new_node.client_urls[0]
+            voting = [m for m in self.client.read(metrics=False).voting_members if m.healthy]
+            if not any(url in (m.member.client_urls if m.member else ()) for m in voting):
+                return False, f"{self.new_name} is not a healthy voting member: not adding {url}"
+        try:
+            result = self.shells.shell(node.name).run(step.command, timeout=90, sudo=node.sudo)
+        except EtcdtuiError as exc:
+            if node.member_name == self.old_name:  # the failed node itself may be down
+                return True, f"{node.name} does not answer over SSH ({exc}): skipped"
+            raise
+        if not result.ok:
+            text = (result.stdout + result.stderr).strip() or f"exit code {result.exit_code}"
+            return False, f"setting --etcd-servers failed: {text}"
+        return True, f"{node.name}: --etcd-servers={step.arg('servers')}"
+
+    def _do_config(self, step: Step, output: Output) -> tuple[bool, str]:
+        failed = [c for c in self.verify() if c.failed]
+        if failed:
+            reasons = "; ".join(f"{c.name}: {c.reason}" for c in failed)
+            return False, f"{step.target} not written: the verification fails: {reasons}"
+        change = ConfigChange(
+            cluster=self.connection.cluster,
+            drop=tuple(u for u in step.arg("drop").split(",") if u),
+            add=self.new_node.client_urls[0],
+            new_node=self.new_node.name,
+            new_member=self.new_name,
+            old_node=step.arg("old_node"),
+        )
+        return write_config(Path(step.target), change, self.run_stamp)

@@ -1,0 +1,131 @@
+"""Reading and writing the TOML of etcdtui's config: typed access with one-line errors, and a
+small writer for the files etcdtui makes (the lab's, a restore's config update)."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from etcdtui.errors import ConfigError
+
+
+class TableReader:
+    """Typed access to one table of the file, naming the file and key in every error."""
+
+    def __init__(self, path: Path, where: str, table: Mapping[str, Any]) -> None:
+        self.path, self.where, self.table = path, where, table
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {self.where}.{key}: {problem}")
+
+    def unknown_keys(self, allowed: set[str]) -> None:
+        for key in self.table:
+            if key not in allowed:
+                raise self.fail(key, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+
+    def string(self, key: str, default: str | None = None) -> str | None:
+        value = self.table.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(key, f"expected a string, got {value!r}")
+        return value
+
+    def required_string(self, key: str) -> str:
+        value = self.string(key)
+        if not value:
+            raise self.fail(key, "missing (a string is required)")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, f"expected a list of strings, got {value!r}")
+        return tuple(value)
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        value = self.table.get(key, default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
+            raise self.fail(key, f"expected a number from {low:g} to {high:g}, got {value!r}")
+        return float(value)
+
+    def integer(self, key: str, low: int, high: int) -> int | None:
+        value = self.table.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(key, f"expected a whole number from {low} to {high}, got {value!r}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.table.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {value!r}")
+        return value
+
+    def sub(self, key: str, required: bool = False) -> TableReader:
+        value = self.table.get(key)
+        if value is None and not required:
+            value = {}
+        if not isinstance(value, dict):
+            raise self.fail(key, "expected a table")
+        return TableReader(self.path, f"{self.where}.{key}", value)
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: not readable") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def toml_value(value: Any) -> str:
+    """One TOML value (string, number, boolean or list) as written in a file."""
+    return _toml_value(value)
+
+
+def dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
+    """A small TOML writer for nested tables of strings, numbers, booleans and lists.
+
+    A table holding only sub-tables gets no header of its own, so files written for two
+    clusters can be concatenated.
+    """
+    scalars = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, Mapping)
+               and v is not None]  # fmt: skip
+    parts = []
+    if scalars:
+        parts.append(("" if not prefix else f"[{prefix}]\n") + "\n".join(scalars))
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            body = dump_toml(value, f"{prefix}.{key}" if prefix else key).strip()
+            if body:
+                parts.append(body)
+            elif value == {}:
+                parts.append(f"[{prefix}.{key}]" if prefix else f"[{key}]")
+    return "\n\n".join(parts) + "\n"
