@@ -212,10 +212,7 @@ async def test_restore_from_the_backups_screen_after_the_typed_name(
 ) -> None:
     from dataclasses import replace
 
-    from textual.widgets import Input
-
-    from etcdtui.ui.screens.confirm import ConfirmScreen
-    from etcdtui.ui.screens.runbook import RunbookScreen
+    from tests.test_ui_runbooks import run_destructive
 
     info: LabInfo = make_lab(etcd_version="3.4")
     folder = tmp_path / "snaps"
@@ -238,19 +235,7 @@ async def test_restore_from_the_backups_screen_after_the_typed_name(
         await pilot.pause()
         await pilot.press("R")
         await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, RunbookScreen)
-        while screen.plan is None:
-            await pilot.pause(0.1)
-        assert not screen.plan.blocked and screen.plan.destructive
-        await pilot.press("x")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        app.screen.query_one(Input).value = "lab"
-        await pilot.press("enter")
-        while screen.running or screen.report is None:
-            await pilot.pause(0.2)
-        assert screen.report.ok, (screen.report.stopped, [r.output for r in screen.report.results])
+        await run_destructive(app, pilot)
         await pilot.press("escape")
         await pilot.pause()
     out = subprocess.run([info.etcdctl, "get", "", "--prefix", "--keys-only"], env=env,

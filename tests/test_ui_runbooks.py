@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Input, Static
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.lab import LabInfo
+from etcdtui.models import ClusterView
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.screens.audit import AuditScreen
@@ -38,6 +39,34 @@ async def open_defrag(app: EtcdtuiApp, pilot) -> RunbookScreen:  # type: ignore[
 async def wait_done(screen: RunbookScreen, pilot) -> None:  # type: ignore[no-untyped-def]
     while screen.running or screen.report is None:
         await pilot.pause(0.1)
+
+
+async def run_destructive(app: EtcdtuiApp, pilot, cluster: str = "lab") -> RunbookScreen:  # type: ignore[no-untyped-def]
+    """On the runbook screen just opened: wait for the plan, execute it, type the cluster's
+    name, wait for the end; the report must be ok."""
+    screen = app.screen
+    assert isinstance(screen, RunbookScreen)
+    while screen.plan is None:
+        await pilot.pause(0.1)
+    assert not screen.plan.blocked, [c.reason for c in screen.plan.checks]
+    assert screen.plan.destructive
+    await pilot.press("x")
+    await pilot.pause()
+    assert isinstance(app.screen, ConfirmScreen)
+    app.screen.query_one(Input).value = cluster
+    await pilot.press("enter")
+    await wait_done(screen, pilot)
+    assert screen.report is not None and screen.report.ok, screen.report.stopped
+    return screen
+
+
+def read_cluster(info: LabInfo) -> ClusterView:
+    """One refresh of the lab's cluster, as the dashboard would read it."""
+    client = ClusterClient(connection_of(info))
+    try:
+        return client.read(metrics=False)
+    finally:
+        client.close()
 
 
 async def test_defrag_runs_after_confirmation_and_journals_each_step(
@@ -177,23 +206,8 @@ async def test_a_killed_member_is_replaced_from_its_detail(make_lab, tmp_path: P
         assert isinstance(app.screen, ChoicePicker) and app.screen.choices == ["spare1"]
         await pilot.press("enter")
         await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, RunbookScreen)
-        while screen.plan is None:
-            await pilot.pause(0.1)
-        assert not screen.plan.blocked and screen.plan.destructive
-        await pilot.press("x")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        app.screen.query_one(Input).value = "lab"
-        await pilot.press("enter")
-        await wait_done(screen, pilot)
-        assert screen.report is not None and screen.report.ok, screen.report.stopped
-    client = ClusterClient(connection_of(info))
-    try:
-        view = client.read(metrics=False)
-    finally:
-        client.close()
+        await run_destructive(app, pilot)
+    view = read_cluster(info)
     # The removed member's URL stays in the config's endpoints (unreachable, in no member).
     assert sorted(m.name for m in view.voting_members) == sorted(
         [n.name for n in info.members() if n.name != victim] + ["spare1"]
@@ -236,21 +250,7 @@ async def test_a_member_added_but_never_started_is_removed_from_its_detail(  # t
         assert "never started" in str(app.screen.query_one("#detail", Static).render())
         await pilot.press("X")
         await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, RunbookScreen)
-        while screen.plan is None:
-            await pilot.pause(0.1)
-        assert not screen.plan.blocked, [c.reason for c in screen.plan.checks]
-        await pilot.press("x")
-        await pilot.pause()
-        app.screen.query_one(Input).value = "lab"
-        await pilot.press("enter")
-        await wait_done(screen, pilot)
-        assert screen.report is not None and screen.report.ok, screen.report.stopped
-    client = ClusterClient(connection_of(info))
-    try:
-        view = client.read(metrics=False)
-    finally:
-        client.close()
+        await run_destructive(app, pilot)
+    view = read_cluster(info)
     assert stuck.id not in {m.member_id for m in view.members}
     assert len(view.voting_members) == 3 and view.healthy
