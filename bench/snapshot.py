@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -66,18 +65,13 @@ def main() -> int:
             out = root / "out"
             out.mkdir()
             ctl_times, tui_times, rss = [], [], []
-            ctl_stream, tui_stream = [], []  # the transfer alone, as each tool reports it
             size = 0
             for i in range(args.runs):
                 target = out / f"ctl{i}.db"
                 t = time.monotonic()
-                ctl = subprocess.run([info.etcdctl, f"--endpoints={source}", "snapshot", "save",
-                                      str(target)], env=env, capture_output=True, text=True,
-                                     check=True)  # fmt: skip
+                subprocess.run([info.etcdctl, f"--endpoints={source}", "snapshot", "save",
+                                str(target)], env=env, capture_output=True, check=True)  # fmt: skip
                 ctl_times.append(time.monotonic() - t)
-                took = re.search(r'"took":\s*"?([0-9.]+)(m?s)?', ctl.stdout + ctl.stderr)
-                if took:
-                    ctl_stream.append(float(took.group(1)) / (1000 if took.group(2) == "ms" else 1))
                 size = target.stat().st_size
                 target.unlink()
                 mine = out / f"tui{i}.db"
@@ -89,9 +83,6 @@ def main() -> int:
                     capture_output=True, text=True, check=True,
                 )  # fmt: skip
                 tui_times.append(time.monotonic() - t)
-                took = re.search(r" in ([0-9.]+) s, ", proc.stdout)
-                if took:
-                    tui_stream.append(float(took.group(1)))
                 line = next(x for x in proc.stderr.splitlines() if x.startswith("RSS "))
                 rss.append(tuple(int(v) // 1024 for v in line.split()[1:]))
                 mine.unlink()
@@ -104,10 +95,6 @@ def main() -> int:
             print("    (the whole etcdtui process: start, read the cluster, stream, check, fsync)")
             print(f"  throughput ratio etcdtui / etcdctl, whole commands: {ctl / tui:.2f} "
                   "(target >= 0.9)")  # fmt: skip
-            if ctl_stream and tui_stream:
-                cs, ts = statistics.median(ctl_stream), statistics.median(tui_stream)
-                print(f"  the transfer alone (etcdctl's 'took', etcdtui's save): {cs:.2f} s vs "
-                      f"{ts:.2f} s: ratio {cs / ts:.2f}")  # fmt: skip
             print(f"  etcdtui peak RSS: {max(r[0] for r in rss)} MB (target <= 150); "
                   f"its etcdctl stream reader: {max(r[1] for r in rss)} MB")  # fmt: skip
             if shutil.which("etcdctl") is None:
