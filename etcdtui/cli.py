@@ -252,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--netns", action="store_true", help="each node in its own network namespace (root)"
     )
+    up.add_argument(
+        "--kubeadm-layout",
+        action="store_true",
+        help="nodes laid out like kubeadm control planes: static pods run by a lab kubelet, "
+        "kubeadm's /etc/kubernetes and pki (root; implies --netns --tls)",
+    )
     down = lab_sub.add_parser("down", help="stop a lab and remove what it made")
     down.add_argument("--dir", type=Path, default=None)
     return parser
@@ -603,6 +609,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         on_progress=lambda line: print(line, flush=True),
         base_port=args.base_port,
         netns=args.netns,
+        kubeadm_layout=args.kubeadm_layout,
     )
     print(f"lab is up: {len(info.members())} members of etcd {info.etcd_version}")
     print(f"  etcdtui --config {info.config_path} --cluster {info.cluster}")

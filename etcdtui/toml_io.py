@@ -3,6 +3,11 @@ small writer for the files etcdtui makes (the lab's, a restore's config update).
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -129,3 +134,88 @@ def dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
             elif value == {}:
                 parts.append(f"[{prefix}.{key}]" if prefix else f"[{key}]")
     return "\n\n".join(parts) + "\n"
+
+
+HEADER = re.compile(r"^\s*\[(?!\[)(?P<key>[^\]#]+)\]\s*(#.*)?$")
+
+
+def table_key(header: str) -> tuple[str, ...] | None:
+    """A table header's dotted key ('a."b c".d' -> ("a", "b c", "d")); None if unusual, so
+    that an edit relying on it is refused rather than guessed."""
+    key: list[str] = []
+    for part in re.split(r'\.(?=(?:[^"]*"[^"]*")*[^"]*$)', header):
+        part = part.strip()
+        if re.fullmatch(r'"[^"\\]*"', part):
+            key.append(part[1:-1])
+        elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
+            key.append(part)
+        else:
+            return None
+    return tuple(key)
+
+
+def set_cluster(text: str, name: str, cluster: Mapping[str, Any]) -> str | None:
+    """`text` (a config file) with ``[clusters.NAME]`` and its sub-tables replaced by (or
+    extended with) `cluster`, everything else byte for byte as it was.
+
+    None when the file's layout cannot be edited that way safely (the clusters written
+    inline or as dotted keys): the result is parsed and must equal the file with just that
+    cluster swapped.
+    """
+    try:
+        expected = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    clusters = expected.setdefault("clusters", {})
+    if not isinstance(clusters, dict):
+        return None
+    clusters[name] = dict(cluster)
+    prefix = ("clusters", name)
+    kept: list[str] = []
+    inside = False
+    for line in text.splitlines(keepends=True):
+        header = HEADER.match(line)
+        if header:
+            key = table_key(header["key"])
+            inside = key is not None and key[:2] == prefix
+        if not inside:
+            kept.append(line)
+    body = "".join(kept).rstrip()
+    new = dump_toml({"clusters": {name: cluster}})
+    result = f"{body}\n\n{new}" if body else new
+    try:
+        if json.dumps(tomllib.loads(result), sort_keys=True, default=str) != json.dumps(
+            expected, sort_keys=True, default=str
+        ):
+            return None
+    except tomllib.TOMLDecodeError:
+        return None
+    return result
+
+
+def replace_file(path: Path, text: str, stamp: str, mode: int = 0o600) -> Path | None:
+    """Write `text` to `path` atomically (fsync, rename), keeping the old file as
+    ``PATH.etcdtui-STAMP.bak`` with its mode; returns that backup (None for a new file).
+
+    A symlinked config is written through to its target. A new file gets `mode`.
+    """
+    real = Path(os.path.realpath(path))
+    backup = None
+    if real.exists():
+        backup = real.with_name(f"{real.name}.etcdtui-{stamp}.bak")
+        shutil.copy2(real, backup)
+        mode = os.stat(real).st_mode & 0o7777
+    else:
+        real.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, real)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return backup

@@ -19,6 +19,15 @@ from etcdtui.errors import LabError
 from etcdtui.lab.binaries import etcd_binaries
 from etcdtui.lab.certs import make_pki
 from etcdtui.lab.errors import LabUsageError
+from etcdtui.lab.kubeadm import (
+    apiserver_manifest,
+    etcd_manifest,
+    prepare_host,
+    remove_host_links,
+    start_kubelet,
+    write_manifest,
+    write_node_pki,
+)
 from etcdtui.lab.netns import (
     create_network,
     netns_prefix,
@@ -75,6 +84,7 @@ def lab_up(
     on_progress: Progress | None = None,
     base_port: int | None = None,
     netns: bool = False,
+    kubeadm_layout: bool = False,
 ) -> LabInfo:
     """Start a lab in `dir`: `members` etcd members (3 or 5) and `spares` sshd-only nodes.
 
@@ -87,6 +97,11 @@ def lab_up(
     its etcd listens on the namespace's 127.0.0.1:2379 only and advertises the node's
     address, its sshd listens on the address's port 22, and the config reaches the cluster
     via SSH, like a kubeadm cluster seen from outside.
+
+    `kubeadm_layout` (root only; implies `netns` and `tls`) lays every node out like a kubeadm
+    control-plane node instead: its own /etc/kubernetes with kubeadm's pki, etcd and
+    kube-apiserver as static pods run by a small kubelet per node (see lab/kubeadm.py), and
+    etcd listening on the node's address as well as its loopback.
     """
     say = on_progress or _quiet
     if members not in MEMBER_COUNTS:
@@ -95,6 +110,13 @@ def lab_up(
         raise LabUsageError(f"a lab has 0 to {MAX_SPARES} spares, not {spares}")
     if quota_bytes is not None and quota_bytes <= 0:
         raise LabUsageError(f"the backend quota must be a positive number of bytes: {quota_bytes}")
+    if kubeadm_layout and os.geteuid() != 0:
+        raise LabUsageError(
+            "lab up --kubeadm-layout needs root (each node gets a network namespace "
+            "and its own /etc/kubernetes)"
+        )
+    if kubeadm_layout:
+        netns = tls = True
     if netns and os.geteuid() != 0:
         raise LabUsageError("lab up --netns needs root (it creates network namespaces)")
     if netns and base_port is not None:
@@ -134,6 +156,8 @@ def lab_up(
         # A token per lab, so members of two labs side by side can never join each other.
         "token": f"etcdtui-lab-{secrets.token_hex(4)}",
     }
+    if kubeadm_layout:
+        state["kubeadm"] = {}
     scheme = "https" if tls else "http"
     with contextlib.ExitStack() as lock:
         if netns:
@@ -156,6 +180,9 @@ def lab_up(
                 say(f"making a network namespace per node on {state['network']['subnet']}")
                 create_network(state["network"])
                 lock.close()
+            if kubeadm_layout:
+                prepare_host(state)
+                write_state(root, state)
             info = _build(root, state, say)
         except BaseException:
             say("lab up failed: stopping what it started")
@@ -179,6 +206,7 @@ def _claim_dir(root: Path, say: Progress) -> bool:
             )
         say(f"removing the stopped lab left in {root}")
         remove_network(root, state)
+        remove_host_links(state)
         remove_lab_files(root, state)
         created = bool(state.get("created_dir"))
     elif root.exists():
@@ -210,6 +238,44 @@ def _build(root: Path, state: dict[str, Any], say: Progress) -> LabInfo:
     authorized = ssh / "authorized_keys"
     authorized.write_text(generate_keypair(ssh / "id_ed25519", f"etcdtui-lab@{root}") + "\n")
     initial = ",".join(f"{n.name}={n.peer_url}" for n in info.members())
+    if info.kubeadm:
+        _write_kubeadm_nodes(info, initial)
+    else:
+        _write_services(info, initial)
+    known_hosts = []
+    for raw, node in zip(state["nodes"], info.nodes, strict=True):
+        say(f"starting sshd for {node.name} on {node.address}:{node.ssh_port}")
+        sshd = start_sshd(
+            sshd_dir(root, node.name),
+            node.ssh_port,
+            authorized,
+            host=node.address,
+            netns=node.netns,
+        )
+        raw["sshd_pid"] = sshd.pid
+        write_state(root, state)
+        known_hosts.append(sshd.known_hosts_line)
+    (ssh / "known_hosts").write_text("\n".join(known_hosts) + "\n")
+    info.config_path.write_text(config_text(info))
+    if info.kubeadm:
+        say("starting a kubelet per node: it runs the etcd and kube-apiserver static pods")
+        for raw, node in zip(state["nodes"], info.nodes, strict=True):
+            raw["kubelet_pid"] = start_kubelet(node.node_dir, str(node.netns), info.etcd)
+            write_state(root, state)
+    else:
+        names_text = ", ".join(n.name for n in info.members())
+        say(f"starting etcd {info.etcd_version} on {names_text}")
+        _start_members(info)
+    say(f"waiting for {len(info.members())} members to report healthy")
+    _wait_healthy(info)
+    for raw in state["nodes"]:
+        raw["etcd_pid"] = etcd_pid(node_dir(root, raw["name"]))
+    write_state(root, state)
+    return info
+
+
+def _write_services(info: LabInfo, initial: str) -> None:
+    """The service script on every node and the founding members' etcd.env."""
     for node in info.nodes:
         write_service(node.node_dir, node.name, info.etcd, netns=node.netns)
         if node.member:
@@ -226,29 +292,27 @@ def _build(root: Path, state: dict[str, Any], say: Progress) -> LabInfo:
                 local_client_url=node.local_client_url if info.netns else None,
             )
             write_member_env(node.node_dir, env)
-    known_hosts = []
-    for raw, node in zip(state["nodes"], info.nodes, strict=True):
-        say(f"starting sshd for {node.name} on {node.address}:{node.ssh_port}")
-        sshd = start_sshd(
-            sshd_dir(root, node.name),
-            node.ssh_port,
-            authorized,
-            host=node.address,
-            netns=node.netns,
+
+
+def _write_kubeadm_nodes(info: LabInfo, initial_cluster: str) -> None:
+    """kubeadm's pki on every node, and etcd and kube-apiserver manifests on the members."""
+    servers = list(info.endpoints)  # the seed's --etcd-servers=IP1:2379,IP2:2379,...
+    for node in info.nodes:
+        write_node_pki(info.dir / "pki", node.node_dir, node.name)
+        if not node.member:
+            continue  # a spare: a kubeadm node that has joined but runs no etcd yet
+        etcd = etcd_manifest(
+            node.name,
+            node.address,
+            node.data_dir,
+            initial_cluster,
+            info.token,
+            info.etcd_version,
+            info.quota_bytes,
         )
-        raw["sshd_pid"] = sshd.pid
-        write_state(root, state)
-        known_hosts.append(sshd.known_hosts_line)
-    (ssh / "known_hosts").write_text("\n".join(known_hosts) + "\n")
-    info.config_path.write_text(config_text(info))
-    say(f"starting etcd {info.etcd_version} on " + ", ".join(n.name for n in info.members()))
-    _start_members(info)
-    say(f"waiting for {len(info.members())} members to report healthy")
-    _wait_healthy(info)
-    for raw in state["nodes"]:
-        raw["etcd_pid"] = etcd_pid(node_dir(root, raw["name"]))
-    write_state(root, state)
-    return info
+        write_manifest(node.node_dir, "etcd.yaml", etcd)
+        apiserver = apiserver_manifest(node.address, servers)
+        write_manifest(node.node_dir, "kube-apiserver.yaml", apiserver)
 
 
 def _start_members(info: LabInfo) -> None:

@@ -93,6 +93,8 @@ class LabInfo:
     key: str | None = None
     # The bridge and subnet of a netns lab (None: every node on the host's loopback).
     network: LabNetwork | None = None
+    # Nodes laid out like kubeadm's (lab up --kubeadm-layout): static pods run by a kubelet.
+    kubeadm: bool = False
 
     @property
     def netns(self) -> bool:
@@ -263,7 +265,40 @@ def info_from_state(root: Path, state: dict[str, Any]) -> LabInfo:
         cert=str(pki / "client.crt") if tls else None,
         key=str(pki / "client.key") if tls else None,
         network=network_of(state.get("network")),
+        kubeadm="kubeadm" in state,
     )
+
+
+def _ssh_table(info: LabInfo, node: LabNode, user: str) -> dict[str, Any]:
+    ssh_dir = info.dir / "ssh"
+    return {
+        "host": node.address,
+        "port": node.ssh_port,
+        "user": user,
+        "identity_file": str(ssh_dir / "id_ed25519"),
+        "known_hosts": str(ssh_dir / "known_hosts"),
+        "host_key_policy": "strict",
+    }
+
+
+def _kubeadm_node(info: LabInfo, node: LabNode, user: str) -> dict[str, Any]:
+    """A kubeadm-layout node: the static-pod profile with its default paths, as on a real
+    control-plane node, and etcd listening on the node's address (reached directly)."""
+    variables = {"etcdctl": info.etcdctl, "etcd": info.etcd}
+    if info.etcdutl:
+        variables["etcdutl"] = info.etcdutl
+    return {
+        "member": node.name if node.member else None,
+        "profile": "static-pod",
+        "data_dir": node.data_dir,
+        "peer_urls": [node.peer_url],
+        "client_urls": [node.client_url],
+        "local_client_url": node.local_client_url,
+        "sudo": False,
+        "apiserver": node.member,
+        "vars": variables,
+        "ssh": _ssh_table(info, node, user),
+    }
 
 
 def config_text(info: LabInfo, timeout: float = 2.0) -> str:
@@ -272,10 +307,12 @@ def config_text(info: LabInfo, timeout: float = 2.0) -> str:
     A netns lab's cluster is reached `via = "ssh"`: each node's sshd on its address, port 22,
     and `local_client_url` says where the member answers on the node itself.
     """
-    ssh_dir = info.dir / "ssh"
     user = getpass.getuser()
     nodes: dict[str, Any] = {}
     for node in info.nodes:
+        if info.kubeadm:
+            nodes[node.name] = _kubeadm_node(info, node, user)
+            continue
         # etcdctl (and etcdutl, etcd): the node-side runbook steps use the lab's own binaries
         # of the right version (a restore asks them their version and restores with them).
         variables = {"service": node.service, "env_file": node.env_file, "etcdctl": info.etcdctl}
@@ -297,17 +334,10 @@ def config_text(info: LabInfo, timeout: float = 2.0) -> str:
             "local_client_url": node.local_client_url if info.netns else None,
             "sudo": False,
             "vars": variables,
-            "ssh": {
-                "host": node.address,
-                "port": node.ssh_port,
-                "user": user,
-                "identity_file": str(ssh_dir / "id_ed25519"),
-                "known_hosts": str(ssh_dir / "known_hosts"),
-                "host_key_policy": "strict",
-            },
+            "ssh": _ssh_table(info, node, user),
         }
     cluster: dict[str, Any] = {"endpoints": list(info.endpoints)}
-    if info.netns:
+    if info.netns and not info.kubeadm:
         cluster["via"] = "ssh"  # the advertised URLs answer only inside the lab's network
     if info.tls:
         cluster |= {"cacert": info.cacert, "cert": info.cert, "key": info.key}
@@ -317,6 +347,7 @@ def config_text(info: LabInfo, timeout: float = 2.0) -> str:
         f"# etcd {info.etcd_version}, {len(info.members())} members"
         f"{', TLS' if info.tls else ''}"
         f"{f', a network namespace per node on {info.network.subnet}' if info.network else ''}"
+        f"{', kubeadm layout (static pods)' if info.kubeadm else ''}"
         f". Use: etcdtui --config {info.config_path} --cluster lab\n\n"
     )
     return header + dump_toml({"clusters": {CLUSTER: cluster}})

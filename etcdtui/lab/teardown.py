@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from etcdtui.lab.kubeadm import is_kubelet, pod_pid_files, remove_host_links
+from etcdtui.lab.kubelet import KUBELET_PID
 from etcdtui.lab.netns import remove_network
 from etcdtui.lab.probe import member_is_leader, ssl_context
 from etcdtui.lab.procs import descendants, is_sshd, read_pid, stop_processes
@@ -36,6 +38,14 @@ def lab_pids(root: Path, state: dict[str, Any]) -> list[tuple[str, int]]:
         etcds = {read_pid(home / PID_FILE), raw.get("etcd_pid")}
         for pid in sorted(p for p in etcds if isinstance(p, int) and is_node_etcd(p, home)):
             found.append((f"etcd on {name}", pid))
+        # A kubeadm-layout node: its kubelet, and its other static pods (kube-apiserver).
+        kubelets = {read_pid(home / KUBELET_PID), raw.get("kubelet_pid")}
+        for pid in sorted(p for p in kubelets if isinstance(p, int) and is_kubelet(p, home)):
+            found.append((f"kubelet on {name}", pid))
+        for pid_file in pod_pid_files(home):
+            pod = read_pid(pid_file)
+            if pod is not None and is_node_etcd(pod, home):  # the kubelet marks every pod
+                found.append((f"{pid_file.stem} on {name}", pod))
         folder = sshd_dir(root, name)
         config = folder / "sshd_config"
         sshds = {read_pid(folder / "sshd.pid"), raw.get("sshd_pid")}
@@ -47,12 +57,16 @@ def lab_pids(root: Path, state: dict[str, Any]) -> list[tuple[str, int]]:
 def teardown(root: Path, state: dict[str, Any]) -> list[str]:
     """Stop every process of the lab by pid, then remove what lab up made."""
     running = lab_pids(root, state)
+    # Kubelets first, or they would start the pods again as they stop.
+    killed = set(stop_processes([pid for what, pid in running if what.startswith("kubelet")]))
     etcds = [pid for what, pid in running if what.startswith("etcd")]
     # A leader told to stop hands leadership over first and waits ~7 s if its followers are
     # stopping too; stopping the followers first leaves it alone, and then it stops at once.
     leaders = _leader_pids(root, state, running)
     followers = [pid for pid in etcds if pid not in leaders]
-    killed = set(stop_processes(followers, ETCD_GRACE)) | set(stop_processes(leaders, ETCD_GRACE))
+    killed |= set(stop_processes(followers, ETCD_GRACE)) | set(stop_processes(leaders, ETCD_GRACE))
+    pods = [pid for what, pid in running if what.startswith("kube-apiserver")]
+    killed |= set(stop_processes(pods))
     sshds = [pid for what, pid in running if what.startswith("sshd")]
     # Open SSH sessions (and the commands in them) outlive their sshd listener: stop them too.
     sessions = [child for pid in sshds for child in descendants(pid)]
@@ -63,6 +77,7 @@ def teardown(root: Path, state: dict[str, Any]) -> list[str]:
     if sessions:
         lines.append(f"ended {len(sessions)} process(es) of open SSH sessions")
     lines.extend(remove_network(root, state))
+    lines.extend(remove_host_links(state))
     lines.extend(remove_lab_files(root, state))
     return lines
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +25,8 @@ from etcdtui.errors import EtcdtuiError
 from etcdtui.models import Member, MemberView
 from etcdtui.models.runbook import Check, Step
 from etcdtui.runbooks.engine import Output
+from etcdtui.toml_io import HEADER, replace_file, table_key
 
-_HEADER = re.compile(r"^\s*\[(?!\[)(?P<key>[^\]#]+)\]\s*(#.*)?$")
 _ENDPOINTS = re.compile(r"^(?P<indent>\s*)endpoints\s*=\s*(?P<value>\[.*\])\s*(?P<comment>#.*)?$")
 _MEMBER = re.compile(r'^(?P<indent>\s*)member\s*=\s*"[^"\\]*"\s*(#.*)?$')
 
@@ -52,21 +50,6 @@ class ConfigChange:
         if self.old_node and self.old_node != self.new_node:
             lines.append(f"{table}.nodes.{self.old_node}] remove `member`")
         return "; ".join(lines)
-
-
-def _key(header: str) -> tuple[str, ...] | None:
-    """A table header's dotted key ('a."b c".d' -> ("a", "b c", "d")); None if unusual (the
-    parse-and-compare check then refuses an edit that went wrong)."""
-    key: list[str] = []
-    for part in re.split(r'\.(?=(?:[^"]*"[^"]*")*[^"]*$)', header):
-        part = part.strip()
-        if re.fullmatch(r'"[^"\\]*"', part):
-            key.append(part[1:-1])
-        elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
-            key.append(part)
-        else:
-            return None
-    return tuple(key)
 
 
 def new_endpoints(current: list[str], change: ConfigChange) -> list[str]:
@@ -110,9 +93,9 @@ def edit_text(text: str, change: ConfigChange) -> str | None:
     out: list[str] = []
     done = {"endpoints": False, "member": False}
     for line in lines:
-        header = _HEADER.match(line)
+        header = HEADER.match(line)
         if header:
-            table = _key(header["key"])
+            table = table_key(header["key"])
             out.append(line)
             if table == new_key:
                 # Right after the header; a `member` line of its own is dropped below.
@@ -159,20 +142,7 @@ def write_config(path: Path, change: ConfigChange, stamp: str) -> tuple[bool, st
         )
     if edited == text:
         return True, f"{path} already lists {change.add} and {change.new_node}'s member"
-    backup = real.with_name(f"{real.name}.etcdtui-{stamp}.bak")
-    shutil.copy2(real, backup)
-    mode = os.stat(real).st_mode & 0o7777
-    handle, temp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(edited)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, real)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    backup = replace_file(real, edited, stamp)
     loaded = load_connection(real, change.cluster)
     if change.add not in loaded.endpoints or set(change.drop) & set(loaded.endpoints):
         return False, f"{path}: rewritten but its endpoints are {', '.join(loaded.endpoints)}"
