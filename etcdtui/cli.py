@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -223,6 +225,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_member.add_argument("--name", default="", metavar="NAME", help="the member's name")
     _add_connection(add_member, suppress=True)
     _add_runbook_flags(add_member)
+
+    discover = sub.add_parser(
+        "discover", help="build a config cluster from kubeadm or systemd nodes, over SSH"
+    )
+    discover.add_argument("--ssh", required=True, metavar="HOST[,HOST...]",
+                          help="control-plane nodes: [user@]host[:port] or ~/.ssh/config "
+                          "aliases")  # fmt: skip
+    discover.add_argument("--write", metavar="CLUSTER", default=None,
+                          help="add the cluster to the config file under this name")  # fmt: skip
+    discover.add_argument("--config", type=Path, default=None, metavar="FILE",
+                          help="the config file to write (default: etcdtui's)")  # fmt: skip
+    discover.add_argument("--copy-certs", type=Path, default=None, metavar="DIR",
+                          help="copy the client certificate, key and CA here (0600) instead "
+                          "of reading them from the node each time")  # fmt: skip
+    discover.add_argument("--user", default=None, help="SSH user (default: ~/.ssh/config's)")
+    discover.add_argument("--identity-file", default=None, metavar="FILE")
+    discover.add_argument("--known-hosts", default=None, metavar="FILE")
+    discover.add_argument("--accept-new-host-keys", action="store_true",
+                          help="trust hosts not yet in known_hosts (changed keys are still "
+                          "refused)")  # fmt: skip
+    discover.add_argument("--yes", action="store_true",
+                          help="replace a cluster of that name without asking")  # fmt: skip
 
     lab = sub.add_parser("lab", help="a local etcd cluster to rehearse on")
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="up|down", parser_class=_Parser)
@@ -589,6 +613,81 @@ def cmd_member_change(args: argparse.Namespace) -> int:
         shells.close_all()
 
 
+def cmd_discover(args: argparse.Namespace) -> int:
+    from etcdtui.clients.ssh import SshShell
+    from etcdtui.config import (
+        NodeConfig,
+        SshTarget,
+        cluster_names,
+        default_config_path,
+        load_connection,
+    )
+    from etcdtui.services.kube.discover import discover, parse_host
+    from etcdtui.toml_io import dump_toml, replace_file, set_cluster
+
+    hosts = [h.strip() for h in args.ssh.split(",") if h.strip()]
+    name = args.write or "discovered"
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise UsageError(f"--write: a cluster name is letters, digits, - and _, not {name!r}")
+    path = args.config or default_config_path()
+    exists = bool(args.write) and path.exists() and name in cluster_names(path)
+    if exists and not args.yes and not sys.stdin.isatty():
+        raise UsageError(
+            f"{path} already has a cluster {name!r}: add --yes to replace it, or choose "
+            "another --write name"
+        )
+
+    def target_of(host: str) -> SshTarget:
+        user, address, port = parse_host(host)
+        return SshTarget(
+            host=address,
+            port=port,
+            user=user or args.user,
+            identity_file=args.identity_file,
+            known_hosts=args.known_hosts,
+            host_key_policy="accept-new" if args.accept_new_host_keys else "strict",
+        )
+
+    def open_shell(host: str, target: SshTarget, _sudo: bool) -> SshShell:
+        return SshShell(NodeConfig(name=host, ssh=target))
+
+    found = discover(
+        hosts,
+        target_of,
+        open_shell,
+        copy_certs_to=args.copy_certs,
+        cluster_name=name,
+        on_progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    for warning in found.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for copy in found.copied:
+        print(f"copied {copy} (0600)", file=sys.stderr)
+    print(dump_toml({"clusters": {name: found.cluster}}), end="", flush=True)
+    if not args.write:
+        print(f"# not written: add --write NAME to add it to {path}", file=sys.stderr)
+        return EXIT_OK
+    if exists and not args.yes:
+        answer = input(f"{path} already has cluster {name!r}. Type its name to replace it: ")
+        if answer.strip() != name:
+            print("not confirmed: nothing was written", file=sys.stderr)
+            return EXIT_FAILED
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    edited = set_cluster(text, name, found.cluster)
+    if edited is None:
+        raise UsageError(
+            f"{path}: its layout cannot be edited safely (clusters written inline?); "
+            "add the cluster above by hand"
+        )
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    backup = replace_file(path, edited, stamp)
+    load_connection(path, name)  # what was written must load as written
+    kept = f" (the old file is {backup})" if backup else ""
+    print(f"wrote cluster {name!r} to {path}{kept}", file=sys.stderr)
+    print(f"  etcdtui --config {path} --cluster {name}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     from etcdtui.lab import lab_down, lab_up
 
@@ -651,6 +750,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "restore": cmd_restore,
         "replace-member": cmd_member_change,
         "add-member": cmd_member_change,
+        "discover": cmd_discover,
         None: cmd_tui,
     }
     try:

@@ -1,0 +1,270 @@
+"""`etcdtui discover`: a config cluster built from what control-plane nodes say over SSH.
+
+Each host's etcd settings (kubeadm manifest or systemd) give a node: its member name, data
+dir, peer and client URLs, where its client port answers on the node itself, and the profile
+that stops and starts it. The client certificate is the one kube-apiserver uses for etcd
+(``--etcd-cafile/--etcd-certfile/--etcd-keyfile``); its files stay on the node
+(``certs_on_node``) unless the user asks for copies. If the bastion cannot open the members'
+advertised client URLs, the cluster is reached through SSH.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from etcdtui.clients.shell import NodeShell
+from etcdtui.config import SshTarget
+from etcdtui.errors import EtcdtuiError, SshError, UsageError
+from etcdtui.services.kube.inspect import NodeFacts, inspect_node
+from etcdtui.services.kube.remote import read_files
+from etcdtui.services.kube.settings import EtcdSettings
+
+NODE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+PROBE_TIMEOUT = 2.0
+
+ShellFactory = Callable[[str, SshTarget, bool], NodeShell]
+"""(node name, target, sudo) -> a NodeShell; the CLI passes one that makes SshShells."""
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The cluster table built, what each host said, and what the user should know."""
+
+    cluster: dict[str, Any]
+    facts: tuple[NodeFacts, ...]
+    warnings: tuple[str, ...] = ()
+    copied: tuple[str, ...] = ()  # certificate copies written on the bastion
+
+
+def parse_host(spec: str) -> tuple[str | None, str, int | None]:
+    """``[user@]host[:port]`` -> (user, host, port); UsageError if malformed."""
+    text = spec.strip()
+    user, _, hostport = text.rpartition("@")
+    port: str | None = None
+    if hostport.startswith("[") and "]" in hostport:
+        host, _, rest = hostport[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif hostport.count(":") == 1:
+        host, _, port = hostport.partition(":")
+    else:
+        host = hostport
+    if not host or (port is not None and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise UsageError(f"--ssh: bad host {spec!r}: expected [user@]host[:port]")
+    return user or None, host, int(port) if port else None
+
+
+def node_name(host: str, etcd: EtcdSettings | None, taken: set[str]) -> str:
+    """A TOML-safe node name: the member's name, else the host's, unique in `taken`."""
+    base = NODE_NAME.sub("-", (etcd.name if etcd and etcd.name else host)).strip("-") or "node"
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}-{i}", i + 1
+    taken.add(name)
+    return name
+
+
+def reachable(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
+    """True if a TCP connection to the URL's host and port opens from here."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 2379), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _node_table(
+    target: SshTarget, etcd: EtcdSettings | None, facts: NodeFacts, sudo: bool
+) -> dict[str, Any]:
+    ssh: dict[str, Any] = {"host": target.host, "port": target.port, "user": target.user}
+    ssh |= {
+        "identity_file": target.identity_file,
+        "known_hosts": target.known_hosts,
+        "host_key_policy": target.host_key_policy,
+    }
+    table: dict[str, Any] = {}
+    if etcd is not None:
+        local = etcd.local_client_url
+        table |= {
+            "member": etcd.name,
+            "profile": etcd.source,
+            "data_dir": etcd.data_dir,
+            "peer_urls": list(etcd.initial_advertise_peer_urls),
+            "client_urls": list(etcd.advertise_client_urls),
+            "local_client_url": local if local not in etcd.advertise_client_urls else None,
+        }
+    else:
+        table["profile"] = "static-pod" if facts.apiserver else "systemd"
+    table["sudo"] = sudo
+    if facts.apiserver is not None:
+        table["apiserver"] = True
+    table["ssh"] = ssh
+    return table
+
+
+def discover(
+    hosts: Sequence[str],
+    target_of: Callable[[str], SshTarget],
+    open_shell: ShellFactory,
+    *,
+    copy_certs_to: Path | None = None,
+    cluster_name: str = "discovered",
+    on_progress: Callable[[str], None] | None = None,
+    timeout: float = 2.0,
+) -> Discovery:
+    """Read every host (in parallel) and build the cluster table for the config file."""
+    say = on_progress or (lambda _: None)
+    if not hosts:
+        raise UsageError("--ssh: give at least one host")
+
+    def read(host: str) -> tuple[SshTarget, NodeFacts, bool, NodeShell]:
+        target = target_of(host)
+        shell = open_shell(host, target, False)
+        uid = shell.run("id -u", timeout=15)
+        if not uid.ok:
+            raise SshError(f"{host}: id -u failed: {uid.stderr.strip()[:200]}", node=host)
+        sudo = uid.stdout.strip() != "0"  # kubeadm's manifests and keys are root's (0600)
+        return target, inspect_node(shell, sudo=sudo), sudo, shell
+
+    say(f"reading {len(hosts)} node(s) over SSH: {', '.join(hosts)}")
+    with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
+        results = list(pool.map(read, hosts))
+    taken: set[str] = set()
+    nodes: dict[str, Any] = {}
+    facts: list[NodeFacts] = []
+    warnings: list[str] = []
+    shells: dict[str, tuple[NodeShell, bool]] = {}
+    addresses: dict[str, str] = {}  # node name -> its SSH host
+    for host, (target, fact, sudo, shell) in zip(hosts, results, strict=True):
+        name = node_name(target.host, fact.etcd, taken)
+        fact = NodeFacts(name, fact.etcd, fact.apiserver, fact.error, fact.notes)
+        facts.append(fact)
+        shells[name] = (shell, sudo)
+        addresses[name] = target.host
+        if fact.error:
+            warnings.append(f"{host}: {fact.error}")
+        warnings.extend(f"{host}: {note}" for note in fact.notes)
+        nodes[name] = _node_table(target, fact.etcd, fact, sudo)
+    members = [f for f in facts if f.etcd is not None]
+    settings = [f.etcd for f in facts if f.etcd is not None]
+    if not members:
+        raise EtcdtuiError(
+            "no etcd member found on " + ", ".join(hosts),
+            hint="; ".join(warnings) or "is etcd run by kubeadm or systemd there?",
+        )
+    endpoints = [url for etcd in settings for url in etcd.advertise_client_urls[:1]]
+    profiles = {etcd.source for etcd in settings}
+    if len(profiles) > 1:
+        warnings.append(f"members are run in different ways ({', '.join(sorted(profiles))})")
+    for fact in facts:
+        if fact.etcd is None and not fact.error:
+            nodes[fact.node] |= _spare_urls(fact.node, members, addresses, warnings)
+    cluster: dict[str, Any] = {"endpoints": endpoints}
+    with ThreadPoolExecutor(max_workers=len(endpoints)) as pool:
+        open_here = list(pool.map(reachable, endpoints))
+    if not all(open_here):
+        closed = [u for u, ok in zip(endpoints, open_here, strict=True) if not ok]
+        say(f"not reachable from here: {', '.join(closed)}: the cluster is reached via SSH")
+        cluster["via"] = "ssh"
+    tls_source = next((f for f in facts if f.apiserver and f.apiserver.etcd_certfile), None)
+    copied: list[str] = []
+    if any(u.startswith("https") for u in endpoints):
+        cluster |= _client_tls(tls_source, members, warnings)
+        if tls_source is not None and copy_certs_to is not None:
+            shell, sudo = shells[tls_source.node]
+            copied = _copy_certs(shell, sudo, cluster, copy_certs_to, cluster_name)
+        elif tls_source is not None or cluster.get("cacert"):
+            cluster["certs_on_node"] = (tls_source or members[0]).node
+    cluster["timeout"] = timeout
+    cluster["nodes"] = nodes
+    for shell, _ in shells.values():
+        shell.close()
+    return Discovery(cluster, tuple(facts), tuple(warnings), tuple(copied))
+
+
+def _spare_urls(
+    node: str, members: list[NodeFacts], addresses: dict[str, str], warnings: list[str]
+) -> dict[str, Any]:
+    """A node without etcd (a replacement or scale-out target): the members' profile, and
+    their URL pattern on its address when every member advertises its own SSH address."""
+    template = members[0].etcd
+    assert template is not None
+    # The members' data dir as etcd is told it (a static pod's path inside the pod, which
+    # kubeadm maps to the same host path); the host's own mapping is unknown until it runs.
+    table: dict[str, Any] = {
+        "profile": template.source,
+        "data_dir": template.flags.get("data-dir") or template.data_dir,
+    }
+    host = addresses[node]
+    peer, client = template.initial_advertise_peer_urls, template.advertise_client_urls
+    same_host = all(
+        f.etcd is not None
+        and urlsplit(f.etcd.initial_advertise_peer_urls[0]).hostname == addresses.get(f.node)
+        for f in members
+        if f.etcd and f.etcd.initial_advertise_peer_urls
+    )
+    if peer and client and same_host:
+        old = urlsplit(peer[0]).hostname or ""
+        table["peer_urls"] = [peer[0].replace(old, host, 1)]
+        table["client_urls"] = [client[0].replace(old, host, 1)]
+        if template.local_client_url not in client:
+            table["local_client_url"] = template.local_client_url
+        warnings.append(
+            f"{host} runs no etcd: its URLs ({table['peer_urls'][0]}) follow the members'; "
+            "check them before adding a member there"
+        )
+    else:
+        warnings.append(f"{host} runs no etcd: give it peer_urls and client_urls by hand")
+    return table
+
+
+def _client_tls(
+    source: NodeFacts | None, members: list[NodeFacts], warnings: list[str]
+) -> dict[str, Any]:
+    """cacert/cert/key: kube-apiserver's etcd client files, else etcd's CA alone."""
+    if source is not None and source.apiserver is not None:
+        api = source.apiserver
+        return {"cacert": api.etcd_cafile, "cert": api.etcd_certfile, "key": api.etcd_keyfile}
+    etcd = members[0].etcd
+    assert etcd is not None
+    warnings.append(
+        "no kube-apiserver manifest names an etcd client certificate: set cert and key "
+        "(etcd refuses clients without one when client-cert-auth is on)"
+    )
+    return {"cacert": etcd.trusted_ca_file or None}
+
+
+def _copy_certs(
+    shell: NodeShell, sudo: bool, cluster: dict[str, Any], folder: Path, name: str
+) -> list[str]:
+    """Copy cacert/cert/key from the node into `folder` (0700), each file 0600."""
+    paths = [cluster[k] for k in ("cacert", "cert", "key") if cluster.get(k)]
+    found = read_files(shell, paths, sudo=sudo)
+    for path in paths:
+        if not found[path].exists or found[path].error:
+            raise EtcdtuiError(f"copying {path} from {shell.node}: {found[path].error}")
+    folder = folder.expanduser().resolve()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    written = []
+    for key in ("cacert", "cert", "key"):
+        source = cluster.get(key)
+        if not source:
+            continue
+        target = folder / f"{name}-{os.path.basename(source)}"
+        if target.exists():
+            raise UsageError(f"--copy-certs: {target} exists; not overwriting it")
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(found[source].text + "\n")
+        cluster[key] = str(target)
+        written.append(str(target))
+    return written
