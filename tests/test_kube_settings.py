@@ -11,10 +11,12 @@ import pytest
 from etcdtui.errors import EtcdtuiError
 from etcdtui.services.kube.settings import (
     KubeConfigError,
-    env_file_values,
     parse_apiserver_manifest,
     parse_etcd_manifest,
     parse_flags,
+)
+from etcdtui.services.kube.systemd import (
+    env_file_values,
     parse_systemd_etcd,
     unit_config_file,
     unit_environment_files,

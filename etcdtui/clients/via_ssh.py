@@ -43,6 +43,18 @@ def open_cluster(connection: Connection, shells: ShellPool | None = None) -> Clu
     return ClusterClient(connection, routes=routes)
 
 
+def client_without_certificate(cluster: ClusterClient, endpoint: str) -> GatewayClient:
+    """A client for `endpoint` that trusts the cluster's CA but presents no certificate, by
+    the same route as the cluster's own clients: what an intruder on the network would be."""
+    connection = cluster.connection
+    routes = cluster.routes
+    if not isinstance(routes, SshRoutes):
+        return GatewayClient(endpoint, TlsFiles(cacert=connection.tls.cacert), connection.timeout)
+    cacert = TlsFiles(cacert=routes.tls().cacert)
+    node = connection.node_for_url(endpoint) if connection.via_ssh else None
+    return routes.gateway(endpoint, node, tls=cacert)
+
+
 class SshRoutes:
     """Builds each member's client: tunnelled, or etcdctl on the node when forwarding is off."""
 
@@ -93,13 +105,17 @@ class SshRoutes:
             return RoutedClient(self, endpoint, None, unrouted=True)
         return RoutedClient(self, endpoint, node)
 
-    def gateway(self, endpoint: str, node: NodeConfig | None) -> GatewayClient:
-        """A gateway client for `endpoint`, through a tunnel from `node` (direct if None)."""
+    def gateway(
+        self, endpoint: str, node: NodeConfig | None, tls: TlsFiles | None = None
+    ) -> GatewayClient:
+        """A gateway client for `endpoint`, through a tunnel from `node` (direct if None),
+        presenting `tls` (default: the cluster's client certificate)."""
         from etcdtui.clients.tunnel import TunnelAdapter
 
         timeout = self.connection.timeout
+        tls = tls or self.tls()
         if node is None:
-            return GatewayClient(endpoint, self.tls(), timeout)
+            return GatewayClient(endpoint, tls, timeout)
         hop = self.shells.shell(node.tunnel_via or node.name)
         target = urlsplit(node.client_url_on_node)
         host, port = target.hostname or "127.0.0.1", target.port or 2379
@@ -107,7 +123,7 @@ class SshRoutes:
         def opener(connect_timeout: float) -> paramiko.Channel:
             return hop.open_channel(host, port, connect_timeout)
 
-        return GatewayClient(endpoint, self.tls(), timeout, adapter=TunnelAdapter(opener, timeout))
+        return GatewayClient(endpoint, tls, timeout, adapter=TunnelAdapter(opener, timeout))
 
     def etcdctl(self, endpoint: str, node: NodeConfig) -> EtcdClient:
         """etcdctl run over SSH on the node that reaches `endpoint`."""

@@ -14,8 +14,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-# Long enough for any rehearsal, short enough that nobody mistakes these for real certs.
-VALIDITY = datetime.timedelta(days=30)
+# kubeadm's lifetimes: a year for the certificates, ten years for the CA (so that the
+# Kubernetes screen's expiry warnings, at 30 and 7 days, stay quiet on a fresh lab).
+VALIDITY = datetime.timedelta(days=365)
+CA_VALIDITY = datetime.timedelta(days=3650)
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def make_pki(
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
+        .not_valid_after(now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(

@@ -18,9 +18,11 @@ from etcdtui.services.kube.settings import (
     ApiserverSettings,
     EtcdSettings,
     KubeConfigError,
-    env_file_values,
     parse_apiserver_manifest,
     parse_etcd_manifest,
+)
+from etcdtui.services.kube.systemd import (
+    env_file_values,
     parse_systemd_etcd,
     unit_config_file,
     unit_environment_files,

@@ -1,0 +1,276 @@
+"""The Kubernetes view of a cluster: API server wiring, certificate expiry and security checks.
+
+Everything is read, nothing is changed: each node's manifests or systemd settings over SSH,
+the certificates they name (``cat``; keys are only ``stat``'ed), the data dir's and keys'
+modes, and one request per member made without a client certificate, which etcd must refuse.
+Nodes are read in parallel; one that does not answer costs its SSH timeout and is reported.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from etcdtui.clients.shell import NodeShell
+from etcdtui.config import Connection, NodeConfig
+from etcdtui.errors import EtcdError, EtcdTLSError, EtcdtuiError
+from etcdtui.models import Member
+from etcdtui.services.kube.certs import CertStatus, describe_certificate, unreadable
+from etcdtui.services.kube.inspect import NodeFacts, inspect_node
+from etcdtui.services.kube.remote import read_files, stat_paths
+from etcdtui.services.kube.wiring import CRITICAL, OK, WARN, Finding, check_wiring
+
+Probe = Callable[[str], str]
+"""endpoint -> "refused" (a client without a certificate was turned away), "accepted", or
+"unknown: why"; the TUI passes one built on the cluster's own routes."""
+
+
+@dataclass(frozen=True)
+class KubeReport:
+    """What the Kubernetes screen shows."""
+
+    facts: tuple[NodeFacts, ...]
+    wiring: tuple[Finding, ...]
+    certs: tuple[CertStatus, ...]
+    security: tuple[Finding, ...]
+    taken_at: float = field(default_factory=time.time)
+
+    @property
+    def worst(self) -> str:
+        severities = {f.severity for f in (*self.wiring, *self.security)} | {
+            c.severity for c in self.certs
+        }
+        return next((s for s in (CRITICAL, WARN) if s in severities), OK)
+
+
+@dataclass(frozen=True)
+class _NodeResult:
+    facts: NodeFacts
+    certs: tuple[CertStatus, ...] = ()
+    security: tuple[Finding, ...] = ()
+
+
+def _cert_paths(facts: NodeFacts) -> list[tuple[str, str]]:
+    """(role, path) of the certificates the node's settings name."""
+    found: list[tuple[str, str]] = []
+    etcd, api = facts.etcd, facts.apiserver
+    if etcd is not None:
+        found += [("server", etcd.cert_file), ("peer", etcd.peer_cert_file)]
+        found += [("CA", etcd.trusted_ca_file), ("peer CA", etcd.peer_trusted_ca_file)]
+        if etcd.trusted_ca_file:
+            folder = posixpath.dirname(etcd.trusted_ca_file)
+            found.append(("client (healthcheck)", posixpath.join(folder, "healthcheck-client.crt")))
+    if api is not None:
+        found += [("client (kube-apiserver)", api.etcd_certfile), ("CA", api.etcd_cafile)]
+    unique: dict[str, str] = {}
+    for role, path in found:
+        if path and path not in unique:
+            unique[path] = role
+    return [(role, path) for path, role in unique.items()]
+
+
+def _key_paths(facts: NodeFacts) -> list[str]:
+    etcd, api = facts.etcd, facts.apiserver
+    keys = [etcd.key_file, etcd.peer_key_file] if etcd else []
+    if etcd and etcd.trusted_ca_file:
+        folder = posixpath.dirname(etcd.trusted_ca_file)
+        keys += [posixpath.join(folder, n) for n in ("ca.key", "healthcheck-client.key")]
+    if api is not None:
+        keys.append(api.etcd_keyfile)
+    return list(dict.fromkeys(k for k in keys if k))
+
+
+def _check_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _NodeResult:
+    name = node.name
+    try:
+        facts = inspect_node(shell, sudo=node.sudo)
+    except EtcdtuiError as exc:
+        return _NodeResult(NodeFacts(name, error=exc.message))
+    facts = NodeFacts(name, facts.etcd, facts.apiserver, facts.error, facts.notes)
+    if facts.etcd is None and facts.apiserver is None:
+        return _NodeResult(facts)
+    wanted = _cert_paths(facts)
+    optional = {p for role, p in wanted if role.startswith("client (health")}
+    files = read_files(shell, [p for _, p in wanted], sudo=node.sudo)
+    certs = []
+    for role, path in wanted:
+        remote = files[path]
+        if remote.exists and not remote.error:
+            pem = remote.text.encode()
+            certs.append(describe_certificate(pem, node=name, role=role, path=path, now=now))
+        elif path not in optional:
+            certs.append(unreadable(name, role, path, remote.error or "no such file"))
+    data_dir = facts.etcd.data_dir if facts.etcd else node.data_dir
+    keys = _key_paths(facts)
+    modes = stat_paths(shell, [data_dir, *keys], sudo=node.sudo)
+    security = []
+    if facts.etcd is not None:
+        stat = modes[data_dir]
+        if not stat.exists:
+            security.append(
+                Finding(
+                    name, "data dir 0700", False, WARN, f"{name}: data dir {data_dir} not found"
+                )
+            )
+        elif stat.mode & 0o077:
+            security.append(
+                Finding(
+                    name,
+                    "data dir 0700",
+                    False,
+                    CRITICAL,
+                    f"{name}: data dir {data_dir} is {stat.mode:o}: others can "
+                    "read every key and secret",
+                    f"chmod 700 {data_dir}",
+                )
+            )
+        else:
+            security.append(
+                Finding(
+                    name, "data dir 0700", True, OK, f"{name}: data dir {data_dir} is {stat.mode:o}"
+                )
+            )
+    exposed = [k for k in keys if modes[k].exists and modes[k].mode & 0o004]
+    present = [k for k in keys if modes[k].exists]
+    if exposed:
+        fix = "chmod 600 " + " ".join(exposed)
+        message = f"{name}: world-readable private keys: " + ", ".join(
+            f"{k} ({modes[k].mode:o})" for k in exposed
+        )
+        security.append(Finding(name, "private keys", False, CRITICAL, message, fix))
+    elif present:
+        security.append(
+            Finding(
+                name,
+                "private keys",
+                True,
+                OK,
+                f"{name}: {len(present)} private keys, none world-readable",
+            )
+        )
+    return _NodeResult(facts, tuple(certs), tuple(security))
+
+
+def _cluster_security(
+    connection: Connection, members: Sequence[Member], facts: Sequence[NodeFacts], probe: Probe
+) -> list[Finding]:
+    findings = []
+    endpoints = [u for m in members for u in m.client_urls[:1]] or list(connection.endpoints)
+    with ThreadPoolExecutor(max_workers=max(1, len(endpoints))) as pool:
+        answers = list(pool.map(probe, endpoints))
+    for url, answer in zip(endpoints, answers, strict=True):
+        check = "client-cert-auth"
+        if url.startswith("http://"):
+            findings.append(
+                Finding(
+                    "",
+                    check,
+                    False,
+                    CRITICAL,
+                    f"{url} takes clients over plain HTTP: anyone on the network has cluster root",
+                    "serve clients on https with "
+                    "--cert-file, --key-file and --client-cert-auth=true",
+                )
+            )
+        elif answer == "refused":
+            findings.append(
+                Finding("", check, True, OK, f"{url} refused a client without a certificate")
+            )
+        elif answer == "accepted":
+            findings.append(
+                Finding(
+                    "",
+                    check,
+                    False,
+                    CRITICAL,
+                    f"{url} answered a client WITHOUT a certificate: "
+                    "client-cert-auth is not enforced",
+                    "set --client-cert-auth=true and --trusted-ca-file on that "
+                    "member, then restart it",
+                )
+            )
+        else:
+            findings.append(Finding("", check, False, WARN, f"{url}: could not check ({answer})"))
+    plain = [(m.name, u) for m in members for u in m.peer_urls if not u.startswith("https://")]
+    if plain:
+        text = ", ".join(f"{n} {u}" for n, u in plain)
+        findings.append(
+            Finding(
+                "",
+                "peer TLS",
+                False,
+                CRITICAL,
+                f"peer URLs without TLS: {text}: raft traffic (every write) in clear",
+                "use https peer URLs with --peer-cert-file, "
+                "--peer-key-file and --peer-client-cert-auth=true",
+            )
+        )
+    elif members:
+        findings.append(Finding("", "peer TLS", True, OK, f"all {len(members)} peer URLs https"))
+    for fact in facts:
+        if fact.etcd is not None and fact.etcd.peer_tls and not fact.etcd.peer_client_cert_auth:
+            findings.append(
+                Finding(
+                    fact.node,
+                    "peer TLS",
+                    False,
+                    WARN,
+                    f"{fact.node}: --peer-client-cert-auth is off: any host can pose as a peer",
+                    "set --peer-client-cert-auth=true",
+                )
+            )
+    return findings
+
+
+def build_report(
+    connection: Connection,
+    shell_of: Callable[[str], NodeShell],
+    members: Sequence[Member],
+    probe: Probe,
+    now: datetime | None = None,
+) -> KubeReport:
+    """Read every node of `connection` and check what the Kubernetes screen shows."""
+    nodes = [n for n in connection.nodes if n.member or n.apiserver] or list(connection.nodes)
+    if not nodes:
+        return KubeReport((), (), (), ())
+    with ThreadPoolExecutor(max_workers=min(8, len(nodes))) as pool:
+        results = list(pool.map(lambda n: _check_node(shell_of(n.name), n, now), nodes))
+    facts = tuple(r.facts for r in results)
+    local = {f.node: f.etcd.name for f in facts if f.etcd is not None}
+    apiservers = {f.node: f.apiserver for f in facts if f.apiserver is not None}
+    wiring = check_wiring(apiservers, members, local)
+    security = [f for r in results for f in r.security]
+    security += _cluster_security(connection, members, facts, probe)
+    for fact in facts:
+        if fact.error:
+            message = f"{fact.node}: {fact.error}"
+            security.insert(0, Finding(fact.node, "read", False, WARN, message))
+    certs = tuple(c for r in results for c in r.certs)
+    return KubeReport(facts, tuple(wiring), certs, tuple(security))
+
+
+def probe_without_certificate(make_client: Callable[[str], object]) -> Probe:
+    """A Probe from a factory of clients that present no certificate (see
+    clients.via_ssh.client_without_certificate)."""
+
+    def probe(endpoint: str) -> str:
+        client = make_client(endpoint)
+        try:
+            client.status()  # type: ignore[attr-defined]
+        except EtcdTLSError as exc:
+            if "client certificate" in exc.message:
+                return "refused"
+            return f"unknown: {exc.message}"
+        except EtcdError as exc:
+            return f"unknown: {exc.message}"
+        finally:
+            close = getattr(client, "close", None)
+            if callable(close):
+                close()
+        return "accepted"
+
+    return probe
