@@ -203,6 +203,11 @@ class Connection:
             node.profile, {}
         )
 
+    def profile_var(self, node: NodeConfig, name: str) -> str:
+        """A profile variable as `node`'s commands see it (its vars, else the profile's
+        default), e.g. a static-pod node's ``manifest`` path; "" if unset."""
+        return str(node.vars.get(name, PROFILE_DEFAULT_VARS.get(node.profile, {}).get(name, "")))
+
     def profile_command(
         self, node: NodeConfig, action: str, extra: Mapping[str, str] | None = None
     ) -> str:

@@ -290,13 +290,23 @@ class MemberChangeRunbook(MemberSteps, PointerSteps):
         if ours is None or not ours.started:
             env_file = node.vars.get("env_file")
             target = env_file or f"(profile {node.profile}: set by hand)"
+            what = (
+                f"ETCD_NAME={self.new_name} ETCD_INITIAL_CLUSTER=<members>,"
+                f"{self.new_name}={peers} ETCD_INITIAL_CLUSTER_STATE=existing"
+            )
+            if node.profile == "static-pod":
+                stash = self.connection.profile_var(node, "manifest_stash")
+                target = f"{stash} (a running member's etcd.yaml)"
+                what = (
+                    f"--name={self.new_name} --initial-cluster=<members>,"
+                    f"{self.new_name}={peers} --initial-cluster-state=existing"
+                )
             steps.append(
                 Step(
                     "env",
                     "env",
                     node.name,
-                    f"write {target}: ETCD_NAME={self.new_name} ETCD_INITIAL_CLUSTER=<members>,"
-                    f"{self.new_name}={peers} ETCD_INITIAL_CLUSTER_STATE=existing",
+                    f"write {target}: {what}",
                     "the new member joins the existing cluster with the same token",
                 )
             )
