@@ -169,7 +169,7 @@ def set_cluster(text: str, name: str, cluster: Mapping[str, Any]) -> str | None:
     clusters = expected.setdefault("clusters", {})
     if not isinstance(clusters, dict):
         return None
-    clusters[name] = dict(cluster)
+    clusters[name] = _without_none(cluster)  # dump_toml leaves unset (None) keys out
     prefix = ("clusters", name)
     kept: list[str] = []
     inside = False
@@ -191,6 +191,14 @@ def set_cluster(text: str, name: str, cluster: Mapping[str, Any]) -> str | None:
     except tomllib.TOMLDecodeError:
         return None
     return result
+
+
+def _without_none(table: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: _without_none(v) if isinstance(v, Mapping) else v
+        for k, v in table.items()
+        if v is not None
+    }
 
 
 def replace_file(path: Path, text: str, stamp: str, mode: int = 0o600) -> Path | None:

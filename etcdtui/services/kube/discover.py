@@ -125,8 +125,10 @@ def discover(
     if not hosts:
         raise UsageError("--ssh: give at least one host")
 
+    targets = {host: target_of(host) for host in hosts}  # bad input refused before any SSH
+
     def read(host: str) -> tuple[SshTarget, NodeFacts, bool, NodeShell]:
-        target = target_of(host)
+        target = targets[host]
         shell = open_shell(host, target, False)
         uid = shell.run("id -u", timeout=15)
         if not uid.ok:
