@@ -285,7 +285,7 @@ def test_wiring_flags_a_removed_member_still_in_a_manifest(kube_lab: LabInfo) ->
     # node3 was replaced by the test before: put its URL back into node1's apiserver flags.
     removed = kube_lab.node("node3").client_url
     manifest = kube_dir(kube_lab, "node1") / "manifests/kube-apiserver.yaml"
-    servers = [s for s in manifest.read_text().split() if s.startswith("--etcd-servers=")][0]
+    servers = next(s for s in manifest.read_text().split() if s.startswith("--etcd-servers="))
     _set_flag(manifest, "etcd-servers", servers.split("=", 1)[1] + "," + removed)
     report = kube_report(kube_lab)
     bad = [f for f in report.wiring if not f.ok]
