@@ -264,6 +264,19 @@ def test_replace_member_writes_the_new_static_pod(kube_lab: LabInfo) -> None:
     assert etcd is not None
     os.kill(kubelet, 9)
     os.kill(etcd, 9)
+    config = str(kube_lab.config_path)
+    # Without kubeadm's etcd certificates on the new node, the plan is refused up front.
+    cert = kube_dir(kube_lab, "spare1") / "pki/etcd/peer.crt"
+    cert.rename(cert.with_suffix(".away"))
+    try:
+        refused = run("replace-member", "node3", "--new-node", "spare1", "--config", config,
+                      "--yes")  # fmt: skip
+    finally:
+        cert.with_suffix(".away").rename(cert)
+    assert refused.returncode == 1
+    assert "[FAIL] spare1 has kubeadm's etcd certificates" in refused.stdout
+    assert "/etc/kubernetes/pki/etcd/peer.crt" in refused.stdout
+    assert not (kube_dir(kube_lab, "spare1") / "etcd.yaml.etcdtui-stopped").exists()
     done = run("replace-member", "node3", "--new-node", "spare1", "--config",
                str(kube_lab.config_path), "--yes")  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr

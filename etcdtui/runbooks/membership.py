@@ -23,14 +23,15 @@ from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.runbooks.defrag import membership_check
 from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.membership_config import PointerSteps
-from etcdtui.runbooks.membership_steps import MemberSteps, advice, stamp
+from etcdtui.runbooks.membership_static_pod import StaticPodSteps
+from etcdtui.runbooks.membership_steps import advice, stamp
 
 
 def _quorum(voting: int) -> int:
     return voting // 2 + 1
 
 
-class MemberChangeRunbook(MemberSteps, PointerSteps):
+class MemberChangeRunbook(StaticPodSteps, PointerSteps):
     """`replace-member` (with `old_member`) or `add-member` (without), learner first."""
 
     def __init__(
@@ -192,6 +193,8 @@ class MemberChangeRunbook(MemberSteps, PointerSteps):
         )
         if ours is None or not ours.started:
             checks.append(self._data_dir_state())
+            if self.static_pod(self.new_node):
+                checks.append(self.pki_check())
         return checks
 
     def plan(self) -> Plan:

@@ -21,7 +21,6 @@ from etcdtui.models import ClusterView, Member
 from etcdtui.models.command import CommandResult
 from etcdtui.models.runbook import Step
 from etcdtui.runbooks.engine import Output
-from etcdtui.runbooks.static_pod import FILE_FLAGS, manifest_flags, new_member_manifest
 
 Outcome = tuple[bool, str]
 
@@ -76,7 +75,7 @@ def stamp() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
 
 
-def _tail(result: CommandResult, lines: int = 5) -> str:
+def output_tail(result: CommandResult, lines: int = 5) -> str:
     text = (result.stdout + result.stderr).strip()
     return "\n".join(text.splitlines()[-lines:]) or f"exit code {result.exit_code}"
 
@@ -175,7 +174,7 @@ class MemberSteps:
                 f"etcd there again with its old data dir",
             )
         if not stop.ok:
-            return False, f"stop failed: {_tail(stop)}"
+            return False, f"stop failed: {output_tail(stop)}"
         data, aside = node.data_dir, f"{node.data_dir}.etcdtui-removed-{self.run_stamp}"
         raw = (
             f"if [ -e {shlex.quote(data)} ]; then mv {shlex.quote(data)} {shlex.quote(aside)}"
@@ -183,7 +182,7 @@ class MemberSteps:
         )
         moved = self._sh(node, raw)
         if not moved.ok:
-            return False, f"moving {data} aside failed: {_tail(moved)}"
+            return False, f"moving {data} aside failed: {output_tail(moved)}"
         if "moved" in moved.stdout:
             return True, f"etcd stopped; {data} moved to {aside}"
         return True, f"etcd stopped; {data} absent (moved before?)"
@@ -208,7 +207,7 @@ class MemberSteps:
         )
         result = self._sh(node, raw)
         if not result.ok:
-            return False, f"checking {data} failed: {_tail(result)}"
+            return False, f"checking {data} failed: {output_tail(result)}"
         if "moved" in result.stdout:
             return True, f"{data} held old data: moved to {aside} (not deleted)"
         return True, f"{data} is empty or absent"
@@ -269,75 +268,8 @@ class MemberSteps:
                 env[key] = node.vars[var]
         return env
 
-    def _static_pod(self, node: NodeConfig) -> tuple[str, str] | None:
-        """(manifest, stash) for a kubeadm node, None for other profiles."""
-        manifest = self.connection.profile_var(node, "manifest")
-        stash = self.connection.profile_var(node, "manifest_stash")
-        return (manifest, stash) if node.profile == "static-pod" and manifest and stash else None
-
-    def template_manifest(self) -> tuple[str, str]:
-        """(text, "node:path") of a running member's etcd.yaml, read over SSH."""
-        for node in self.connection.nodes:
-            paths = self._static_pod(node)
-            if paths is None or not node.member or node.name == self.new_node.name:
-                continue
-            if node.member_name == self.old_name:
-                continue
-            try:
-                result = self._sh(node, f"cat {shlex.quote(paths[0])}", timeout=15)
-            except EtcdtuiError:
-                continue
-            if result.ok and "etcd" in result.stdout:
-                return result.stdout, f"{node.name}:{paths[0]}"
-        raise EtcdtuiError(
-            "no running member's etcd manifest could be read over SSH",
-            hint="the new member's manifest is made from a survivor's",
-        )
-
-    def _do_manifest(self, paths: tuple[str, str], output: Output) -> Outcome:
-        node = self.new_node
-        manifest, stash = paths
-        text, origin = self.template_manifest()
-        peers = ",".join(node.peer_urls)
-        listen = [u for u in (node.local_client_url, *node.client_urls) if u]
-        replace = {
-            "name": self.new_name,
-            "advertise-client-urls": ",".join(node.client_urls),
-            "listen-client-urls": ",".join(dict.fromkeys(listen)),
-            "listen-peer-urls": peers,
-            "initial-advertise-peer-urls": peers,
-            "initial-cluster": initial_cluster(self._members(), self.new_name, node.peer_urls),
-            "initial-cluster-state": "existing",
-        }
-        new = new_member_manifest(text, origin, replace, node.data_dir)
-        flags = manifest_flags(new, origin)
-        files = [flags[f] for f in FILE_FLAGS if flags.get(f)]
-        q = shlex.quote
-        if files:
-            check = " ; ".join(f"test -e {q(f)} || echo {q(f)}" for f in files)
-            missing = self._sh(node, check, timeout=15).stdout.split()
-            if missing:
-                return False, (
-                    f"{node.name} lacks kubeadm's etcd certificates ({', '.join(missing)}): "
-                    "run kubeadm join --control-plane there, or create them from the etcd CA"
-                )
-        raw = f"umask 077 && cat > {q(stash + '.part')} && mv {q(stash + '.part')} {q(stash)}"
-        result = self.shells.shell(node.name).run(
-            raw, timeout=30, sudo=node.sudo, stdin=new.encode()
-        )
-        if not result.ok:
-            return False, f"writing {stash} failed: {_tail(result)}"
-        output(f"--initial-cluster={replace['initial-cluster']}")
-        return True, (
-            f"wrote {stash} from {origin} (--initial-cluster-state=existing); "
-            f"the start moves it to {manifest}"
-        )
-
     def _do_env(self, step: Step, output: Output) -> Outcome:
         node = self.new_node
-        paths = self._static_pod(node)
-        if paths is not None:
-            return self._do_manifest(paths, output)
         env = self.new_env(self._members())
         path = node.vars.get("env_file")
         if not path:
@@ -355,7 +287,7 @@ class MemberSteps:
             raw, timeout=30, sudo=node.sudo, stdin=env_file_text(env).encode()
         )
         if not result.ok:
-            return False, f"writing {path} failed: {_tail(result)}"
+            return False, f"writing {path} failed: {output_tail(result)}"
         output(f"ETCD_INITIAL_CLUSTER={env['ETCD_INITIAL_CLUSTER']}")
         return True, f"wrote {path} ({len(env)} variables, ETCD_INITIAL_CLUSTER_STATE=existing)"
 
@@ -367,7 +299,7 @@ class MemberSteps:
                 return True, f"etcd already runs on {node.name}"
         result = self._sh(node, self.connection.profile_command(node, "start"), timeout=90)
         if not result.ok:
-            text = _tail(result)
+            text = output_tail(result)
             hint = advice(text)
             return False, text + (f"\nadvice: {hint}" if hint else "")
         return True, f"etcd started on {node.name}"

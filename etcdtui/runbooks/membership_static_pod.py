@@ -1,0 +1,118 @@
+"""Member changes on kubeadm nodes (the static-pod profile): the new member's etcd.yaml.
+
+kubeadm's ``kubeadm join --control-plane`` would write it; here it is made from a running
+member's manifest (see static_pod.py), checked in preflight against the certificates the new
+node holds, written beside the manifests folder and started by the profile's ``start``, which
+moves it in for the kubelet to run.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from etcdtui.config import NodeConfig
+from etcdtui.errors import EtcdtuiError
+from etcdtui.models.runbook import Check, Step, Verdict
+from etcdtui.runbooks.engine import Output
+from etcdtui.runbooks.membership_steps import MemberSteps, Outcome, initial_cluster, output_tail
+from etcdtui.runbooks.static_pod import FILE_FLAGS, manifest_flags, new_member_manifest
+
+_NO_PKI = (
+    "missing {}: run kubeadm join --control-plane on the new node (or create its etcd "
+    "server and peer certificates from the etcd CA) first"
+)
+
+
+class StaticPodSteps(MemberSteps):
+    """MemberSteps whose "env" step writes an etcd.yaml on static-pod nodes."""
+
+    def static_pod(self, node: NodeConfig) -> tuple[str, str] | None:
+        """(manifest, stash) for a kubeadm node, None for other profiles."""
+        manifest = self.connection.profile_var(node, "manifest")
+        stash = self.connection.profile_var(node, "manifest_stash")
+        return (manifest, stash) if node.profile == "static-pod" and manifest and stash else None
+
+    def template_manifest(self) -> tuple[str, str]:
+        """(text, "node:path") of a running member's etcd.yaml, read over SSH."""
+        for node in self.connection.nodes:
+            paths = self.static_pod(node)
+            if paths is None or not node.member or node.name == self.new_node.name:
+                continue
+            if node.member_name == self.old_name:
+                continue
+            try:
+                result = self._sh(node, f"cat {shlex.quote(paths[0])}", timeout=15)
+            except EtcdtuiError:
+                continue
+            if result.ok and "etcd" in result.stdout:
+                return result.stdout, f"{node.name}:{paths[0]}"
+        raise EtcdtuiError(
+            "no running member's etcd manifest could be read over SSH",
+            hint="the new member's manifest is made from a survivor's",
+        )
+
+    def new_manifest(self) -> tuple[str, str]:
+        """(the new member's etcd.yaml, where its template came from)."""
+        node = self.new_node
+        text, origin = self.template_manifest()
+        peers = ",".join(node.peer_urls)
+        listen = [u for u in (node.local_client_url, *node.client_urls) if u]
+        replace = {
+            "name": self.new_name,
+            "advertise-client-urls": ",".join(node.client_urls),
+            "listen-client-urls": ",".join(dict.fromkeys(listen)),
+            "listen-peer-urls": peers,
+            "initial-advertise-peer-urls": peers,
+            "initial-cluster": initial_cluster(self._members(), self.new_name, node.peer_urls),
+            "initial-cluster-state": "existing",
+        }
+        return new_member_manifest(text, origin, replace, node.data_dir), origin
+
+    def missing_pki(self, manifest: str, origin: str) -> list[str]:
+        """The certificate and key files `manifest` names that the new node lacks."""
+        flags = manifest_flags(manifest, origin)
+        files = list(dict.fromkeys(flags[f] for f in FILE_FLAGS if flags.get(f)))
+        if not files:
+            return []
+        q = shlex.quote
+        check = " ; ".join(f"test -e {q(f)} || echo {q(f)}" for f in files)
+        return self._sh(self.new_node, check, timeout=15).stdout.split()
+
+    def pki_check(self) -> Check:
+        """Preflight for a kubeadm node: the etcd certificates its manifest will name."""
+        name = f"{self.new_node.name} has kubeadm's etcd certificates"
+        try:
+            manifest, origin = self.new_manifest()
+            missing = self.missing_pki(manifest, origin)
+        except EtcdtuiError as exc:
+            return Check(name, Verdict.FAIL, str(exc))
+        if missing:
+            return Check(name, Verdict.FAIL, _NO_PKI.format(", ".join(missing)))
+        return Check(name, Verdict.PASS, f"every file {origin} names exists there")
+
+    def _do_manifest(self, paths: tuple[str, str], output: Output) -> Outcome:
+        node = self.new_node
+        manifest, stash = paths
+        new, origin = self.new_manifest()
+        missing = self.missing_pki(new, origin)
+        if missing:
+            return False, _NO_PKI.format(", ".join(missing))
+        q = shlex.quote
+        raw = f"umask 077 && cat > {q(stash + '.part')} && mv {q(stash + '.part')} {q(stash)}"
+        result = self.shells.shell(node.name).run(
+            raw, timeout=30, sudo=node.sudo, stdin=new.encode()
+        )
+        if not result.ok:
+            return False, f"writing {stash} failed: {output_tail(result)}"
+        cluster = manifest_flags(new, origin).get("initial-cluster", "")
+        output(f"--initial-cluster={cluster}")
+        return True, (
+            f"wrote {stash} from {origin} (--initial-cluster-state=existing); "
+            f"the start moves it to {manifest}"
+        )
+
+    def _do_env(self, step: Step, output: Output) -> Outcome:
+        paths = self.static_pod(self.new_node)
+        if paths is None:
+            return super()._do_env(step, output)
+        return self._do_manifest(paths, output)
