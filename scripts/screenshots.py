@@ -19,6 +19,7 @@ from textual.pilot import Pilot  # noqa: E402
 from etcdtui.ui.samples import (  # noqa: E402
     sample_app,
     sample_backups_screen,
+    sample_kube_screen,
     sample_runbook_screen,
 )
 
@@ -48,6 +49,12 @@ async def backups(pilot: Pilot[int]) -> None:
     await pilot.pause(0.3)
 
 
+async def kubernetes(pilot: Pilot[int]) -> None:
+    await pilot.app.push_screen(sample_kube_screen())
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.3)
+
+
 SHOTS: list[tuple[str, str, tuple[int, int], Steps]] = [
     ("dashboard-healthy", "healthy", (160, 45), nothing),
     ("dashboard-80x24", "healthy", (80, 24), nothing),
@@ -58,6 +65,7 @@ SHOTS: list[tuple[str, str, tuple[int, int], Steps]] = [
     ("runbook-defrag-plan", "healthy", (130, 42), defrag_plan),
     ("backups", "healthy", (120, 24), backups),
     ("dashboard-via-ssh", "via-ssh", (160, 45), nothing),
+    ("kubernetes", "healthy", (140, 45), kubernetes),
 ]
 
 

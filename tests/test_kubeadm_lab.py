@@ -21,6 +21,8 @@ import yaml
 from conftest import connection_of
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from textual.content import Content
+from textual.widgets import DataTable, Static
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.ssh import ShellPool
@@ -29,6 +31,7 @@ from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError
 from etcdtui.lab import LabInfo, lab_down, lab_up
 from etcdtui.services.kube.report import KubeReport, build_report, probe_without_certificate
+from etcdtui.ui.app import EtcdtuiApp
 
 ETCDTUI = [sys.executable, "-m", "etcdtui"]
 
@@ -151,6 +154,25 @@ def test_fresh_kubeadm_lab_passes_every_check(kube_lab: LabInfo) -> None:
     assert len(report.wiring) == 3 and all(f.ok for f in report.wiring)
     roles = {c.role for c in report.certs if c.node == "node1"}
     assert {"server", "peer", "CA", "client (kube-apiserver)"} <= roles
+
+
+async def test_kubernetes_screen_reads_every_node_of_the_lab(kube_lab: LabInfo) -> None:
+    app = EtcdtuiApp(connection_of(kube_lab), refresh=60)
+    async with app.run_test(size=(120, 40)) as pilot:
+        while app.polls < 1:
+            await pilot.pause(0.1)
+        await pilot.press("k")
+        for _ in range(100):  # the report is read over SSH in a worker
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.1)
+            summary = app.screen.query_one("#kube-summary", Static)
+            text = Content.from_markup(str(summary.content)).plain
+            if text.startswith(("OK", "WARN", "CRITICAL")):
+                break
+        assert text.startswith("OK · wiring 3 ok"), text
+        assert app.screen.query_one("#kube-wiring", DataTable).row_count == 3
+        certs = app.screen.query_one("#kube-certs", DataTable).row_count
+        assert certs == 15  # server, peer, CA and two client certificates on each node
 
 
 def test_expiring_certificate_is_flagged(kube_lab: LabInfo) -> None:

@@ -46,6 +46,7 @@ DASHBOARD_ONLY = CHANGING | {
     "cycle_interval",
     "refresh_now",
     "snapshot",
+    "kubernetes",
 }
 
 
@@ -64,6 +65,7 @@ class EtcdtuiApp(App[int]):
         Binding("n", "recover_nospace", "NOSPACE recovery", id="recover-nospace"),
         Binding("l", "audit_log", "Audit log", id="audit-log"),
         Binding("s", "snapshot", "Backups", id="snapshot"),
+        Binding("k", "kubernetes", "Kubernetes", id="kubernetes"),
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
     ]
 
@@ -352,6 +354,15 @@ class EtcdtuiApp(App[int]):
 
         self.push_screen(BackupsScreen(self.connection, self._runbook_cluster, self.audit))
 
+    def action_kubernetes(self) -> None:
+        """API server wiring, certificates and security checks, read from the nodes over SSH."""
+        from etcdtui.ui.screens.kube import KubeScreen, live_reader
+
+        # Made here, on the UI thread (no I/O yet); the screen's worker does the reading.
+        reader = live_reader(self.connection, self._runbook_cluster(), self._runbook_shells(),
+                             lambda: self.view)  # fmt: skip
+        self.push_screen(KubeScreen(self.connection, reader))
+
     def action_switch_cluster(self) -> None:
         if not self.clusters:
             return
@@ -402,6 +413,7 @@ class EtcdtuiApp(App[int]):
             ("Defragment…", "Followers first, leader last", "defrag"),
             ("NOSPACE recovery…", "Compact, defrag all, disarm", "recover_nospace"),
             ("Backups…", "Save a snapshot; the snapshot catalogue", "snapshot"),
+            ("Kubernetes…", "API server wiring, certificate expiry, security", "kubernetes"),
             ("Add a member…", "Scale out one member at a time, learner first", "add_member"),
         ]
         for title, help_text, action in commands:

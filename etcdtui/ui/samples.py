@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from etcdtui.config import Connection, NodeConfig, SshTarget
@@ -14,8 +15,14 @@ from etcdtui.runbooks.catalogue import Catalogue
 from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
 from etcdtui.runbooks.engine import Output
 from etcdtui.services import samples
+from etcdtui.services.kube.certs import CertStatus, unreadable
+from etcdtui.services.kube.inspect import NodeFacts
+from etcdtui.services.kube.report import KubeReport
+from etcdtui.services.kube.settings import ApiserverSettings
+from etcdtui.services.kube.wiring import CRITICAL, OK, WARN, Finding
 from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.screens.backups import BackupsScreen
+from etcdtui.ui.screens.kube import KubeScreen
 from etcdtui.ui.screens.runbook import RunbookScreen
 
 
@@ -119,3 +126,81 @@ def sample_runbook_screen() -> RunbookScreen:
         AuditLog(Path("/nonexistent/etcdtui-sample-audit.log")),
         options=True,
     )
+
+
+# --- the Kubernetes screen ----------------------------------------------------------------
+
+_KUBE_NOW = 1_764_000_000.0  # 2025-11-24 16:00 UTC
+_PKI = "/etc/kubernetes/pki"
+_MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
+
+
+def _cert(node: str, role: str, path: str, expires: str, severity: str = OK) -> CertStatus:
+    not_after = datetime.fromisoformat(expires).replace(tzinfo=UTC)
+    days = (not_after.timestamp() - _KUBE_NOW) / 86400
+    subject = f"CN={node}"
+    return CertStatus(node, role, path, subject, "CN=etcd-ca", not_after, days, severity)
+
+
+def _apiserver(*servers: str) -> ApiserverSettings:
+    return ApiserverSettings(_MANIFEST, servers, f"{_PKI}/etcd/ca.crt",
+                             f"{_PKI}/apiserver-etcd-client.crt",
+                             f"{_PKI}/apiserver-etcd-client.key")  # fmt: skip
+
+
+def sample_kube_report() -> KubeReport:
+    """Three kubeadm nodes: one apiserver still lists a removed member, node3 runs none (so
+    its member is unused), a server certificate expires in 3 days, a data dir is 755."""
+    facts = (
+        NodeFacts("node1", apiserver=_apiserver("https://10.0.0.11:2379",
+                                                "https://10.0.0.12:2379")),
+        NodeFacts("node2", apiserver=_apiserver("https://127.0.0.1:2379",
+                                                "https://10.0.0.14:2379")),
+        NodeFacts("node3", notes=("etcd runs as a systemd unit (etcd.service)",)),
+    )  # fmt: skip
+    wiring = (
+        Finding("node1", "etcd-servers", True, OK,
+                "node1: 2 etcd servers, all current members, over TLS with a client certificate"),
+        Finding("node2", "etcd-servers", False, CRITICAL,
+                "node2: --etcd-servers has https://10.0.0.14:2379, which is no etcd member's "
+                "client URL (removed or replaced member?)",
+                f"Remove https://10.0.0.14:2379 from --etcd-servers in {_MANIFEST}"),
+        Finding("node3", "member-unused", False, WARN,
+                "member node3 (https://10.0.0.13:2379) is in no kube-apiserver's "
+                "--etcd-servers: if the others fail, no apiserver fails over to it",
+                "Add https://10.0.0.13:2379 (member node3) to --etcd-servers in a "
+                "kube-apiserver manifest"),
+    )  # fmt: skip
+    certs = (
+        _cert("node1", "server", f"{_PKI}/etcd/server.crt", "2026-09-10T08:12:00"),
+        _cert("node1", "CA", f"{_PKI}/etcd/ca.crt", "2034-11-20T08:12:00"),
+        _cert("node1", "client (kube-apiserver)", f"{_PKI}/apiserver-etcd-client.crt",
+              "2025-12-10T08:12:00", WARN),
+        _cert("node2", "server", f"{_PKI}/etcd/server.crt", "2025-11-27T09:30:00", CRITICAL),
+        _cert("node2", "peer", f"{_PKI}/etcd/peer.crt", "2026-09-10T08:12:00"),
+        _cert("node2", "client (healthcheck)", f"{_PKI}/etcd/healthcheck-client.crt",
+              "2025-11-20T09:30:00", CRITICAL),
+        unreadable("node3", "CA", f"{_PKI}/etcd/ca.crt",
+                   "cat: /etc/kubernetes/pki/etcd/ca.crt: Permission denied"),
+    )  # fmt: skip
+    security = (
+        Finding("node1", "data dir 0700", True, OK, "node1: data dir /var/lib/etcd is 700"),
+        Finding("node2", "data dir 0700", False, CRITICAL,
+                "node2: data dir /var/lib/etcd is 755: others can read every key and secret",
+                "chmod 700 /var/lib/etcd"),
+        Finding("node1", "private keys", True, OK, "node1: 5 private keys, none world-readable"),
+        Finding("", "client-cert-auth", True, OK,
+                "https://10.0.0.11:2379 refused a client without a certificate"),
+        Finding("", "client-cert-auth", False, WARN,
+                "https://10.0.0.13:2379: could not check (unknown: timed out after 2 s)"),
+        Finding("", "peer TLS", True, OK, "all 3 peer URLs https"),
+        Finding("node3", "peer TLS", False, WARN,
+                "node3: --peer-client-cert-auth is off: any host can pose as a peer",
+                "set --peer-client-cert-auth=true"),
+    )  # fmt: skip
+    return KubeReport(facts, wiring, certs, security, taken_at=_KUBE_NOW)
+
+
+def sample_kube_screen() -> KubeScreen:
+    """The Kubernetes screen over `sample_kube_report()`: reads no node."""
+    return KubeScreen(sample_connection(), sample_kube_report)

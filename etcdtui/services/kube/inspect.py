@@ -119,9 +119,16 @@ def _systemd(
     if unit is None and not any(k.startswith("ETCD_") for k in environment) and not config_yaml:
         return None
     origin = " + ".join(["etcd.service"] * (unit is not None) + origins)
+    hostname = ""
+    if unit is not None and "%H" in unit:  # Debian's unit: ETCD_NAME=%H
+        hostname = shell.run("hostname", timeout=timeout).stdout.strip()
     try:
         return parse_systemd_etcd(
-            origin, unit=unit, environment=environment, config_yaml=config_yaml
+            origin,
+            unit=unit,
+            environment=environment,
+            config_yaml=config_yaml,
+            hostname=hostname,
         )
     except KubeConfigError:
         raise

@@ -19,7 +19,9 @@ revision, keys, age and checks, and a warning past the recovery-point objective;
 restores every member from the selected snapshot, `C`/`B` continue or roll back a restore
 that stopped halfway), `R` in a member's detail replaces it with a free node, learner first
 (`X` there removes a member added but never started; adding a member is in the command
-palette), `l` the audit log; on a runbook screen `x` executes after a confirmation, `a` stops
+palette), `l` the audit log, `k` Kubernetes (each kube-apiserver's `--etcd-servers` against
+the member list, certificate expiry, security checks; read from the nodes over SSH, `r`
+re-reads); on a runbook screen `x` executes after a confirmation, `a` stops
 before the next step, `p` plans again. Actions that change the cluster are hidden with
 `--read-only`.
 
