@@ -205,6 +205,22 @@ def test_expiring_certificate_is_flagged(kube_lab: LabInfo) -> None:
     assert "expires in 4 days" in flagged[0].message and str(path.name) in flagged[0].message
 
 
+def test_loose_data_dir_and_key_modes_are_flagged_with_the_fix(kube_lab: LabInfo) -> None:
+    data = Path(kube_lab.node("node1").data_dir)
+    key = kube_dir(kube_lab, "node2") / "pki/etcd/peer.key"
+    data.chmod(0o755)
+    key.chmod(0o644)
+    try:
+        report = kube_report(kube_lab)
+    finally:
+        data.chmod(0o700)
+        key.chmod(0o600)
+    failed = {(f.node, f.check): f for f in report.security if not f.ok}
+    assert set(failed) == {("node1", "data dir 0700"), ("node2", "private keys")}
+    assert failed["node1", "data dir 0700"].fix == f"chmod 700 {data}"
+    assert failed["node2", "private keys"].fix == "chmod 600 /etc/kubernetes/pki/etcd/peer.key"
+
+
 def _set_flag(manifest: Path, flag: str, value: str | None) -> str:
     """Set (or with None drop) a flag of the manifest's command, as an admin's edit would."""
     original = manifest.read_text()

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from etcdtui.clients.shell import NodeShell
+from etcdtui.clients.ssh_connect import split_jump_spec
 from etcdtui.config import SshTarget
 from etcdtui.errors import EtcdtuiError, SshError, UsageError
 from etcdtui.services.kube.inspect import NodeFacts, inspect_node
@@ -45,20 +46,14 @@ class Discovery:
 
 
 def parse_host(spec: str) -> tuple[str | None, str, int | None]:
-    """``[user@]host[:port]`` -> (user, host, port); UsageError if malformed."""
-    text = spec.strip()
-    user, _, hostport = text.rpartition("@")
-    port: str | None = None
-    if hostport.startswith("[") and "]" in hostport:
-        host, _, rest = hostport[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else None
-    elif hostport.count(":") == 1:
-        host, _, port = hostport.partition(":")
-    else:
-        host = hostport
-    if not host or (port is not None and not (port.isdigit() and 0 < int(port) < 65536)):
+    """``[user@]host[:port]`` -> (user, host, port), as ssh -J takes them; UsageError if not."""
+    try:
+        user, host, port = split_jump_spec(spec)
+    except SshError:
+        port = 0
+    if port is not None and not 0 < port < 65536:
         raise UsageError(f"--ssh: bad host {spec!r}: expected [user@]host[:port]")
-    return user or None, host, int(port) if port else None
+    return user, host, port
 
 
 def node_name(host: str, etcd: EtcdSettings | None, taken: set[str]) -> str:

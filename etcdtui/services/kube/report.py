@@ -21,7 +21,7 @@ from etcdtui.errors import EtcdError, EtcdTLSError, EtcdtuiError
 from etcdtui.models import Member
 from etcdtui.services.kube.certs import CertStatus, describe_certificate, unreadable
 from etcdtui.services.kube.inspect import NodeFacts, inspect_node
-from etcdtui.services.kube.remote import read_files, stat_paths
+from etcdtui.services.kube.remote import RemoteStat, read_files, stat_paths
 from etcdtui.services.kube.wiring import CRITICAL, OK, WARN, Finding, check_wiring
 
 Probe = Callable[[str], str]
@@ -84,6 +84,19 @@ def _key_paths(facts: NodeFacts) -> list[str]:
     return list(dict.fromkeys(k for k in keys if k))
 
 
+def _data_dir_finding(node: str, stat: RemoteStat) -> Finding:
+    fix = ""
+    if not stat.exists:
+        severity, message = WARN, f"{node}: data dir {stat.path} not found"
+    elif stat.mode & 0o077:
+        severity = CRITICAL
+        message = f"{node}: data dir {stat.path} is {stat.mode:o}: others can read every secret"
+        fix = f"chmod 700 {stat.path}"
+    else:
+        severity, message = OK, f"{node}: data dir {stat.path} is {stat.mode:o}"
+    return Finding(node, "data dir 0700", severity == OK, severity, message, fix)
+
+
 def _check_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _NodeResult:
     name = node.name
     try:
@@ -109,31 +122,7 @@ def _check_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _No
     modes = stat_paths(shell, [data_dir, *keys], sudo=node.sudo)
     security = []
     if facts.etcd is not None:
-        stat = modes[data_dir]
-        if not stat.exists:
-            security.append(
-                Finding(
-                    name, "data dir 0700", False, WARN, f"{name}: data dir {data_dir} not found"
-                )
-            )
-        elif stat.mode & 0o077:
-            security.append(
-                Finding(
-                    name,
-                    "data dir 0700",
-                    False,
-                    CRITICAL,
-                    f"{name}: data dir {data_dir} is {stat.mode:o}: others can "
-                    "read every key and secret",
-                    f"chmod 700 {data_dir}",
-                )
-            )
-        else:
-            security.append(
-                Finding(
-                    name, "data dir 0700", True, OK, f"{name}: data dir {data_dir} is {stat.mode:o}"
-                )
-            )
+        security.append(_data_dir_finding(name, modes[data_dir]))
     exposed = [k for k in keys if modes[k].exists and modes[k].mode & 0o004]
     present = [k for k in keys if modes[k].exists]
     if exposed:
@@ -163,38 +152,24 @@ def _cluster_security(
     with ThreadPoolExecutor(max_workers=max(1, len(endpoints))) as pool:
         answers = list(pool.map(probe, endpoints))
     for url, answer in zip(endpoints, answers, strict=True):
-        check = "client-cert-auth"
+        fix = ""
         if url.startswith("http://"):
-            findings.append(
-                Finding(
-                    "",
-                    check,
-                    False,
-                    CRITICAL,
-                    f"{url} takes clients over plain HTTP: anyone on the network has cluster root",
-                    "serve clients on https with "
-                    "--cert-file, --key-file and --client-cert-auth=true",
-                )
-            )
+            severity = CRITICAL
+            message = f"{url} takes clients over plain HTTP: anyone on the network has cluster root"
+            fix = "serve clients on https with --cert-file, --key-file and --client-cert-auth=true"
         elif answer == "refused":
-            findings.append(
-                Finding("", check, True, OK, f"{url} refused a client without a certificate")
-            )
+            severity, message = OK, f"{url} refused a client without a certificate"
         elif answer == "accepted":
-            findings.append(
-                Finding(
-                    "",
-                    check,
-                    False,
-                    CRITICAL,
-                    f"{url} answered a client WITHOUT a certificate: "
-                    "client-cert-auth is not enforced",
-                    "set --client-cert-auth=true and --trusted-ca-file on that "
-                    "member, then restart it",
-                )
+            severity = CRITICAL
+            message = (
+                f"{url} answered a client WITHOUT a certificate: client-cert-auth is not enforced"
+            )
+            fix = (
+                "set --client-cert-auth=true and --trusted-ca-file on that member, then restart it"
             )
         else:
-            findings.append(Finding("", check, False, WARN, f"{url}: could not check ({answer})"))
+            severity, message = WARN, f"{url}: could not check ({answer})"
+        findings.append(Finding("", "client-cert-auth", severity == OK, severity, message, fix))
     plain = [(m.name, u) for m in members for u in m.peer_urls if not u.startswith("https://")]
     if plain:
         text = ", ".join(f"{n} {u}" for n, u in plain)
