@@ -105,7 +105,12 @@ def _check_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _No
         return _NodeResult(NodeFacts(name, error=exc.message))
     facts = NodeFacts(name, facts.etcd, facts.apiserver, facts.error, facts.notes)
     if facts.etcd is None and facts.apiserver is None:
-        return _NodeResult(facts)
+        if not node.member:
+            return _NodeResult(facts)
+        # Not run by kubeadm or systemd (the lab's own service, say): the config still says
+        # where its member keeps its data.
+        stat = stat_paths(shell, [node.data_dir], sudo=node.sudo)[node.data_dir]
+        return _NodeResult(facts, security=(_data_dir_finding(name, stat),))
     wanted = _cert_paths(facts)
     optional = {p for role, p in wanted if role.startswith("client (health")}
     files = read_files(shell, [p for _, p in wanted], sudo=node.sudo)
@@ -121,7 +126,7 @@ def _check_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _No
     keys = _key_paths(facts)
     modes = stat_paths(shell, [data_dir, *keys], sudo=node.sudo)
     security = []
-    if facts.etcd is not None:
+    if facts.etcd is not None or node.member:
         security.append(_data_dir_finding(name, modes[data_dir]))
     exposed = [k for k in keys if modes[k].exists and modes[k].mode & 0o004]
     present = [k for k in keys if modes[k].exists]
