@@ -88,6 +88,21 @@ def test_certificates_from_a_node_work_and_leave_nothing_behind(
     assert not any(p.exists() for p in made)
 
 
+def test_client_cert_auth_is_probed_through_the_tunnels(locked_lab: LabInfo) -> None:
+    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.via_ssh import client_without_certificate
+    from etcdtui.services.kube.report import probe_without_certificate
+
+    connection = connection_of(locked_lab)
+    cluster = open_cluster(connection, ShellPool(connection.nodes))
+    try:
+        probe = probe_without_certificate(lambda e: client_without_certificate(cluster, e))
+        # Through each member's own SSH tunnel: a direct attempt would time out instead.
+        assert [probe(e) for e in locked_lab.endpoints] == ["refused"] * 3
+    finally:
+        cluster.close()
+
+
 def test_defrag_runs_through_ssh_and_a_node_without_forwarding_falls_back(make_lab) -> None:  # type: ignore[no-untyped-def]
     info: LabInfo = make_lab(tls=True, netns=True)
     audit = str(info.dir / "audit.log")
