@@ -44,14 +44,8 @@ def _sections(output: str, marker: str) -> list[tuple[list[str], list[str]]]:
     return sections
 
 
-def read_files(
-    shell: NodeShell, paths: Sequence[str], *, sudo: bool | None = None, timeout: float = 15.0
-) -> dict[str, RemoteFile]:
-    """The text of every path in `paths` that exists on the node (one SSH command)."""
-    if not paths:
-        return {}
-    marker = f"@@etcdtui-{secrets.token_hex(6)}"
-    script = "; ".join(
+def _read_script(paths: Sequence[str], marker: str) -> str:
+    return "; ".join(
         f"if [ -e {shlex.quote(p)} ]; then "
         f"if [ -r {shlex.quote(p)} ]; then echo {marker} file {shlex.quote(p)}; "
         f"cat -- {shlex.quote(p)}; echo; "
@@ -59,16 +53,14 @@ def read_files(
         f"else echo {marker} missing {shlex.quote(p)}; fi"
         for p in paths
     )
-    result = shell.run(script, timeout=timeout, sudo=sudo)
-    if result.exit_code != 0 and marker not in result.stdout:
-        raise SshError(
-            f"reading files on {shell.node} failed: {result.stderr.strip()[:200]}", node=shell.node
-        )
+
+
+def _parse_read(output: str, marker: str, paths: Sequence[str]) -> dict[str, RemoteFile]:
     found = {p: RemoteFile(p, exists=False, error="no answer") for p in paths}
-    for (kind, *rest), body in _sections(result.stdout, marker):
+    for (kind, *rest), body in _sections(output, marker):
         path = rest[0] if rest else ""
         if path not in found:
-            continue
+            continue  # a stat line (read_and_stat), or nothing of ours
         if kind == "file":
             text = "\n".join(body[:-1] if body and body[-1] == "" else body)
             found[path] = RemoteFile(path, exists=True, text=text)
@@ -80,25 +72,22 @@ def read_files(
     return found
 
 
-def stat_paths(
-    shell: NodeShell, paths: Sequence[str], *, sudo: bool | None = None, timeout: float = 15.0
-) -> dict[str, RemoteStat]:
-    """Mode, owner and type of each path (missing ones: exists=False), in one SSH command."""
-    if not paths:
-        return {}
-    marker = f"@@etcdtui-{secrets.token_hex(6)}"
+def _stat_script(paths: Sequence[str], marker: str) -> str:
     quoted = " ".join(shlex.quote(p) for p in paths)
-    script = (
+    return (
         f"for p in {quoted}; do "
-        f'if [ -e "$p" ]; then printf "%s " {marker}; stat -c "%a|%U|%F|%n" -- "$p"; '
-        f'else echo "{marker} missing|||$p"; fi; done'
+        f'if [ -e "$p" ]; then printf "%s stat " {marker}; stat -c "%a|%U|%F|%n" -- "$p"; '
+        f'else echo "{marker} stat missing|||$p"; fi; done'
     )
-    result = shell.run(script, timeout=timeout, sudo=sudo)
+
+
+def _parse_stat(output: str, marker: str, paths: Sequence[str]) -> dict[str, RemoteStat]:
     found = {p: RemoteStat(p, exists=False) for p in paths}
-    for line in result.stdout.splitlines():
-        if not line.startswith(marker + " "):
+    prefix = f"{marker} stat "
+    for line in output.splitlines():
+        if not line.startswith(prefix):
             continue
-        mode, owner, kind, path = [*line[len(marker) + 1 :].split("|", 3), "", "", ""][:4]
+        mode, owner, kind, path = [*line[len(prefix) :].split("|", 3), "", "", ""][:4]
         if path in found and mode != "missing":
             try:
                 bits = int(mode, 8)
@@ -106,3 +95,39 @@ def stat_paths(
                 continue
             found[path] = RemoteStat(path, exists=True, mode=bits, owner=owner, kind=kind)
     return found
+
+
+def read_and_stat(
+    shell: NodeShell,
+    read: Sequence[str],
+    stat: Sequence[str],
+    *,
+    sudo: bool | None = None,
+    timeout: float = 15.0,
+) -> tuple[dict[str, RemoteFile], dict[str, RemoteStat]]:
+    """The text of the `read` paths and the modes of the `stat` paths, in one SSH command
+    (each command costs a round trip and a login shell on the node)."""
+    if not read and not stat:
+        return {}, {}
+    marker = f"@@etcdtui-{secrets.token_hex(6)}"
+    parts = [_read_script(read, marker)] * bool(read) + [_stat_script(stat, marker)] * bool(stat)
+    result = shell.run("; ".join(parts), timeout=timeout, sudo=sudo)
+    if result.exit_code != 0 and marker not in result.stdout:
+        raise SshError(
+            f"reading files on {shell.node} failed: {result.stderr.strip()[:200]}", node=shell.node
+        )
+    return _parse_read(result.stdout, marker, read), _parse_stat(result.stdout, marker, stat)
+
+
+def read_files(
+    shell: NodeShell, paths: Sequence[str], *, sudo: bool | None = None, timeout: float = 15.0
+) -> dict[str, RemoteFile]:
+    """The text of every path in `paths` that exists on the node (one SSH command)."""
+    return read_and_stat(shell, paths, (), sudo=sudo, timeout=timeout)[0]
+
+
+def stat_paths(
+    shell: NodeShell, paths: Sequence[str], *, sudo: bool | None = None, timeout: float = 15.0
+) -> dict[str, RemoteStat]:
+    """Mode, owner and type of each path (missing ones: exists=False), in one SSH command."""
+    return read_and_stat(shell, (), paths, sudo=sudo, timeout=timeout)[1]

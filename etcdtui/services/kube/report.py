@@ -21,7 +21,7 @@ from etcdtui.errors import EtcdError, EtcdTLSError, EtcdtuiError
 from etcdtui.models import Member
 from etcdtui.services.kube.certs import CertStatus, describe_certificate, unreadable
 from etcdtui.services.kube.inspect import NodeFacts, inspect_node
-from etcdtui.services.kube.remote import RemoteStat, read_files, stat_paths
+from etcdtui.services.kube.remote import RemoteStat, read_and_stat, stat_paths
 from etcdtui.services.kube.wiring import CRITICAL, OK, WARN, Finding, check_wiring
 
 Probe = Callable[[str], str]
@@ -113,7 +113,9 @@ def _check_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _No
         return _NodeResult(facts, security=(_data_dir_finding(name, stat),))
     wanted = _cert_paths(facts)
     optional = {p for role, p in wanted if role.startswith("client (health")}
-    files = read_files(shell, [p for _, p in wanted], sudo=node.sudo)
+    data_dir = facts.etcd.data_dir if facts.etcd else node.data_dir
+    keys = _key_paths(facts)
+    files, modes = read_and_stat(shell, [p for _, p in wanted], [data_dir, *keys], sudo=node.sudo)
     certs = []
     for role, path in wanted:
         remote = files[path]
@@ -122,9 +124,6 @@ def _check_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _No
             certs.append(describe_certificate(pem, node=name, role=role, path=path, now=now))
         elif path not in optional:
             certs.append(unreadable(name, role, path, remote.error or "no such file"))
-    data_dir = facts.etcd.data_dir if facts.etcd else node.data_dir
-    keys = _key_paths(facts)
-    modes = stat_paths(shell, [data_dir, *keys], sudo=node.sudo)
     security = []
     if facts.etcd is not None or node.member:
         security.append(_data_dir_finding(name, modes[data_dir]))
@@ -150,13 +149,10 @@ def _check_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _No
 
 
 def _cluster_security(
-    connection: Connection, members: Sequence[Member], facts: Sequence[NodeFacts], probe: Probe
+    members: Sequence[Member], facts: Sequence[NodeFacts], probed: dict[str, str]
 ) -> list[Finding]:
     findings = []
-    endpoints = [u for m in members for u in m.client_urls[:1]] or list(connection.endpoints)
-    with ThreadPoolExecutor(max_workers=max(1, len(endpoints))) as pool:
-        answers = list(pool.map(probe, endpoints))
-    for url, answer in zip(endpoints, answers, strict=True):
+    for url, answer in probed.items():
         fix = ""
         if url.startswith("http://"):
             severity = CRITICAL
@@ -217,14 +213,18 @@ def build_report(
     nodes = [n for n in connection.nodes if n.member or n.apiserver] or list(connection.nodes)
     if not nodes:
         return KubeReport((), (), (), ())
-    with ThreadPoolExecutor(max_workers=min(8, len(nodes))) as pool:
+    endpoints = [u for m in members for u in m.client_urls[:1]] or list(connection.endpoints)
+    # The probes and the nodes' SSH reads are independent: all at once.
+    with ThreadPoolExecutor(max_workers=min(16, len(nodes) + len(endpoints))) as pool:
+        answers = [pool.submit(probe, endpoint) for endpoint in endpoints]
         results = list(pool.map(lambda n: _check_node(shell_of(n.name), n, now), nodes))
+        probed = {endpoint: a.result() for endpoint, a in zip(endpoints, answers, strict=True)}
     facts = tuple(r.facts for r in results)
     local = {f.node: f.etcd.name for f in facts if f.etcd is not None}
     apiservers = {f.node: f.apiserver for f in facts if f.apiserver is not None}
     wiring = check_wiring(apiservers, members, local)
     security = [f for r in results for f in r.security]
-    security += _cluster_security(connection, members, facts, probe)
+    security += _cluster_security(members, facts, probed)
     for fact in facts:
         if fact.error:
             message = f"{fact.node}: {fact.error}"
