@@ -11,7 +11,6 @@ import math
 import os
 import re
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -615,20 +614,16 @@ def cmd_member_change(args: argparse.Namespace) -> int:
 
 def cmd_discover(args: argparse.Namespace) -> int:
     from etcdtui.clients.ssh import SshShell
-    from etcdtui.config import (
-        NodeConfig,
-        SshTarget,
-        cluster_names,
-        default_config_path,
-        load_connection,
-    )
-    from etcdtui.services.kube.discover import discover, parse_host
-    from etcdtui.toml_io import dump_toml, replace_file, set_cluster
+    from etcdtui.config import NodeConfig, SshTarget, cluster_names, default_config_path
+    from etcdtui.services.kube.discover import copy_certs, discover, parse_host, save_cluster
+    from etcdtui.toml_io import dump_toml
 
     hosts = [h.strip() for h in args.ssh.split(",") if h.strip()]
     name = args.write or "discovered"
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         raise UsageError(f"--write: a cluster name is letters, digits, - and _, not {name!r}")
+    if args.copy_certs and not args.write:
+        raise UsageError("--copy-certs goes with --write (the copies are for the config)")
     path = args.config or default_config_path()
     exists = bool(args.write) and path.exists() and name in cluster_names(path)
     if exists and not args.yes and not sys.stdin.isatty():
@@ -648,40 +643,33 @@ def cmd_discover(args: argparse.Namespace) -> int:
             host_key_policy="accept-new" if args.accept_new_host_keys else "strict",
         )
 
-    def open_shell(host: str, target: SshTarget, _sudo: bool) -> SshShell:
+    def open_shell(host: str, target: SshTarget) -> SshShell:
         return SshShell(NodeConfig(name=host, ssh=target))
 
     found = discover(
         hosts,
         target_of,
         open_shell,
-        copy_certs_to=args.copy_certs,
+        copy_certs_to=args.copy_certs if args.write else None,
         cluster_name=name,
         on_progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     for warning in found.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    for copy in found.copied:
-        print(f"copied {copy} (0600)", file=sys.stderr)
     print(dump_toml({"clusters": {name: found.cluster}}), end="", flush=True)
     if not args.write:
         print(f"# not written: add --write NAME to add it to {path}", file=sys.stderr)
         return EXIT_OK
     if exists and not args.yes:
-        answer = input(f"{path} already has cluster {name!r}. Type its name to replace it: ")
-        if answer.strip() != name:
+        # The question goes to stderr: stdout may be redirected to keep the cluster shown.
+        print(f"{path} already has cluster {name!r}. Type its name to replace it: ",
+              end="", file=sys.stderr, flush=True)  # fmt: skip
+        if input().strip() != name:
             print("not confirmed: nothing was written", file=sys.stderr)
             return EXIT_FAILED
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    edited = set_cluster(text, name, found.cluster)
-    if edited is None:
-        raise UsageError(
-            f"{path}: its layout cannot be edited safely (clusters written inline?); "
-            "add the cluster above by hand"
-        )
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    backup = replace_file(path, edited, stamp)
-    load_connection(path, name)  # what was written must load as written
+    for copy in copy_certs(found, target_of, open_shell):
+        print(f"copied {copy} (0600)", file=sys.stderr)
+    backup = save_cluster(path, name, found.cluster)
     kept = f" (the old file is {backup})" if backup else ""
     print(f"wrote cluster {name!r} to {path}{kept}", file=sys.stderr)
     print(f"  etcdtui --config {path} --cluster {name}", file=sys.stderr)

@@ -156,7 +156,8 @@ def table_key(header: str) -> tuple[str, ...] | None:
 
 def set_cluster(text: str, name: str, cluster: Mapping[str, Any]) -> str | None:
     """`text` (a config file) with ``[clusters.NAME]`` and its sub-tables replaced by (or
-    extended with) `cluster`, everything else byte for byte as it was.
+    extended with) `cluster`, everything else as it was (a comment just above the next
+    table goes with the replaced cluster's lines).
 
     None when the file's layout cannot be edited that way safely (the clusters written
     inline or as dotted keys): the result is parsed and must equal the file with just that
@@ -211,6 +212,10 @@ def replace_file(path: Path, text: str, stamp: str, mode: int = 0o600) -> Path |
     backup = None
     if real.exists():
         backup = real.with_name(f"{real.name}.etcdtui-{stamp}.bak")
+        n = 1
+        while backup.exists():  # two writes in one second: never overwrite a backup
+            n += 1
+            backup = real.with_name(f"{real.name}.etcdtui-{stamp}-{n}.bak")
         shutil.copy2(real, backup)
         mode = os.stat(real).st_mode & 0o7777
     else:

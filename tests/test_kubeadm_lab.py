@@ -135,6 +135,15 @@ def test_discover_writes_a_config_that_works_as_written(kube_lab: LabInfo, tmp_p
     status = run("status", "--config", str(config), "--cluster", "copied")
     assert status.returncode == 0, status.stdout + status.stderr
 
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    before = config.read_text()
+    refused = run("discover", "--ssh", hosts, *ssh, "--write", "open", "--config", str(config),
+                  "--copy-certs", str(shared))  # fmt: skip
+    assert refused.returncode == 2 and "open to other users" in refused.stderr
+    assert config.read_text() == before and not any(shared.iterdir())
+
 
 def test_discover_bad_host_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     config = tmp_path / "etcdtui.toml"

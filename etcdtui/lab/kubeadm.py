@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from typing import Any
 import yaml
 
 from etcdtui.errors import LabError
-from etcdtui.lab.kubelet import KUBELET_LOG, KUBELET_PID, PODS_DIR
+from etcdtui.lab.kubelet import KUBELET_PID, PODS_DIR
 from etcdtui.lab.netns import NAMESPACE, netns_prefix
 from etcdtui.lab.procs import process_alive, read_pid
 
@@ -49,12 +48,10 @@ def kubernetes_dir(node_dir: Path) -> Path:
 def prepare_host(state: dict[str, Any]) -> None:
     """Create /etc/kubernetes (if missing) and the /etc/netns links of every node.
 
-    What was created is recorded in `state` first, so that lab down can undo it.
+    The caller records beforehand (in lab.json) whether /etc/kubernetes existed, so that lab
+    down removes only what the lab made.
     """
-    kube = state.setdefault("kubeadm", {})
-    if not HOST_KUBERNETES.exists():
-        kube["made_host_dir"] = True
-        HOST_KUBERNETES.mkdir(mode=0o755)
+    HOST_KUBERNETES.mkdir(mode=0o755, exist_ok=True)
     ETC_NETNS.mkdir(mode=0o755, exist_ok=True)
     network = state["network"]
     for name, planned in network["nodes"].items():
@@ -69,16 +66,20 @@ def prepare_host(state: dict[str, Any]) -> None:
 def remove_host_links(state: dict[str, Any]) -> list[str]:
     """Undo prepare_host: this lab's /etc/netns folders, and /etc/kubernetes if it made it
     and no other kubeadm lab still uses it."""
-    if "kubeadm" not in state or "network" not in state:
+    network = state.get("network")
+    if "kubeadm" not in state or not isinstance(network, dict):
         return []
     removed: list[str] = []
-    for planned in state["network"]["nodes"].values():
+    for node, planned in network.get("nodes", {}).items():
         name = str(planned.get("netns", ""))
         if not NAMESPACE.fullmatch(name):
             continue  # never remove anything not named like a lab namespace
         folder = ETC_NETNS / name
-        with contextlib.suppress(FileNotFoundError):
-            (folder / "kubernetes").unlink()
+        link = folder / "kubernetes"
+        # Only this lab's own link: a copied lab folder must not undo the original's.
+        ours = kubernetes_dir(Path(str(network.get("dir"))) / "nodes" / node)
+        if link.is_symlink() and Path(os.readlink(link)) == ours:
+            link.unlink()
         with contextlib.suppress(FileNotFoundError, OSError):
             folder.rmdir()
             removed.append(name)
@@ -96,9 +97,31 @@ def remove_host_links(state: dict[str, Any]) -> list[str]:
 
 
 def _copy(source: Path, target: Path, mode: int) -> None:
+    """Copy `source` to a new file created with `mode` (a key is never readable by others,
+    not even for a moment)."""
     target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    target.chmod(mode)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(source.read_bytes())
+
+
+def check_node_view(node_dir: Path, netns: str) -> None:
+    """LabError unless the node's namespace sees the node's folder as /etc/kubernetes, so
+    that nothing the lab runs there (sshd, runbooks) can reach the host's own."""
+    marker = kubernetes_dir(node_dir) / ".etcdtui-lab-node"
+    marker.write_text(f"{node_dir}\n")
+    seen = subprocess.run(
+        [*netns_prefix(netns), "cat", f"{HOST_KUBERNETES}/{marker.name}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    if seen.stdout.strip() != str(node_dir):
+        raise LabError(
+            f"{netns} does not see {kubernetes_dir(node_dir)} as {HOST_KUBERNETES}: "
+            f"{seen.stderr.strip()[:200] or 'the bind mount of ip netns exec failed'}"
+        )
 
 
 def write_node_pki(lab_pki: Path, node_dir: Path, node: str) -> None:
@@ -228,6 +251,10 @@ def start_kubelet(node_dir: Path, netns: str, etcd_bin: str) -> int:
                 str(node_dir),
                 "--etcd",
                 etcd_bin,
+                # The node's own folder, by its real path: the kubelet never depends on the
+                # bind mount to find it (and so can never run a host's real manifests).
+                "--manifests",
+                str(kubernetes_dir(node_dir) / "manifests"),
             ],
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -260,8 +287,8 @@ def pod_pid_files(node_dir: Path) -> list[Path]:
 
 
 __all__ = [
-    "KUBELET_LOG",
     "apiserver_manifest",
+    "check_node_view",
     "etcd_manifest",
     "is_kubelet",
     "kubernetes_dir",

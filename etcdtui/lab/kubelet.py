@@ -50,6 +50,7 @@ class Pod:
     proc: subprocess.Popen[bytes] | None = None
     failures: int = 0
     retry_at: float = 0.0
+    started_at: float = 0.0
 
 
 def pod_pid_file(node_dir: Path, name: str) -> Path:
@@ -134,7 +135,9 @@ class Kubelet:
                     continue
                 with contextlib.suppress(OSError):
                     data = path.read_bytes()
-                    found[path.name] = (hashlib.sha256(data).hexdigest(), data.decode())
+                    # Undecodable text is kept as it is and reported by sync() as unusable.
+                    text = data.decode(errors="replace")
+                    found[path.name] = (hashlib.sha256(data).hexdigest(), text)
         return found
 
     def start(self, pod: Pod) -> None:
@@ -157,6 +160,7 @@ class Kubelet:
             return
         finally:
             log.close()
+        pod.started_at = time.monotonic()
         pod_pid_file(self.node_dir, pod.name).write_text(f"{pod.proc.pid}\n")
         self.log(f"started pod {pod.name} pid {pod.proc.pid}")
 
@@ -202,7 +206,8 @@ class Kubelet:
                 if pod.proc is not None:
                     self.log(f"pod {pod.name} exited with {pod.proc.returncode}")
                     pod.proc = None
-                    pod.failures += 1
+                    # A pod that ran a while before it exited starts its back-off afresh.
+                    pod.failures = 1 if now - pod.started_at > 60 else pod.failures + 1
                     pod.retry_at = now + min(MAX_BACKOFF, 2.0 ** (pod.failures - 1))
                 if now >= pod.retry_at:
                     self.start(pod)

@@ -20,7 +20,9 @@ from etcdtui.lab.binaries import etcd_binaries
 from etcdtui.lab.certs import make_pki
 from etcdtui.lab.errors import LabUsageError
 from etcdtui.lab.kubeadm import (
+    HOST_KUBERNETES,
     apiserver_manifest,
+    check_node_view,
     etcd_manifest,
     prepare_host,
     remove_host_links,
@@ -181,8 +183,9 @@ def lab_up(
                 create_network(state["network"])
                 lock.close()
             if kubeadm_layout:
-                prepare_host(state)
+                state["kubeadm"]["made_host_dir"] = not HOST_KUBERNETES.exists()
                 write_state(root, state)
+                prepare_host(state)
             info = _build(root, state, say)
         except BaseException:
             say("lab up failed: stopping what it started")
@@ -240,6 +243,8 @@ def _build(root: Path, state: dict[str, Any], say: Progress) -> LabInfo:
     initial = ",".join(f"{n.name}={n.peer_url}" for n in info.members())
     if info.kubeadm:
         _write_kubeadm_nodes(info, initial)
+        for node in info.nodes:
+            check_node_view(node.node_dir, str(node.netns))
     else:
         _write_services(info, initial)
     known_hosts = []

@@ -57,8 +57,12 @@ def lab_pids(root: Path, state: dict[str, Any]) -> list[tuple[str, int]]:
 def teardown(root: Path, state: dict[str, Any]) -> list[str]:
     """Stop every process of the lab by pid, then remove what lab up made."""
     running = lab_pids(root, state)
-    # Kubelets first, or they would start the pods again as they stop.
-    killed = set(stop_processes([pid for what, pid in running if what.startswith("kubelet")]))
+    # Kubelets first, or they would start the pods again as they stop; then look again, for
+    # a pod a kubelet restarted in between.
+    kubelets = [(what, pid) for what, pid in running if what.startswith("kubelet")]
+    killed = set(stop_processes([pid for _, pid in kubelets]))
+    if kubelets:
+        running = kubelets + lab_pids(root, state)
     etcds = [pid for what, pid in running if what.startswith("etcd")]
     # A leader told to stop hands leadership over first and waits ~7 s if its followers are
     # stopping too; stopping the followers first leaves it alone, and then it stops at once.

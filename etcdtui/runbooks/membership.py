@@ -193,8 +193,9 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
         )
         if ours is None or not ours.started:
             checks.append(self._data_dir_state())
-            if self.static_pod(self.new_node):
-                checks.append(self.pki_check())
+            paths = self.static_pod(self.new_node)
+            if paths is not None:
+                checks.extend(self.static_pod_checks(paths))
         return checks
 
     def plan(self) -> Plan:

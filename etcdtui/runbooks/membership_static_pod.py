@@ -75,20 +75,39 @@ class StaticPodSteps(MemberSteps):
         if not files:
             return []
         q = shlex.quote
-        check = " ; ".join(f"test -e {q(f)} || echo {q(f)}" for f in files)
-        return self._sh(self.new_node, check, timeout=15).stdout.split()
+        check = " ; ".join(f"test -e {q(f)} || printf '%s\\n' {q(f)}" for f in files)
+        result = self._sh(self.new_node, check + " ; true", timeout=15)
+        if not result.ok:
+            raise EtcdtuiError(f"checking {self.new_node.name}: {output_tail(result)}")
+        return [line for line in result.stdout.splitlines() if line]
 
-    def pki_check(self) -> Check:
-        """Preflight for a kubeadm node: the etcd certificates its manifest will name."""
-        name = f"{self.new_node.name} has kubeadm's etcd certificates"
+    def static_pod_checks(self, paths: tuple[str, str]) -> list[Check]:
+        """Preflight for a kubeadm node: no etcd manifest there yet, and the etcd
+        certificates the new manifest will name."""
+        node = self.new_node
+        checks = []
+        try:
+            present = self._sh(node, f"test -e {shlex.quote(paths[0])}", timeout=15).ok
+        except EtcdtuiError as exc:
+            return [Check(f"{node.name} reachable over SSH", Verdict.FAIL, str(exc))]
+        checks.append(
+            Check(
+                f"no etcd manifest on {node.name}",
+                Verdict.FAIL if present else Verdict.PASS,
+                f"{paths[0]} exists: etcd is already run there (move it away first)"
+                if present
+                else f"{paths[0]} absent",
+            )
+        )
+        name = f"{node.name} has kubeadm's etcd certificates"
         try:
             manifest, origin = self.new_manifest()
             missing = self.missing_pki(manifest, origin)
         except EtcdtuiError as exc:
-            return Check(name, Verdict.FAIL, str(exc))
+            return [*checks, Check(name, Verdict.FAIL, str(exc))]
         if missing:
-            return Check(name, Verdict.FAIL, _NO_PKI.format(", ".join(missing)))
-        return Check(name, Verdict.PASS, f"every file {origin} names exists there")
+            return [*checks, Check(name, Verdict.FAIL, _NO_PKI.format(", ".join(missing)))]
+        return [*checks, Check(name, Verdict.PASS, f"every file {origin} names exists there")]
 
     def _do_manifest(self, paths: tuple[str, str], output: Output) -> Outcome:
         node = self.new_node
@@ -98,7 +117,12 @@ class StaticPodSteps(MemberSteps):
         if missing:
             return False, _NO_PKI.format(", ".join(missing))
         q = shlex.quote
-        raw = f"umask 077 && cat > {q(stash + '.part')} && mv {q(stash + '.part')} {q(stash)}"
+        # A stash left by an earlier attempt is kept aside, never overwritten.
+        kept = q(f"{stash}.etcdtui-{self.run_stamp}.bak")
+        raw = (
+            f"{{ [ ! -e {q(stash)} ] || mv {q(stash)} {kept}; }} && umask 077 && "
+            f"cat > {q(stash + '.part')} && mv {q(stash + '.part')} {q(stash)}"
+        )
         result = self.shells.shell(node.name).run(
             raw, timeout=30, sudo=node.sudo, stdin=new.encode()
         )

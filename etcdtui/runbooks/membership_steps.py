@@ -175,6 +175,10 @@ class MemberSteps:
             )
         if not stop.ok:
             return False, f"stop failed: {output_tail(stop)}"
+        # A static pod's stop only moves its manifest: kubelet stops etcd a moment later. The
+        # data dir moves only once the member no longer answers.
+        if not self._stopped(node, output):
+            return False, f"etcd on {node.name} still answers 60 s after the stop: data left"
         data, aside = node.data_dir, f"{node.data_dir}.etcdtui-removed-{self.run_stamp}"
         raw = (
             f"if [ -e {shlex.quote(data)} ]; then mv {shlex.quote(data)} {shlex.quote(aside)}"
@@ -186,6 +190,21 @@ class MemberSteps:
         if "moved" in moved.stdout:
             return True, f"etcd stopped; {data} moved to {aside}"
         return True, f"etcd stopped; {data} absent (moved before?)"
+
+    def _stopped(self, node: NodeConfig, output: Output, timeout: float = 60.0) -> bool:
+        """Wait until the member of `node` stops answering (True), or `timeout` passes."""
+        url = node.client_urls[0] if node.client_urls else ""
+        deadline = time.monotonic() + timeout
+        while url:
+            try:
+                self.client.client(url).status()
+            except EtcdtuiError:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            output(f"etcd on {node.name} still answers; waiting for it to stop")
+            time.sleep(1.0)
+        return True
 
     def _do_remove(self, step: Step, output: Output) -> Outcome:
         member_id = int(step.arg("member_id"))

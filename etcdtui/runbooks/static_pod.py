@@ -43,8 +43,8 @@ def manifest_flags(text: str, origin: str) -> dict[str, str]:
     for item in container["command"][1:]:
         text_item = str(item)
         if text_item.startswith("--"):
-            name, _, value = text_item[2:].partition("=")
-            flags[name] = value if _ else "true"
+            name, equals, value = text_item[2:].partition("=")
+            flags[name] = value if equals else "true"
     return flags
 
 
@@ -75,8 +75,18 @@ def new_member_manifest(
         annotations[ADVERTISE_ANNOTATION] = flags.get("advertise-client-urls", "")
     data_dir = flags.get("data-dir", "/var/lib/etcd")
     mounts = {m.get("name"): m.get("mountPath") for m in container.get("volumeMounts") or []}
+    # The volume whose mount holds the data dir (kubeadm: mounted at it; or at a parent).
+    holder, depth = None, -1
     for volume in pod.get("spec", {}).get("volumes") or []:
         host = volume.get("hostPath") if isinstance(volume, dict) else None
-        if isinstance(host, dict) and mounts.get(volume.get("name")) == data_dir:
-            host["path"] = data_host_path
+        mount = str(mounts.get(volume.get("name")) or "") if isinstance(host, dict) else ""
+        inside = data_dir == mount or data_dir.startswith(mount.rstrip("/") + "/")
+        if mount and inside and len(mount) > depth:
+            holder, depth = host, len(mount)
+    if holder is None or depth != len(data_dir):
+        raise EtcdtuiError(
+            f"{origin}: --data-dir={data_dir} is not itself a hostPath volume's mount: "
+            "write the new member's manifest by hand"
+        )
+    holder["path"] = data_host_path
     return yaml.safe_dump(pod, sort_keys=False, default_flow_style=False)

@@ -16,23 +16,25 @@ import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from etcdtui.clients.shell import NodeShell
 from etcdtui.clients.ssh_connect import split_jump_spec
-from etcdtui.config import SshTarget
+from etcdtui.config import SshTarget, load_connection
 from etcdtui.errors import EtcdtuiError, SshError, UsageError
 from etcdtui.services.kube.inspect import NodeFacts, inspect_node
 from etcdtui.services.kube.remote import read_files
 from etcdtui.services.kube.settings import EtcdSettings
+from etcdtui.toml_io import replace_file, set_cluster
 
 NODE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 PROBE_TIMEOUT = 2.0
 
-ShellFactory = Callable[[str, SshTarget, bool], NodeShell]
-"""(node name, target, sudo) -> a NodeShell; the CLI passes one that makes SshShells."""
+ShellFactory = Callable[[str, SshTarget], NodeShell]
+"""(host as given, target) -> a NodeShell; the CLI passes one that makes SshShells."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,10 @@ class Discovery:
     cluster: dict[str, Any]
     facts: tuple[NodeFacts, ...]
     warnings: tuple[str, ...] = ()
-    copied: tuple[str, ...] = ()  # certificate copies written on the bastion
+    # (path on the node, path on the bastion) of the certificate copies to make, and the
+    # host to read them from (with --copy-certs).
+    copies: tuple[tuple[str, str], ...] = ()
+    copy_from: str = ""
 
 
 def parse_host(spec: str) -> tuple[str | None, str, int | None]:
@@ -115,21 +120,28 @@ def discover(
     on_progress: Callable[[str], None] | None = None,
     timeout: float = 2.0,
 ) -> Discovery:
-    """Read every host (in parallel) and build the cluster table for the config file."""
+    """Read every host (in parallel) and build the cluster table for the config file.
+
+    Nothing is written here: with `copy_certs_to` the table already names the copies, and
+    copy_certs() makes them once the user has seen the result.
+    """
     say = on_progress or (lambda _: None)
     if not hosts:
         raise UsageError("--ssh: give at least one host")
-
     targets = {host: target_of(host) for host in hosts}  # bad input refused before any SSH
 
-    def read(host: str) -> tuple[SshTarget, NodeFacts, bool, NodeShell]:
-        target = targets[host]
-        shell = open_shell(host, target, False)
-        uid = shell.run("id -u", timeout=15)
-        if not uid.ok:
-            raise SshError(f"{host}: id -u failed: {uid.stderr.strip()[:200]}", node=host)
-        sudo = uid.stdout.strip() != "0"  # kubeadm's manifests and keys are root's (0600)
-        return target, inspect_node(shell, sudo=sudo), sudo, shell
+    def read(host: str) -> tuple[NodeFacts, bool]:
+        shell = open_shell(host, targets[host])
+        try:
+            uid = shell.run("id -u", timeout=15)
+            if not uid.ok:
+                raise SshError(f"id -u failed: {uid.stderr.strip()[:200]}", node=host)
+            sudo = uid.stdout.strip() != "0"  # kubeadm's manifests and keys are root's (0600)
+            return inspect_node(shell, sudo=sudo), sudo
+        except EtcdtuiError as exc:  # this host is reported; the others still count
+            return NodeFacts(host, error=str(exc)), False
+        finally:
+            shell.close()
 
     say(f"reading {len(hosts)} node(s) over SSH: {', '.join(hosts)}")
     with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
@@ -138,26 +150,31 @@ def discover(
     nodes: dict[str, Any] = {}
     facts: list[NodeFacts] = []
     warnings: list[str] = []
-    shells: dict[str, tuple[NodeShell, bool]] = {}
+    hosts_of: dict[str, str] = {}  # node name -> the host as given
     addresses: dict[str, str] = {}  # node name -> its SSH host
-    for host, (target, fact, sudo, shell) in zip(hosts, results, strict=True):
+    for host, (fact, sudo) in zip(hosts, results, strict=True):
+        target = targets[host]
         name = node_name(target.host, fact.etcd, taken)
         fact = NodeFacts(name, fact.etcd, fact.apiserver, fact.error, fact.notes)
         facts.append(fact)
-        shells[name] = (shell, sudo)
-        addresses[name] = target.host
+        hosts_of[name], addresses[name] = host, target.host
         if fact.error:
             warnings.append(f"{host}: {fact.error}")
         warnings.extend(f"{host}: {note}" for note in fact.notes)
         nodes[name] = _node_table(target, fact.etcd, fact, sudo)
+        if fact.etcd is not None and not fact.etcd.data_dir.startswith("/"):
+            # etcd's default data dir is relative to its working directory: never guess.
+            del nodes[name]["data_dir"]
+            warnings.append(f"{host}: data dir {fact.etcd.data_dir!r} is relative: set data_dir")
     members = [f for f in facts if f.etcd is not None]
     settings = [f.etcd for f in facts if f.etcd is not None]
-    if not members:
+    endpoints = [url for etcd in settings for url in etcd.advertise_client_urls[:1]]
+    if not members or not endpoints:
+        found = "no etcd member" if not members else "no member advertising a client URL"
         raise EtcdtuiError(
-            "no etcd member found on " + ", ".join(hosts),
+            f"{found} found on " + ", ".join(hosts),
             hint="; ".join(warnings) or "is etcd run by kubeadm or systemd there?",
         )
-    endpoints = [url for etcd in settings for url in etcd.advertise_client_urls[:1]]
     profiles = {etcd.source for etcd in settings}
     if len(profiles) > 1:
         warnings.append(f"members are run in different ways ({', '.join(sorted(profiles))})")
@@ -172,19 +189,70 @@ def discover(
         say(f"not reachable from here: {', '.join(closed)}: the cluster is reached via SSH")
         cluster["via"] = "ssh"
     tls_source = next((f for f in facts if f.apiserver and f.apiserver.etcd_certfile), None)
-    copied: list[str] = []
+    copies: tuple[tuple[str, str], ...] = ()
+    copy_from = ""
     if any(u.startswith("https") for u in endpoints):
         cluster |= _client_tls(tls_source, members, warnings)
-        if tls_source is not None and copy_certs_to is not None:
-            shell, sudo = shells[tls_source.node]
-            copied = _copy_certs(shell, sudo, cluster, copy_certs_to, cluster_name)
-        elif tls_source is not None or cluster.get("cacert"):
-            cluster["certs_on_node"] = (tls_source or members[0]).node
+        source = tls_source or members[0]
+        if copy_certs_to is not None:
+            copies = _plan_copies(cluster, copy_certs_to, cluster_name)
+            copy_from = hosts_of[source.node]
+        elif cluster.get("cacert"):
+            cluster["certs_on_node"] = source.node
     cluster["timeout"] = timeout
     cluster["nodes"] = nodes
-    for shell, _ in shells.values():
+    return Discovery(cluster, tuple(facts), tuple(warnings), copies, copy_from)
+
+
+def _plan_copies(cluster: dict[str, Any], folder: Path, name: str) -> tuple[tuple[str, str], ...]:
+    """Point cacert/cert/key at their copies-to-be in `folder`; refuse existing files."""
+    folder = folder.expanduser().resolve()
+    planned = []
+    for key in ("cacert", "cert", "key"):
+        source = cluster.get(key)
+        if not source:
+            continue
+        target = folder / f"{name}-{os.path.basename(source)}"
+        if target.exists():
+            raise UsageError(f"--copy-certs: {target} exists; not overwriting it")
+        planned.append((source, str(target)))
+        cluster[key] = str(target)
+    return tuple(planned)
+
+
+def copy_certs(
+    found: Discovery, target_of: Callable[[str], SshTarget], open_shell: ShellFactory
+) -> list[str]:
+    """Make the copies `found` planned: read over SSH, written 0600 into a 0700 folder (made
+    if missing; an existing one must not be open to others). All or nothing."""
+    if not found.copies:
+        return []
+    folder = Path(found.copies[0][1]).parent
+    if folder.exists() and folder.stat().st_mode & 0o077:
+        raise UsageError(f"--copy-certs: {folder} is open to other users: choose a private folder")
+    host = found.copy_from
+    shell = open_shell(host, target_of(host))
+    try:
+        sudo = shell.run("id -u", timeout=15).stdout.strip() != "0"
+        texts = read_files(shell, [source for source, _ in found.copies], sudo=sudo)
+    finally:
         shell.close()
-    return Discovery(cluster, tuple(facts), tuple(warnings), tuple(copied))
+    for source, _ in found.copies:
+        if not texts[source].exists or texts[source].error:
+            raise EtcdtuiError(f"copying {source} from {host}: {texts[source].error}")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    written: list[str] = []
+    try:
+        for source, target in found.copies:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            written.append(target)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(texts[source].text + "\n")
+    except OSError as exc:
+        for path in written:
+            Path(path).unlink(missing_ok=True)
+        raise EtcdtuiError(f"--copy-certs: {exc}") from None
+    return written
 
 
 def _spare_urls(
@@ -239,29 +307,31 @@ def _client_tls(
     return {"cacert": etcd.trusted_ca_file or None}
 
 
-def _copy_certs(
-    shell: NodeShell, sudo: bool, cluster: dict[str, Any], folder: Path, name: str
-) -> list[str]:
-    """Copy cacert/cert/key from the node into `folder` (0700), each file 0600."""
-    paths = [cluster[k] for k in ("cacert", "cert", "key") if cluster.get(k)]
-    found = read_files(shell, paths, sudo=sudo)
-    for path in paths:
-        if not found[path].exists or found[path].error:
-            raise EtcdtuiError(f"copying {path} from {shell.node}: {found[path].error}")
-    folder = folder.expanduser().resolve()
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-    written = []
-    for key in ("cacert", "cert", "key"):
-        source = cluster.get(key)
-        if not source:
-            continue
-        target = folder / f"{name}-{os.path.basename(source)}"
-        if target.exists():
-            raise UsageError(f"--copy-certs: {target} exists; not overwriting it")
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(found[source].text + "\n")
-        cluster[key] = str(target)
-        written.append(str(target))
-    return written
+def save_cluster(path: Path, name: str, cluster: dict[str, Any]) -> Path | None:
+    """Add or replace cluster `name` in the config file at `path`, the rest of the file as it
+    was; returns the backup of the old file (None if there was none). A result that does not
+    load as a config is undone."""
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read it: {exc}") from None
+    edited = set_cluster(text, name, cluster)
+    if edited is None:
+        raise UsageError(
+            f"{path}: its layout cannot be edited safely (clusters written inline?); "
+            "add the cluster shown above by hand"
+        )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        backup = replace_file(path, edited, stamp)
+    except OSError as exc:
+        raise EtcdtuiError(f"{path}: not written: {exc}") from None
+    try:
+        load_connection(path, name)
+    except EtcdtuiError as exc:
+        if backup is not None:
+            os.replace(backup, os.path.realpath(path))
+        else:
+            path.unlink()
+        raise EtcdtuiError(f"{path}: the cluster written does not load ({exc}): undone") from None
+    return backup

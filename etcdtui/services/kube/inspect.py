@@ -43,10 +43,6 @@ class NodeFacts:
     error: str = ""
     notes: tuple[str, ...] = ()
 
-    @property
-    def profile(self) -> str:
-        return self.etcd.source if self.etcd else ""
-
 
 def _unit_text(shell: NodeShell, sudo: bool | None, timeout: float) -> str | None:
     result = shell.run(
@@ -73,12 +69,15 @@ def inspect_node(
     )
     notes: list[str] = []
     apiserver = None
-    try:
-        if files[apiserver_path].exists:
+    if files[apiserver_path].exists:
+        try:
             if files[apiserver_path].error:
                 notes.append(f"{apiserver_path}: {files[apiserver_path].error}")
             else:
                 apiserver = parse_apiserver_manifest(files[apiserver_path].text, apiserver_path)
+        except KubeConfigError as exc:  # etcd's own settings still count
+            notes.append(str(exc))
+    try:
         manifest = files[etcd_path]
         if manifest.exists:
             if manifest.error:

@@ -1,5 +1,5 @@
 """Reading a node's files over one SSH command: contents for config and certificates, modes
-for the security checks. Private keys are only ever stat'ed, never read."""
+for the security checks (following symlinks, as etcd opens its files)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def _stat_script(paths: Sequence[str], marker: str) -> str:
     quoted = " ".join(shlex.quote(p) for p in paths)
     return (
         f"for p in {quoted}; do "
-        f'if [ -e "$p" ]; then printf "%s stat " {marker}; stat -c "%a|%U|%F|%n" -- "$p"; '
+        f'if [ -e "$p" ]; then printf "%s stat " {marker}; stat -L -c "%a|%U|%F|%n" -- "$p"; '
         f'else echo "{marker} stat missing|||$p"; fi; done'
     )
 

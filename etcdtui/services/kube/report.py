@@ -9,6 +9,7 @@ Nodes are read in parallel; one that does not answer costs its SSH timeout and i
 from __future__ import annotations
 
 import posixpath
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ from datetime import datetime
 
 from etcdtui.clients.shell import NodeShell
 from etcdtui.config import Connection, NodeConfig
-from etcdtui.errors import EtcdError, EtcdTLSError, EtcdtuiError
+from etcdtui.errors import EtcdTLSError, EtcdtuiError
 from etcdtui.models import Member
 from etcdtui.services.kube.certs import CertStatus, describe_certificate, unreadable
 from etcdtui.services.kube.inspect import NodeFacts, inspect_node
@@ -89,20 +90,26 @@ def _data_dir_finding(node: str, stat: RemoteStat) -> Finding:
     if not stat.exists:
         severity, message = WARN, f"{node}: data dir {stat.path} not found"
     elif stat.mode & 0o077:
+        who = "every user" if stat.mode & 0o007 else f"its group ({stat.owner}'s group)"
         severity = CRITICAL
-        message = f"{node}: data dir {stat.path} is {stat.mode:o}: others can read every secret"
-        fix = f"chmod 700 {stat.path}"
+        message = f"{node}: data dir {stat.path} is {stat.mode:o}: {who} can read every secret"
+        fix = f"chmod 700 {shlex.quote(stat.path)}"
     else:
         severity, message = OK, f"{node}: data dir {stat.path} is {stat.mode:o}"
     return Finding(node, "data dir 0700", severity == OK, severity, message, fix)
 
 
 def _check_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _NodeResult:
-    name = node.name
+    """One node's facts, certificates and modes; a node that fails is reported, not raised."""
     try:
-        facts = inspect_node(shell, sudo=node.sudo)
+        return _read_node(shell, node, now)
     except EtcdtuiError as exc:
-        return _NodeResult(NodeFacts(name, error=exc.message))
+        return _NodeResult(NodeFacts(node.name, error=exc.message))
+
+
+def _read_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _NodeResult:
+    name = node.name
+    facts = inspect_node(shell, sudo=node.sudo)
     facts = NodeFacts(name, facts.etcd, facts.apiserver, facts.error, facts.notes)
     if facts.etcd is None and facts.apiserver is None:
         if not node.member:
@@ -130,7 +137,7 @@ def _check_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _No
     exposed = [k for k in keys if modes[k].exists and modes[k].mode & 0o004]
     present = [k for k in keys if modes[k].exists]
     if exposed:
-        fix = "chmod 600 " + " ".join(exposed)
+        fix = "chmod 600 " + " ".join(shlex.quote(k) for k in exposed)
         message = f"{name}: world-readable private keys: " + ", ".join(
             f"{k} ({modes[k].mode:o})" for k in exposed
         )
@@ -238,14 +245,15 @@ def probe_without_certificate(make_client: Callable[[str], object]) -> Probe:
     clients.via_ssh.client_without_certificate)."""
 
     def probe(endpoint: str) -> str:
-        client = make_client(endpoint)
+        client = None
         try:
+            client = make_client(endpoint)
             client.status()  # type: ignore[attr-defined]
         except EtcdTLSError as exc:
             if "client certificate" in exc.message:
                 return "refused"
             return f"unknown: {exc.message}"
-        except EtcdError as exc:
+        except EtcdtuiError as exc:  # unreachable, a tunnel that cannot open, a timeout
             return f"unknown: {exc.message}"
         finally:
             close = getattr(client, "close", None)
