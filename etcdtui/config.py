@@ -378,7 +378,7 @@ def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
         ),
         member=r.string("member", "") or "",
         profile=r.string("profile", "systemd") or "systemd",
-        data_dir=r.string("data_dir", "/var/lib/etcd") or "/var/lib/etcd",
+        data_dir=_node_path(r, "data_dir", "/var/lib/etcd"),
         peer_urls=r.strings("peer_urls"),
         client_urls=r.strings("client_urls"),
         sudo=r.boolean("sudo", False),
@@ -387,6 +387,14 @@ def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
         tunnel_via=r.string("tunnel_via", "") or "",
         apiserver=r.boolean("apiserver", False),
     )
+
+
+def _node_path(r: TableReader, key: str, default: str) -> str:
+    """An absolute path on the node: a relative one would depend on the SSH login's home."""
+    value = r.string(key, default) or default
+    if not value.startswith("/"):
+        raise r.fail(key, f"expected an absolute path on the node, got {value!r}")
+    return value
 
 
 def cluster_names(path: Path) -> list[str]:

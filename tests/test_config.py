@@ -89,6 +89,11 @@ def test_several_clusters_need_a_cluster_name(config_dir: Path) -> None:
             "clusters.a.nodes.n1.ssh.port: expected a whole number from 1 to 65535",
         ),
         (
+            "[clusters.a]\nendpoints=['x:1']\n[clusters.a.nodes.n1]\ndata_dir='cp1.etcd'\n"
+            "[clusters.a.nodes.n1.ssh]\nhost='h'\n",
+            "clusters.a.nodes.n1.data_dir: expected an absolute path on the node",
+        ),
+        (
             "[clusters.a]\nendpoints=['x:1']\n[clusters.a.nodes.n1]\nprofile='docker'\n"
             "[clusters.a.nodes.n1.ssh]\nhost='h'\n",
             "unknown profile 'docker'",

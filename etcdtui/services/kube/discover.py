@@ -240,9 +240,9 @@ def copy_certs(
     for source, _ in found.copies:
         if not texts[source].exists or texts[source].error:
             raise EtcdtuiError(f"copying {source} from {host}: {texts[source].error}")
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     written: list[str] = []
     try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         for source, target in found.copies:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             written.append(target)
