@@ -327,6 +327,7 @@ def test_replace_member_writes_the_new_static_pod(kube_lab: LabInfo) -> None:
     done = run("replace-member", "node3", "--new-node", "spare1", "--config",
                str(kube_lab.config_path), "--yes")  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert "[PASS] configured endpoints" in done.stdout  # the config file was updated too
     spare = kube_lab.node("spare1")
     manifest = yaml.safe_load((kube_dir(kube_lab, "spare1") / "manifests/etcd.yaml").read_text())
     command = manifest["spec"]["containers"][0]["command"]

@@ -383,10 +383,16 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
                 ", ".join(m.name for m in leaders) or "none",
             ),
         ]  # fmt: skip
-        if stale:
+        left = [url for url in stale if url not in self.config_dropped]
+        if left:
             checks.append(Check("configured endpoints", Verdict.WARN,
-                                "no member answers at " + ", ".join(stale) + ": remove it from "
+                                "no member answers at " + ", ".join(left) + ": remove it from "
                                 "the config and every apiserver's --etcd-servers"))  # fmt: skip
+        elif stale:
+            where = self.connection.source or "the config"
+            checks.append(Check("configured endpoints", Verdict.PASS,
+                                f"{', '.join(stale)} gone from {where} as well (this "
+                                "session lists it until the config is read again)"))  # fmt: skip
         mine = next(
             (
                 m

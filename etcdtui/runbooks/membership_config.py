@@ -160,6 +160,7 @@ class PointerSteps:
     new_name: str
     old_name: str
     run_stamp: str
+    config_dropped: tuple[str, ...] = ()  # endpoints the config file no longer lists
 
     def verify(self) -> list[Check]:
         raise NotImplementedError  # the runbook's own
@@ -281,4 +282,7 @@ class PointerSteps:
             new_member=self.new_name,
             old_node=step.arg("old_node"),
         )
-        return write_config(Path(step.target), change, self.run_stamp)
+        ok, text = write_config(Path(step.target), change, self.run_stamp)
+        if ok:
+            self.config_dropped = change.drop  # the verify after this step knows
+        return ok, text
