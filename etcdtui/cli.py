@@ -124,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connection(status, suppress=True)
     status.add_argument("-w", "--write-out", choices=("table", "json"), default="table")
 
+    kube = sub.add_parser(
+        "kube-check",
+        help="API server wiring, certificate expiry, security checks (read over SSH); "
+        "exit 1 on anything critical",
+    )
+    _add_connection(kube, suppress=True)
+    kube.add_argument("-w", "--write-out", choices=("table", "json"), default="table")
+
     defrag = sub.add_parser("defrag", help="defragment members, followers first, leader last")
     _add_connection(defrag, suppress=True)
     defrag.add_argument(
@@ -322,6 +330,30 @@ def cmd_status(args: argparse.Namespace) -> int:
         client.close()
     print(render_json(view) if args.write_out == "json" else render_table(view))
     return EXIT_OK if view.healthy else EXIT_FAILED
+
+
+def cmd_kube_check(args: argparse.Namespace) -> int:
+    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.via_ssh import open_cluster
+    from etcdtui.services.kube.render import render_json, render_text
+    from etcdtui.services.kube.report import cluster_report
+
+    connection = _connection(args)
+    if not connection.nodes:
+        raise UsageError(
+            "kube-check reads the nodes over SSH: it needs a config whose cluster lists them "
+            "(etcdtui discover writes one)"
+        )
+    shells = ShellPool(connection.nodes)
+    client = open_cluster(connection, shells)
+    try:
+        report = cluster_report(client, shells.shell)
+    finally:
+        client.close()
+        shells.close_all()
+    render = render_json if args.write_out == "json" else render_text
+    print(render(report, connection.cluster))
+    return EXIT_FAILED if report.worst == "critical" else EXIT_OK
 
 
 def _confirm(plan: Plan, cluster: str) -> bool:
@@ -739,6 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "replace-member": cmd_member_change,
         "add-member": cmd_member_change,
         "discover": cmd_discover,
+        "kube-check": cmd_kube_check,
         None: cmd_tui,
     }
     try:

@@ -8,6 +8,7 @@ discovery and the read-only checks first, then changes that the later tests buil
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -163,6 +164,17 @@ def test_fresh_kubeadm_lab_passes_every_check(kube_lab: LabInfo) -> None:
     assert len(report.wiring) == 3 and all(f.ok for f in report.wiring)
     roles = {c.role for c in report.certs if c.node == "node1"}
     assert {"server", "peer", "CA", "client (kube-apiserver)"} <= roles
+    # The same from the command line, for scripts and monitoring.
+    done = run("kube-check", "--config", str(kube_lab.config_path), "-w", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(done.stdout)
+    assert data["worst"] == "ok" and len(data["certificates"]) == 15
+
+
+def test_kube_check_needs_the_nodes_and_says_so_in_one_line() -> None:
+    done = run("kube-check", "--endpoints", "http://127.0.0.1:1")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "etcdtui discover" in done.stderr
 
 
 async def test_kubernetes_screen_reads_every_node_of_the_lab(kube_lab: LabInfo) -> None:
@@ -352,3 +364,7 @@ def test_wiring_flags_a_removed_member_still_in_a_manifest(kube_lab: LabInfo) ->
     bad = [f for f in report.wiring if not f.ok]
     assert [(f.node, f.severity) for f in bad] == [("node1", "critical")]
     assert removed in bad[0].message and "no etcd member" in bad[0].message
+    done = run("kube-check", "--config", str(kube_lab.config_path))
+    assert done.returncode == 1
+    assert "Kubernetes checks CRITICAL" in done.stdout
+    assert f"CRITICAL etcd-servers      node1: --etcd-servers has {removed}" in done.stdout

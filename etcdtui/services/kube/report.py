@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.shell import NodeShell
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdTLSError, EtcdtuiError
@@ -262,3 +263,30 @@ def probe_without_certificate(make_client: Callable[[str], object]) -> Probe:
         return "accepted"
 
     return probe
+
+
+def member_list(cluster: ClusterClient) -> Sequence[Member]:
+    """The member list from the first endpoint that answers."""
+    errors = []
+    for endpoint in cluster.endpoints:
+        try:
+            return cluster.client(endpoint).member_list()
+        except EtcdtuiError as exc:
+            errors.append(f"{endpoint}: {exc.message}")
+    raise EtcdtuiError("no member answered `member list`: " + "; ".join(errors or ["none"]))
+
+
+def cluster_report(
+    cluster: ClusterClient,
+    shell_of: Callable[[str], NodeShell],
+    members: Sequence[Member] = (),
+    now: datetime | None = None,
+) -> KubeReport:
+    """build_report for `cluster`: its members (read unless given) and a probe made by the
+    cluster's own route (direct or through SSH) without a certificate. Blocking."""
+    from etcdtui.clients.via_ssh import client_without_certificate
+
+    probe = probe_without_certificate(lambda e: client_without_certificate(cluster, e))
+    return build_report(
+        cluster.connection, shell_of, members or member_list(cluster), probe, now=now
+    )

@@ -57,29 +57,15 @@ def live_reader(
     """
 
     def read() -> KubeReport:
-        from etcdtui.clients.via_ssh import client_without_certificate
-        from etcdtui.services.kube.report import build_report, probe_without_certificate
+        from etcdtui.services.kube.report import cluster_report
 
         latest = view()
         members: Sequence[Member] = [
             m.member for m in (latest.members if latest else ()) if m.member is not None
         ]
-        if not members:
-            members = _member_list(cluster)
-        probe = probe_without_certificate(lambda e: client_without_certificate(cluster, e))
-        return build_report(connection, shells.shell, members, probe)
+        return cluster_report(cluster, shells.shell, members)
 
     return read
-
-
-def _member_list(cluster: ClusterClient) -> Sequence[Member]:
-    errors = []
-    for endpoint in cluster.endpoints:
-        try:
-            return cluster.client(endpoint).member_list()
-        except EtcdtuiError as exc:
-            errors.append(f"{endpoint}: {exc.message}")
-    raise EtcdtuiError("no member answered `member list`: " + "; ".join(errors or ["none"]))
 
 
 class SeverityTable(DataTable[Text]):

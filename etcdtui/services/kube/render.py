@@ -1,0 +1,66 @@
+"""`etcdtui kube-check`'s output: the Kubernetes report as plain text or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from etcdtui.services.kube.report import KubeReport
+from etcdtui.services.kube.wiring import CRITICAL, OK, WARN, Finding
+
+_WORD = {OK: "ok", WARN: "WARN", CRITICAL: "CRITICAL"}
+
+
+def _finding_lines(findings: tuple[Finding, ...]) -> list[str]:
+    lines = []
+    for f in sorted(findings, key=lambda f: (f.ok, f.severity != CRITICAL)):
+        lines.append(f"  {_WORD.get(f.severity, f.severity):8} {f.check:17} {f.message}")
+        if f.fix:
+            lines.append(f"  {'':8} {'':17} fix: {f.fix}")
+    return lines
+
+
+def render_text(report: KubeReport, cluster: str) -> str:
+    """Worst first in every section, one line per finding, the fix under it."""
+    lines = [f"cluster {cluster}: Kubernetes checks {_WORD[report.worst]}", "", "API server wiring"]
+    lines += _finding_lines(report.wiring) or ["  (no kube-apiserver settings read)"]
+    lines += ["", "Certificates"]
+    order = {CRITICAL: 0, WARN: 1, OK: 2}
+    for cert in sorted(report.certs, key=lambda c: (order.get(c.severity, 0), c.days_left)):
+        lines.append(f"  {_WORD.get(cert.severity, cert.severity):8} {cert.message}")
+    if not report.certs:
+        lines.append("  (no certificates read)")
+    lines += ["", "Security checks", *_finding_lines(report.security)]
+    notes = [f"  {f.node}: {n}" for f in report.facts for n in f.notes]
+    if notes:
+        lines += ["", "Notes", *notes]
+    return "\n".join(lines)
+
+
+def render_json(report: KubeReport, cluster: str) -> str:
+    """The same as JSON, for scripts and monitoring."""
+
+    def finding(f: Finding) -> dict[str, Any]:
+        return {"node": f.node, "check": f.check, "ok": f.ok, "severity": f.severity,
+                "message": f.message, "fix": f.fix}  # fmt: skip
+
+    data = {
+        "cluster": cluster,
+        "worst": report.worst,
+        "wiring": [finding(f) for f in report.wiring],
+        "certificates": [
+            {
+                "node": c.node,
+                "role": c.role,
+                "path": c.path,
+                "not_after": c.not_after.isoformat() if c.not_after else None,
+                "days_left": round(c.days_left, 2) if c.not_after else None,
+                "severity": c.severity,
+                "message": c.message,
+            }
+            for c in report.certs
+        ],
+        "security": [finding(f) for f in report.security],
+        "notes": [{"node": f.node, "note": n} for f in report.facts for n in f.notes],
+    }
+    return json.dumps(data, indent=2)
