@@ -9,7 +9,9 @@ etcd's YAML config file. A package that is merely installed (Debian's all-commen
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from etcdtui.clients.shell import NodeShell
 from etcdtui.errors import EtcdtuiError
@@ -28,6 +30,7 @@ from etcdtui.services.kube.systemd import (
     unit_environment_files,
 )
 
+T = TypeVar("T")
 MANIFESTS = "/etc/kubernetes/manifests"
 DEFAULT_ENV = "/etc/default/etcd"
 DEFAULT_CONF = "/etc/etcd/etcd.conf.yml"
@@ -42,6 +45,15 @@ class NodeFacts:
     apiserver: ApiserverSettings | None = None
     error: str = ""
     notes: tuple[str, ...] = ()
+
+
+def _parsed(parse: Callable[[str, str], T], text: str, origin: str) -> T:
+    """`parse(text, origin)`, with a manifest of an unexpected shape (a list where a mapping
+    belongs, say) as a KubeConfigError naming the file, like any other bad manifest."""
+    try:
+        return parse(text, origin)
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        raise KubeConfigError(f"{origin}: not a usable Pod manifest ({exc})") from None
 
 
 def _unit_text(shell: NodeShell, sudo: bool | None, timeout: float) -> str | None:
@@ -74,7 +86,8 @@ def inspect_node(
             if files[apiserver_path].error:
                 notes.append(f"{apiserver_path}: {files[apiserver_path].error}")
             else:
-                apiserver = parse_apiserver_manifest(files[apiserver_path].text, apiserver_path)
+                text = files[apiserver_path].text
+                apiserver = _parsed(parse_apiserver_manifest, text, apiserver_path)
         except KubeConfigError as exc:  # etcd's own settings still count
             notes.append(str(exc))
     try:
@@ -82,7 +95,7 @@ def inspect_node(
         if manifest.exists:
             if manifest.error:
                 return NodeFacts(shell.node, error=f"{etcd_path}: {manifest.error}")
-            etcd = parse_etcd_manifest(manifest.text, etcd_path)
+            etcd = _parsed(parse_etcd_manifest, manifest.text, etcd_path)
             return NodeFacts(shell.node, etcd, apiserver, notes=tuple(notes))
         etcd_systemd = _systemd(shell, files, sudo, timeout)
     except KubeConfigError as exc:
