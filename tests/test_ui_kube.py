@@ -6,9 +6,7 @@ Update the snapshot after a deliberate change:
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from contextlib import suppress
 from dataclasses import replace
 
@@ -26,9 +24,6 @@ from etcdtui.ui.samples import (
     sample_kube_screen,
 )
 from etcdtui.ui.screens.kube import KubeScreen
-
-os.environ["TZ"] = "UTC"
-time.tzset()
 
 
 async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
