@@ -34,18 +34,9 @@ class StaticPodSteps(MemberSteps):
 
     def template_manifest(self) -> tuple[str, str]:
         """(text, "node:path") of a running member's etcd.yaml, read over SSH."""
-        for node in self.connection.nodes:
-            paths = self.static_pod(node)
-            if paths is None or not node.member or node.name == self.new_node.name:
-                continue
-            if node.member_name == self.old_name:
-                continue
-            try:
-                result = self._sh(node, f"cat {shlex.quote(paths[0])}", timeout=15)
-            except EtcdtuiError:
-                continue
-            if result.ok and "etcd" in result.stdout:
-                return result.stdout, f"{node.name}:{paths[0]}"
+        found = self.survivor_file(lambda node: (self.static_pod(node) or ("",))[0], "etcd")
+        if found is not None:
+            return found[1], found[0]
         raise EtcdtuiError(
             "no running member's etcd manifest could be read over SSH",
             hint="the new member's manifest is made from a survivor's",

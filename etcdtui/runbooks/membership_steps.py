@@ -249,19 +249,27 @@ class MemberSteps:
 
     def template_env(self) -> dict[str, str]:
         """A running member's env file (the token, TLS flags, quota...), read over SSH."""
+        found = self.survivor_file(lambda node: node.vars.get("env_file", ""), "ETCD_")
+        return parse_env(found[1]) if found else {}
+
+    def survivor_file(
+        self, path_of: Callable[[NodeConfig], str], expect: str
+    ) -> tuple[str, str] | None:
+        """("node:path", text) of the first surviving member's file at `path_of(node)` that
+        reads over SSH and holds `expect`; None if none does."""
         for node in self.connection.nodes:
-            path = node.vars.get("env_file")
-            if not path or node.name == self.new_node.name or node.member_name == self.old_name:
+            path = path_of(node)
+            if not path or not node.member or node.name == self.new_node.name:
                 continue
-            if not node.member:
+            if node.member_name == self.old_name:
                 continue
             try:
                 result = self._sh(node, f"cat {shlex.quote(path)}", timeout=15)
             except EtcdtuiError:
                 continue
-            if result.ok and "ETCD_" in result.stdout:
-                return parse_env(result.stdout)
-        return {}
+            if result.ok and expect in result.stdout:
+                return f"{node.name}:{path}", result.stdout
+        return None
 
     def new_env(self, members: tuple[Member, ...]) -> dict[str, str]:
         """The new member's ETCD_* flags: a survivor's file with the per-member ones replaced."""
