@@ -15,6 +15,8 @@ command templates (``start``, ``stop``, ``is_active`` for etcd; ``apiserver_stop
 from __future__ import annotations
 
 import os
+import shlex
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,13 +49,14 @@ BUILTIN_PROFILES: dict[str, dict[str, str]] = {
         "mv {apiserver_manifest} {apiserver_manifest_stash}",
         "apiserver_start": "test ! -e {apiserver_manifest_stash} || "
         "mv {apiserver_manifest_stash} {apiserver_manifest}",
-        # {servers} and {stamp} are filled in by the member runbooks. The backup goes outside
-        # the manifests folder: kubelet would run a copy left there as a second static pod.
-        # kubelet restarts the apiserver when its manifest changes.
-        "apiserver_etcd_servers": "cp -p {apiserver_manifest} "
-        "{apiserver_backup_dir}/kube-apiserver.yaml.etcdtui-{stamp} && "
-        "grep -q -e '--etcd-servers=' {apiserver_manifest} && "
-        "sed -i 's|--etcd-servers=[^ \"]*|--etcd-servers={servers}|' {apiserver_manifest}",
+        # {servers}, {servers_sed} and {apiserver_backup} are filled in by the member runbooks
+        # ({servers_sed} is the whole sed expression, built from checked URLs and quoted as
+        # one word). The backup goes outside the manifests folder: kubelet would run a copy
+        # left there as a second static pod. kubelet restarts the apiserver when its manifest
+        # changes.
+        "apiserver_etcd_servers": "cp -p {apiserver_manifest} {apiserver_backup} && "
+        "grep -q -e --etcd-servers= {apiserver_manifest} && "
+        "sed -i {servers_sed} {apiserver_manifest}",
     },
     # The lab runs etcd under a small service script that behaves like systemctl.
     "lab": {
@@ -213,7 +216,10 @@ class Connection:
     ) -> str:
         """The shell command that performs `action` on `node`: start, stop, is_active,
         apiserver_stop, apiserver_start, control_plane_restart or apiserver_etcd_servers
-        (which needs `extra` values: servers, stamp)."""
+        (which needs `extra` values: servers, servers_sed, apiserver_backup).
+
+        Every value is filled in as one shell word (``shlex.quote``): node vars, data dirs and
+        names are data, whatever they hold."""
         templates = {
             **BUILTIN_PROFILES.get(node.profile, {}),
             **self.profiles.get(node.profile, {}),
@@ -228,12 +234,41 @@ class Connection:
             **node.vars,
             **(extra or {}),
         }
-        try:
-            return templates[action].format(**values)
-        except KeyError as exc:
+        missing = [f for f in template_fields(templates[action], action) if f not in values]
+        if missing:
+            raise ConfigError(f"node {node.name}: profile {node.profile!r} needs vars.{missing[0]}")
+        quoted = {key: shlex.quote(str(value)) for key, value in values.items()}
+        return templates[action].format_map(quoted)
+
+
+def template_fields(template: str, key: str) -> list[str]:
+    """The {names} a profile template uses; a malformed one is a ConfigError naming `key`.
+
+    Only plain names are allowed: no positional ``{}``, attribute or index access, conversion
+    or format spec, so a template can do nothing but place quoted words."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ConfigError(
+            f"profile command {key!r}: {exc} (write a literal brace as {{{{ or }}}})"
+        ) from None
+    fields: list[str] = []
+    for _text, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            shown = (
+                "{"
+                + name
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
             raise ConfigError(
-                f"node {node.name}: profile {node.profile!r} needs vars.{exc.args[0]}"
-            ) from None
+                f"profile command {key!r}: {shown} is not a plain {{name}} placeholder"
+            )
+        fields.append(name)
+    return fields
 
 
 def default_config_path() -> Path:
@@ -474,6 +509,11 @@ def load_connection(path: Path, cluster: str | None) -> Connection:
         p = profiles_reader.sub(profile)
         p.unknown_keys(set(PROFILE_ACTIONS))
         profiles[profile] = {k: p.required_string(k) for k in p.table}
+        for action, template in profiles[profile].items():
+            try:
+                template_fields(template, action)
+            except ConfigError as exc:
+                raise p.fail(action, exc.message.split(": ", 1)[1]) from None
     for node in nodes:
         if node.profile not in BUILTIN_PROFILES and node.profile not in profiles:
             known = ", ".join(sorted({*BUILTIN_PROFILES, *profiles}))

@@ -103,11 +103,16 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
+        # JSON's string escapes are TOML's basic-string escapes; TOML also wants DEL escaped.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _toml_key(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else a quoted string."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
 
 
 def toml_value(value: Any) -> str:
@@ -121,18 +126,19 @@ def dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
     A table holding only sub-tables gets no header of its own, so files written for two
     clusters can be concatenated.
     """
-    scalars = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, Mapping)
-               and v is not None]  # fmt: skip
+    scalars = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items()
+               if not isinstance(v, Mapping) and v is not None]  # fmt: skip
     parts = []
     if scalars:
         parts.append(("" if not prefix else f"[{prefix}]\n") + "\n".join(scalars))
     for key, value in data.items():
         if isinstance(value, Mapping):
-            body = dump_toml(value, f"{prefix}.{key}" if prefix else key).strip()
+            name = f"{prefix}.{_toml_key(key)}" if prefix else _toml_key(key)
+            body = dump_toml(value, name).strip()
             if body:
                 parts.append(body)
             elif value == {}:
-                parts.append(f"[{prefix}.{key}]" if prefix else f"[{key}]")
+                parts.append(f"[{name}]")
     return "\n\n".join(parts) + "\n"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -193,8 +195,49 @@ def test_written_config_reads_back(tmp_path: Path) -> None:
     conn = load_connection(path, "lab")
     node = conn.node("node1")
     assert node.vars["service"] == '/path with "quotes"/svc'
-    assert conn.profile_command(node, "start") == '/path with "quotes"/svc start'
+    # Filled in as one shell word: the shell gives the path back whole.
+    assert shlex.split(conn.profile_command(node, "start")) == ['/path with "quotes"/svc', "start"]
     assert conn.timeout == 2.5
+
+
+HOSTILE_VARS = ["x; touch /tmp/etcdtui-pwned", "$(id)", "`id`", "a'b", "a\nb", "{name}", "-rf /"]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VARS)
+def test_profile_values_reach_the_shell_as_one_word(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml({
+        "clusters": {"lab": {"endpoints": ["http://127.0.0.1:2379"], "nodes": {"n1": {
+            "profile": "lab", "vars": {"service": value}, "ssh": {"host": "127.0.0.1"}}}}},
+        "profiles": {"lab": {"is_active": "printf %s {service}"}},
+    }))  # fmt: skip
+    conn = load_connection(path, "lab")
+    node = conn.node("n1")
+    assert shlex.split(conn.profile_command(node, "stop")) == [value, "stop"]
+    command = conn.profile_command(node, "is_active")
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=5)
+    assert done.stdout == value
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [("{service} start }", "Single '}'"), ("{service start", "expected '}'"),
+     ("{} start", "not a plain"), ("{service.__class__} x", "not a plain"),
+     ("{service!r} x", "not a plain"), ("{service:>9} x", "not a plain")],
+)  # fmt: skip
+def test_profile_template_with_stray_braces_is_a_config_error_naming_the_key(
+    tmp_path: Path, template: str, reason: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml({
+        "clusters": {"lab": {"endpoints": ["http://127.0.0.1:2379"]}},
+        "profiles": {"lab": {"start": template}},
+    }))  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        load_connection(path, "lab")
+    assert "profiles.lab.start" in caught.value.message
+    assert reason in caught.value.message
+    assert "\n" not in caught.value.message
 
 
 KUBEADM = """

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from pathlib import Path
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.ssh import ShellPool
@@ -20,6 +21,7 @@ from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdError, EtcdtuiError, UsageError
 from etcdtui.models import ClusterView, Member, MemberView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
+from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.defrag import membership_check
 from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.membership_config import PointerSteps
@@ -43,8 +45,10 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
         new_name: str = "",
         old_member: str = "",
         catch_up_timeout: float = 120.0,
+        audit_path: Path | None = None,
     ) -> None:
         self.connection = connection
+        self.audit_path = audit_path  # where an earlier run's removal of old_member is looked up
         self.cluster = connection.cluster
         self.client = client
         self.shells = shells
@@ -225,6 +229,12 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
             if m.member_id is not None
         ]
         if self.old_name and old is None:
+            if ours is None and not view.error and not self._removed_before():
+                known = ", ".join(sorted(m.name for m in members if m.name)) or "none"
+                raise UsageError(
+                    f"no member named {self.old_name!r} in cluster {self.cluster!r} "
+                    f"(members: {known}), and no earlier run removed one"
+                )
             if ours is None and not view.error:
                 notes.append(f"{self.old_name} is not a member (removed before?): adding only")
             else:
@@ -236,6 +246,19 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
         steps, more = self._with_pointers(steps, old, ours, members)
         notes += more
         return Plan(self.name, self.cluster, tuple(steps), tuple(checks), tuple(notes))
+
+    def _removed_before(self) -> bool:
+        """Whether an earlier run of this cluster's audit log removed `old_name`: then a
+        rerun that no longer finds it continues with the addition."""
+        entries = AuditLog(self.audit_path).recent(5000)
+        return any(
+            e.cluster == self.cluster
+            and e.runbook == "replace-member"
+            and e.step_id == "remove"
+            and e.target == self.old_name
+            and e.ok
+            for e in entries
+        )
 
     def _steps(self, old: MemberView | None, ours: Member | None) -> list[Step]:
         steps: list[Step] = []
@@ -250,7 +273,8 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
                         "stop-old",
                         "stop_old",
                         old_node.name,
-                        f"{stop} && mv {old_node.data_dir} {aside}  (skipped if SSH is down)",
+                        f"{stop} && mv {shlex.quote(old_node.data_dir)} {shlex.quote(aside)}"
+                        "  (skipped if SSH is down)",
                         f"{self.old_name} must never come back with its old data",
                         destructive=True,
                         args=(("node", old_node.name),),
@@ -276,7 +300,8 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
                     "prepare",
                     "prepare",
                     node.name,
-                    f"mv {node.data_dir} {node.data_dir}.etcdtui-moved-{self.run_stamp}"
+                    f"mv {shlex.quote(node.data_dir)} "
+                    f"{shlex.quote(f'{node.data_dir}.etcdtui-moved-{self.run_stamp}')}"
                     "  (only if it holds data)",
                     "a new member must start from an empty data dir",
                 )

@@ -24,6 +24,7 @@ from etcdtui.config import Connection, NodeConfig, load_connection, normalise_en
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import Member, MemberView
 from etcdtui.models.runbook import Check, Step
+from etcdtui.models.urls import url_problem
 from etcdtui.runbooks.engine import Output
 from etcdtui.toml_io import HEADER, replace_file, table_key
 
@@ -50,6 +51,18 @@ class ConfigChange:
         if self.old_node and self.old_node != self.new_node:
             lines.append(f"{table}.nodes.{self.old_node}] remove `member`")
         return "; ".join(lines)
+
+
+def servers_sed(servers: list[str]) -> str:
+    """The sed expression that sets --etcd-servers to `servers` in a manifest. Every URL must
+    pass the strict check first: then none holds '|', '&', a backslash or a new line, the only
+    characters that could change what the expression does. The expression is filled into the
+    command as one quoted word."""
+    for url in servers:
+        problem = url_problem(url)
+        if problem:
+            raise EtcdtuiError(f"refusing to write {url!r} into --etcd-servers: {problem}")
+    return f's|--etcd-servers=[^ "]*|--etcd-servers={",".join(servers)}|'
 
 
 def new_endpoints(current: list[str], change: ConfigChange) -> list[str]:
@@ -181,8 +194,8 @@ class PointerSteps:
         """The apiserver steps around the member change, and the config rewrite last."""
         gone = {old.member_id} if old is not None else set()
         mine = {ours.id} if ours is not None else set()
-        survivors = [m.client_urls[0] for m in members
-                     if m.client_urls and m.id not in gone | mine]  # fmt: skip
+        survivors = [self.server_url(m) for m in members if m.id not in gone | mine]
+        survivors = [url for url in survivors if url]
         old_node = self._old_node() if self.old_name else None
         notes: list[str] = []
         if old is not None:
@@ -202,6 +215,31 @@ class PointerSteps:
             steps.append(config)
         return steps, notes
 
+    def server_url(self, member: Member) -> str:
+        """The client URL kube-apiserver should use for `member`: its node's in the config
+        (what the operator wrote), else what the member advertises if that passes the strict
+        URL check; "" for an unstarted member. A member advertising a URL that fails the check
+        and is not in the config stops the run: nothing of it is written anywhere."""
+        node = next(
+            (n for n in self.connection.nodes
+             if n.client_urls and (n.member_name == member.name
+                                   or set(n.peer_urls) & set(member.peer_urls))),
+            None,
+        )  # fmt: skip
+        if node is not None:
+            return node.client_urls[0]
+        if not member.client_urls:
+            return ""
+        url = member.client_urls[0]
+        problem = url_problem(url)
+        if problem:
+            raise EtcdtuiError(
+                f"member {member.id:x} advertises a suspicious client URL {url!r} ({problem}): "
+                "it is not written into any --etcd-servers",
+                "describe its node in the config with client_urls, or remove the member",
+            )
+        return url
+
     def apiserver_steps(
         self, phase: str, servers: list[str], skip: NodeConfig | None
     ) -> tuple[list[Step], list[str]]:
@@ -220,7 +258,13 @@ class PointerSteps:
                     f"(profile {node.profile!r} has no apiserver_etcd_servers command)"
                 )
                 continue
-            extra = {"servers": listed, "stamp": self.run_stamp}
+            backup_dir = self.connection.profile_var(node, "apiserver_backup_dir")
+            extra = {
+                "servers": listed,
+                "servers_sed": servers_sed(servers),
+                "stamp": self.run_stamp,
+                "apiserver_backup": f"{backup_dir}/kube-apiserver.yaml.etcdtui-{self.run_stamp}",
+            }
             command = self.connection.profile_command(node, "apiserver_etcd_servers", extra)
             why = (
                 f"kube-apiserver stops using {self.old_name} before it is removed"

@@ -20,6 +20,7 @@ from etcdtui.errors import EtcdError, EtcdtuiError
 from etcdtui.models import ClusterView, Member
 from etcdtui.models.command import CommandResult
 from etcdtui.models.runbook import Step
+from etcdtui.models.urls import name_problem, url_problem
 from etcdtui.runbooks.engine import Output
 
 Outcome = tuple[bool, str]
@@ -102,9 +103,20 @@ def parse_env(text: str) -> dict[str, str]:
 
 
 def initial_cluster(members: tuple[Member, ...], name: str, peer_urls: tuple[str, ...]) -> str:
-    """ETCD_INITIAL_CLUSTER: every started member, and the new one (not started yet)."""
+    """ETCD_INITIAL_CLUSTER: every started member, and the new one (not started yet).
+
+    Names and URLs come from etcd, where any member chose them: one that could forge an entry
+    (a ',' or '=' in a name, a URL that fails the strict check) stops the run instead."""
     pairs = [(m.name, url) for m in members if m.name and m.name != name for url in m.peer_urls]
     pairs += [(name, url) for url in peer_urls]
+    for member_name, url in pairs:
+        problem = name_problem(member_name) or url_problem(url)
+        if problem:
+            raise EtcdtuiError(
+                f"member {member_name!r} with peer URL {url!r} cannot go into "
+                f"--initial-cluster: {problem}",
+                "remove that member, or rename it, first",
+            )
     return ",".join(f"{n}={u}" for n, u in pairs)
 
 

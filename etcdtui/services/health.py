@@ -10,6 +10,7 @@ from enum import IntEnum
 
 from etcdtui.models import ClusterView, MemberMetrics, MemberView
 from etcdtui.models.units import human_seconds
+from etcdtui.models.urls import name_problem, suspicious_urls
 
 # etcd's documented thresholds (docs: tuning, hardware, metrics).
 QUOTA_WARN, QUOTA_CRIT = 0.80, 0.95
@@ -134,6 +135,19 @@ def member_findings(member: MemberView, view: ClusterView) -> list[Finding]:
     """What is wrong with one member."""
     name = member.name
     found: list[Finding] = []
+    if member.member is not None:
+        odd = suspicious_urls((*member.member.peer_urls, *member.member.client_urls))
+        if member.member.started and name_problem(member.member.name):
+            odd.append(f"name {member.member.name!r}")
+        if odd:
+            found.append(
+                Finding(
+                    Level.CRIT,
+                    f"member {member.member.id_hex} is suspicious: advertises "
+                    f"{'; '.join(odd)}; etcdtui writes none of it anywhere",
+                    name,
+                )
+            )
     if member.member is not None and not member.member.started:
         found.append(Finding(Level.WARN, f"member {member.member.id_hex} added but never started"))
         return found
