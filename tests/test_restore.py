@@ -8,6 +8,7 @@ restore would stop and start it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
@@ -15,11 +16,13 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import etcdtui
+from etcdtui.cli import main
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.snapshot_crypto import SnapshotKey, encrypt_file, generate_key_file
 from etcdtui.clients.ssh import ShellPool
@@ -27,7 +30,7 @@ from etcdtui.config import BUILTIN_PROFILES, Connection, dump_toml, load_connect
 from etcdtui.errors import ConfigError
 from etcdtui.lab import LabInfo
 from etcdtui.models import ClusterView
-from etcdtui.models.runbook import Step, Verdict
+from etcdtui.models.runbook import Check, Step, Verdict
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.engine import Event, PlanRefused, execute
 from etcdtui.runbooks.restore import RestoreOptions, RestoreRunbook, pending_restore
@@ -369,6 +372,47 @@ def test_truncated_snapshot_blocks_the_plan(
         execute(rb, plan, r.audit)
     assert view_of(r.connection).healthy
     assert made_by_restore(plain_lab) == []
+
+
+def forge_foreign(snapshot: Path, path: Path) -> None:
+    """`snapshot` as if taken from another cluster: every member's peer host changed (same
+    length, so the bbolt pages stay valid), and etcd's sha256 trailer made anew."""
+    data = snapshot.read_bytes()[:-32]
+    forged = data.replace(b'"peerURLs":["http://127.0.0.1:', b'"peerURLs":["http://127.0.0.9:')
+    assert forged != data
+    path.write_bytes(forged + hashlib.sha256(forged).digest())
+
+
+@pytest.mark.slow
+def test_snapshot_of_another_cluster_is_refused_unless_forced(
+    plain_lab: LabInfo,
+    restores: Callable[[Path], Restore],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    own, foreign = tmp_path / "own.db", tmp_path / "foreign.db"
+    etcdctl(plain_lab, "snapshot", "save", str(own))
+    forge_foreign(own, foreign)
+    config = restore_config(plain_lab, tmp_path)
+    r = restores(config)
+
+    def check(snapshot: Path, force: bool = False) -> Check:
+        r.options = replace(r.options, force_foreign=force)
+        plan = r.runbook(snapshot).plan()
+        return next(c for c in plan.checks if c.name == "snapshot from this cluster")
+
+    assert check(own).verdict is Verdict.PASS
+    refused = check(foreign)
+    assert refused.verdict is Verdict.FAIL
+    assert "127.0.0.9" in refused.reason and plain_lab.node("node1").peer_url in refused.reason
+    forced = check(foreign, force=True)
+    assert forced.verdict is Verdict.WARN and "restoring anyway" in forced.reason
+    code = main(["restore", str(foreign), "--config", str(config), "--cluster", "lab",
+                 "--yes", "--audit-log", str(tmp_path / "cli.log")])  # fmt: skip
+    assert code == 1
+    assert "another cluster" in capsys.readouterr().out
+    assert made_by_restore(plain_lab) == [] and apiserver_marks(plain_lab) == []
+    assert view_of(r.connection).healthy
 
 
 def test_config_takes_apiserver_nodes_and_their_profile_commands(tmp_path: Path) -> None:

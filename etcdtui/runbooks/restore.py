@@ -32,6 +32,7 @@ from etcdtui.runbooks.restore_nodes import NodeSide
 from etcdtui.runbooks.restore_plan import (
     apiserver_check,
     choose_nodes,
+    foreign_check,
     live_check,
     node_checks,
     probe_nodes,
@@ -178,6 +179,7 @@ class RestoreRunbook(NodeSide, ResumeSide):
         view = self.client.read(metrics=False)
         members, chosen = choose_nodes(self.connection, view, self.options.nodes)
         checks.append(chosen)
+        checks.append(foreign_check(facts, self.connection, view, self.options.force_foreign))
         apiservers = [n for n in self.connection.nodes if n.apiserver]
         checks.append(profile_check(self.connection, members, apiservers))
         member_names = {n.name for n in members}

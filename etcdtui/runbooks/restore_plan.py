@@ -211,6 +211,38 @@ def profile_check(
     return Check("node profiles", Verdict.PASS, "stop, start and status commands for every node")
 
 
+def foreign_check(
+    facts: SnapshotFacts | None, connection: Connection, view: ClusterView, force: bool
+) -> Check:
+    """Whether the snapshot comes from this cluster: at least one of its members has a peer URL
+    that the config or the live member list gives a member of this cluster. Names alone prove
+    nothing (every kubeadm cluster has a member named after its first node)."""
+    name = "snapshot from this cluster"
+    if facts is None:
+        return Check(name, Verdict.FAIL, "the snapshot could not be read")
+    if not facts.members:
+        return Check(name, Verdict.WARN, "the snapshot records no members: cannot tell")
+    ours = {f"{n.member_name}={u}" for n in connection.nodes for u in n.peer_urls}
+    ours |= {f"{m.member.name}={u}" for m in view.members if m.member for u in m.member.peer_urls}
+    ours_urls = {entry.split("=", 1)[1] for entry in ours}
+    theirs_urls = {entry.split("=", 1)[1] for entry in facts.members}
+    if theirs_urls & ours_urls:
+        return Check(name, Verdict.PASS, "members: " + ", ".join(facts.members))
+    difference = (
+        f"the snapshot's members ({', '.join(facts.members)}) share no peer URL with this "
+        f"cluster's ({', '.join(sorted(ours)) or 'none known'})"
+    )
+    if force:
+        return Check(
+            name, Verdict.WARN, f"{difference}; restoring anyway (--force-foreign-snapshot)"
+        )
+    return Check(
+        name,
+        Verdict.FAIL,
+        f"{difference}: a snapshot of another cluster; --force-foreign-snapshot restores it anyway",
+    )
+
+
 def node_checks(
     members: Sequence[NodeConfig],
     probes: dict[str, NodeProbe],

@@ -11,6 +11,7 @@ user key; the newest revision of each user key decides whether it is alive.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from etcdtui.clients.bolt import BoltFile
@@ -21,6 +22,7 @@ from etcdtui.models.units import human_bytes
 from etcdtui.runbooks.restore_state import SnapshotFacts
 
 KEY_BUCKET = b"key"
+MEMBERS_BUCKET = b"members"  # member ID (hex) -> {"id", "name", "peerURLs", ...} as JSON
 REVISION_SIZE = 17  # 8 + 1 + 8; one more byte ("t") marks a tombstone
 TOMBSTONE = ord("t")
 
@@ -81,6 +83,24 @@ def live_key_count(path: str | Path) -> int:
     return sum(alive.values())
 
 
+def snapshot_members(path: str | Path) -> tuple[str, ...]:
+    """The members the snapshot's cluster had, as sorted "name=peer URL" entries (the name is
+    empty for a member added but never started); () when the file records none."""
+    found: set[str] = set()
+    with BoltFile(path) as db:
+        for name, items in db.buckets():
+            if name != MEMBERS_BUCKET:
+                continue
+            for _member_id, value in items:
+                try:
+                    member = json.loads(bytes(value or b""))
+                    urls = [str(u) for u in member.get("peerURLs") or ()]
+                    found.update(f"{member.get('name') or ''}={url}" for url in urls)
+                except (ValueError, AttributeError, TypeError):
+                    raise SnapshotError(f"{path}: corrupt: members bucket entry") from None
+    return tuple(sorted(found))
+
+
 def snapshot_facts(path: str | Path, key: SnapshotKey | None) -> SnapshotFacts:
     """Verify the snapshot (raises SnapshotError, SnapshotKeyError or UsageError)."""
     encrypted = is_encrypted(path)
@@ -97,6 +117,7 @@ def snapshot_facts(path: str | Path, key: SnapshotKey | None) -> SnapshotFacts:
             cluster_version=status.cluster_version,
             digest=status.digest,
             encrypted=encrypted,
+            members=snapshot_members(clear),
         )
 
 

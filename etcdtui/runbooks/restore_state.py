@@ -48,6 +48,7 @@ class RestoreOptions:
     command_timeout: float = 900.0  # one node-side command (a restore of a big snapshot)
     probe_timeout: float = 30.0  # the preflight's questions to each node
     state_root: Path | None = None  # journals; default $XDG_STATE_HOME/etcdtui/restore
+    force_foreign: bool = False  # restore a snapshot whose members are not this cluster's
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class SnapshotFacts:
     cluster_version: str
     digest: str  # "ok" (etcd's sha256 trailer) or "absent" (a copied member/snap/db)
     encrypted: bool
+    members: tuple[str, ...] = ()  # "name=peer URL" of the cluster the snapshot came from
 
 
 def _now() -> str:
@@ -239,7 +241,9 @@ def from_json(data: dict[str, Any], path: Path | None = None) -> RestoreState:
     return RestoreState(
         cluster=data["cluster"],
         run=data["run"],
-        snapshot=SnapshotFacts(**data["snapshot"]),
+        snapshot=SnapshotFacts(
+            **{**data["snapshot"], "members": tuple(data["snapshot"].get("members", ()))}
+        ),
         token=data["token"],
         nodes=tuple(NodePaths(**n) for n in data["nodes"]),
         steps=tuple(_step_from_json(s) for s in data["steps"]),
