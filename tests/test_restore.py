@@ -202,6 +202,13 @@ def test_restore_brings_back_exactly_the_snapshots_keys(
     assert {c.name for c in report.verification} >= {"cluster healthy", "keys", "revision"}
     assert_restored(info, r.connection)
     assert apiserver_marks(info) == ["stopped", "started"]
+    # Plaintext copies of an encrypted snapshot are gone once the restore verifies; copies
+    # of a plaintext snapshot stay (the operator's own file), and the summary says where.
+    copies = [Path(n.snapshot) for n in rb.state.members()]
+    assert copies and all(p.exists() != tls for p in copies), copies
+    removed = [c for c in report.verification if c.name == "plaintext snapshot copies removed"]
+    assert [c.verdict for c in removed] == ([Verdict.PASS] if tls else [])
+    assert any("snapshot copies left" in line for line in rb.summary()) != tls
     assert r.pending() is None
     assert rb.state is not None and rb.state.path is not None
     assert load(rb.state.path).status == "finished"

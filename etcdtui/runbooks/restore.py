@@ -14,6 +14,7 @@ lab's env files) need no change as long as member names, peer URLs and data dirs
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -101,6 +102,7 @@ class RestoreRunbook(NodeSide, ResumeSide):
         self._started = False  # the journal has been switched to "running" by this process
         self.pending_rollback: tuple[Step, ...] = ()  # a rollback's steps, until it begins
         self.lock = ClusterLock(self.cluster, self.options.state_root)
+        self.plaintext_removed = False  # the decrypted copies on the nodes, once verified
 
     # --- the ways in ------------------------------------------------------------------------
 
@@ -317,9 +319,31 @@ class RestoreRunbook(NodeSide, ResumeSide):
         keys = self._keys(view)
         if state.mode == RESTORE:
             checks += restored_data_checks(view, state, keys)
+            if state.snapshot.encrypted and not any(c.failed for c in checks):
+                checks.append(self._remove_plaintext(state))
         else:
             checks += rolled_back_data_checks(view, state, keys)
         return checks
+
+    def _remove_plaintext(self, state: RestoreState) -> Check:
+        """An encrypted snapshot was decrypted for the nodes: once the restore verifies, those
+        plaintext copies (every secret of the cluster) go. Only the copies this run made."""
+        left: list[str] = []
+        for paths in state.members():
+            node = self.connection.node(paths.node)
+            command = f"rm -f -- {shlex.quote(paths.snapshot)}"
+            try:
+                done = self.shells.shell(node.name).run(command, timeout=30, sudo=node.sudo)
+                if not done.ok:
+                    left.append(f"{node.name}:{paths.snapshot} ({done.stderr.strip()})")
+            except EtcdtuiError as exc:
+                left.append(f"{node.name}:{paths.snapshot} ({exc})")
+        self.plaintext_removed = not left
+        if left:
+            return Check("plaintext snapshot copies removed", Verdict.WARN,
+                         "still on the nodes, remove them by hand: " + ", ".join(left))  # fmt: skip
+        where = ", ".join(f"{n.node}:{n.snapshot}" for n in state.members())
+        return Check("plaintext snapshot copies removed", Verdict.PASS, where)
 
     def _keys(self, view: ClusterView) -> int | None:
         if view.leader is None:
@@ -340,11 +364,12 @@ class RestoreRunbook(NodeSide, ResumeSide):
                 lines += [
                     f"{n.node}: old data kept in {n.before}" for n in state.members() if n.had_data
                 ]
-                lines.append(
-                    "snapshot copies left on the nodes (they hold every secret; remove "
-                    "them once satisfied): "
-                    + ", ".join(f"{n.node}:{n.snapshot}" for n in state.members())
-                )
+                if not self.plaintext_removed:
+                    lines.append(
+                        "snapshot copies left on the nodes (they hold every secret; remove "
+                        "them once satisfied): "
+                        + ", ".join(f"{n.node}:{n.snapshot}" for n in state.members())
+                    )
                 if not any(s.id.startswith("control-plane-restart-") for s in state.steps):
                     lines.append(f"now, by hand: {REMINDER}")
         elif state.status == ROLLED_BACK:
