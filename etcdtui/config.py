@@ -6,8 +6,9 @@ The schema (see README): ``[clusters.NAME]`` with ``endpoints``, optional ``cace
 ``[clusters.NAME.nodes.NODE]`` with ``member``, ``profile``, ``data_dir``, ``peer_urls``,
 ``client_urls``, ``local_client_url``, ``tunnel_via``, ``sudo``, ``apiserver``, ``vars`` and an
 ``ssh`` table (``host``, ``port``, ``user``, ``identity_file``, ``proxy_jump``, ``known_hosts``,
-``host_key_policy``, ``connect_timeout``); ``[profiles.NAME]`` overrides a node profile's
-command templates (``start``, ``stop``, ``is_active`` for etcd; ``apiserver_stop``,
+``host_key_policy``, ``connect_timeout``, ``jump_host_key_policies``: a table from jump host,
+as written in proxy_jump, to its policy, strict when absent); ``[profiles.NAME]`` overrides a
+node profile's command templates (``start``, ``stop``, ``is_active`` for etcd; ``apiserver_stop``,
 ``apiserver_start``, ``control_plane_restart`` and ``apiserver_etcd_servers`` for a node with
 ``apiserver = true``).
 """
@@ -24,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from etcdtui.errors import ConfigError, UsageError
-from etcdtui.toml_io import TableReader, load_file
+from etcdtui.toml_io import TableReader, load_file, regular_file
 from etcdtui.toml_io import dump_toml as dump_toml  # where callers have found it
 from etcdtui.toml_io import toml_value as toml_value
 
@@ -118,6 +119,13 @@ class SshTarget:
     known_hosts: str | None = None
     host_key_policy: str = "strict"
     connect_timeout: float = 5.0
+    # Jump hosts are other machines: each has its own policy, keyed by the host as written in
+    # proxy_jump (or ~/.ssh/config's ProxyJump); "strict" when not named here.
+    jump_host_key_policies: Mapping[str, str] = field(default_factory=dict)
+
+    def jump_policy(self, jump_host: str) -> str:
+        """The host-key policy for `jump_host` (strict unless the config names it)."""
+        return self.jump_host_key_policies.get(jump_host, "strict")
 
 
 @dataclass(frozen=True)
@@ -307,13 +315,12 @@ def normalise_endpoint(raw: str, tls: bool) -> str:
 
 
 def _check_file(path: str | None, what: str) -> str | None:
+    """`path` with ~ expanded, once it is known to be a readable regular file: the TLS
+    library reads it later, and a FIFO or a device there would hang that read."""
     if not path:
         return None
     expanded = os.path.expanduser(path)
-    if not os.path.isfile(expanded):
-        raise UsageError(f"{what} file {path} does not exist")
-    if not os.access(expanded, os.R_OK):
-        raise UsageError(f"{what} file {path} is not readable")
+    regular_file(expanded, what)
     return expanded
 
 
@@ -321,9 +328,9 @@ def make_tls(cacert: str | None, cert: str | None, key: str | None) -> TlsFiles:
     if bool(cert) != bool(key):
         raise UsageError("--cert and --key go together: give both or neither")
     return TlsFiles(
-        cacert=_check_file(cacert, "CA certificate (--cacert)"),
-        cert=_check_file(cert, "client certificate (--cert)"),
-        key=_check_file(key, "client key (--key)"),
+        cacert=_check_file(cacert, "CA certificate file (--cacert)"),
+        cert=_check_file(cert, "client certificate file (--cert)"),
+        key=_check_file(key, "client key file (--key)"),
     )
 
 
@@ -383,11 +390,16 @@ def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
             "known_hosts",
             "host_key_policy",
             "connect_timeout",
+            "jump_host_key_policies",
         }
     )
     policy = s.string("host_key_policy", "strict") or "strict"
     if policy not in HOST_KEY_POLICIES:
         raise s.fail("host_key_policy", f"expected 'strict' or 'accept-new', got {policy!r}")
+    jumps = s.sub("jump_host_key_policies")
+    for jump_host, jump_policy in jumps.table.items():
+        if jump_policy not in HOST_KEY_POLICIES:
+            raise jumps.fail(jump_host, f"expected 'strict' or 'accept-new', got {jump_policy!r}")
     variables = r.sub("vars")
     for key, value in variables.table.items():
         if not isinstance(value, str):
@@ -410,6 +422,7 @@ def _node(path: Path, cluster: str, name: str, table: Any) -> NodeConfig:
             known_hosts=_relative(base, s.string("known_hosts")),
             host_key_policy=policy,
             connect_timeout=s.number("connect_timeout", 5.0, 0.1, 300),
+            jump_host_key_policies=dict(jumps.table),
         ),
         member=r.string("member", "") or "",
         profile=r.string("profile", "systemd") or "systemd",

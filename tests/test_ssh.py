@@ -28,6 +28,7 @@ from sshd_helpers import (
 
 from etcdtui.clients.ssh import ShellPool, SshShell, quote_sudo
 from etcdtui.clients.ssh_hostkeys import read_known_keys
+from etcdtui.config import dump_toml, load_connection
 from etcdtui.errors import HostKeyError, SshError, SshTimeout, UsageError
 from etcdtui.lab.sshd import Sshd, generate_keypair
 
@@ -326,6 +327,42 @@ def test_proxy_jump_reaches_a_node_through_a_jump_sshd(
         direct = node_for(target, keys, both, proxy_jump=f"root@127.0.0.1:{sshd.port}")
         with SshShell(direct) as node_shell:
             assert node_shell.run("echo ok").stdout == "ok\n"
+
+
+def test_jump_host_has_its_own_host_key_policy_strict_by_default(
+    sshd: Sshd, keys: Keys, tmp_path: Path
+) -> None:
+    with running_sshd(tmp_path / "target", keys, host="127.0.0.2") as target:
+        known = tmp_path / "kh"
+        # The node itself is accept-new; its jump host (unknown) is not, unless named.
+        node = node_for(target, keys, known, host_key_policy="accept-new",
+                        proxy_jump=f"root@127.0.0.1:{sshd.port}")  # fmt: skip
+        with pytest.raises(HostKeyError, match=r"unknown SSH host key for \[127.0.0.1\]") as err:
+            SshShell(node).connect()
+        assert 'jump_host_key_policies = { "127.0.0.1" = "accept-new" }' in err.value.message
+        assert not known.exists() or str(sshd.port) not in known.read_text()
+        policies = {"127.0.0.1": "accept-new"}
+        named = replace(node, ssh=replace(node.ssh, jump_host_key_policies=policies))
+        with SshShell(named) as node_shell:
+            assert node_shell.run("echo ok").stdout == "ok\n"
+        recorded = known.read_text()
+        assert f"[127.0.0.1]:{sshd.port}" in recorded and f"[127.0.0.2]:{target.port}" in recorded
+
+
+def test_jump_host_key_policy_is_read_from_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml({"clusters": {"c": {
+        "endpoints": ["http://127.0.0.1:2379"],
+        "nodes": {"n1": {"ssh": {"host": "n1", "proxy_jump": "bastion",
+                                 "jump_host_key_policies": {"bastion": "accept-new"}}},
+                  "n2": {"ssh": {"host": "n2", "proxy_jump": "bastion"}}},
+    }}}))  # fmt: skip
+    connection = load_connection(path, "c")
+    assert connection.node("n1").ssh.jump_policy("bastion") == "accept-new"
+    assert connection.node("n2").ssh.jump_policy("bastion") == "strict"
+    path.write_text(path.read_text().replace('"accept-new"', '"yes"'))
+    with pytest.raises(UsageError, match=r"jump_host_key_policies\.bastion: expected 'strict'"):
+        load_connection(path, "c")
 
 
 def test_jump_host_failure_names_the_jump_host(sshd: Sshd, keys: Keys, tmp_path: Path) -> None:

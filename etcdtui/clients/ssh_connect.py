@@ -242,12 +242,18 @@ class Connector:
                 raise self._timed_out(hop, is_jump)
             if not transport.is_active():
                 raise transport.get_exception() or paramiko.SSHException("negotiation failed")
+            # A jump host is another machine: the node's own accept-new never extends to it.
+            ssh = self.node.ssh
+            policy = ssh.jump_policy(hop.alias) if is_jump else ssh.host_key_policy
             check_host_key(
                 self.node.name,
                 host_key_name(hop.hostname, hop.port),
                 transport.get_remote_server_key(),
-                self.node.ssh.known_hosts,
-                self.node.ssh.host_key_policy,
+                ssh.known_hosts,
+                policy,
+                f'jump_host_key_policies = {{ "{hop.alias}" = "accept-new" }}'
+                if is_jump
+                else 'host_key_policy = "accept-new"',
             )
             self._authenticate(transport, hop, is_jump)
             transport.set_keepalive(hop.keepalive)

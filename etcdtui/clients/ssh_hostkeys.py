@@ -129,8 +129,10 @@ def check_host_key(
     key: paramiko.PKey,
     known_hosts: str | None,
     policy: str,
+    accept_hint: str = 'host_key_policy = "accept-new"',
 ) -> None:
-    """Accept `key` for host `name` or raise HostKeyError; with "accept-new", record new keys."""
+    """Accept `key` for host `name` or raise HostKeyError; with "accept-new", record new keys.
+    `accept_hint` is the config setting that would accept it (a jump host has its own)."""
     user_file = user_known_hosts(known_hosts)
     files = [user_file]
     if SYSTEM_KNOWN_HOSTS.is_file():
@@ -160,7 +162,7 @@ def check_host_key(
         if policy != "accept-new":
             raise HostKeyError(
                 f"{node}: unknown SSH host key for {name} ({describe(key)}); accept it with "
-                f'host_key_policy = "accept-new" or add it to known_hosts',
+                f"{accept_hint} or add it to known_hosts",
                 node=node,
             )
         _append(node, user_file, name, key)
