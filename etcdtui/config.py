@@ -9,7 +9,8 @@ The schema (see README): ``[clusters.NAME]`` with ``endpoints``, optional ``cace
 ``host_key_policy``, ``connect_timeout``, ``jump_host_key_policies``: a table from jump host,
 as written in proxy_jump, to its policy, strict when absent); ``[profiles.NAME]`` overrides a
 node profile's command templates (``start``, ``stop``, ``is_active`` for etcd; ``apiserver_stop``,
-``apiserver_start``, ``control_plane_restart`` and ``apiserver_etcd_servers`` for a node with
+``apiserver_start``, ``apiserver_ready``, ``control_plane_restart`` and ``apiserver_etcd_servers``
+for a node with
 ``apiserver = true``).
 """
 
@@ -32,6 +33,8 @@ from etcdtui.toml_io import toml_value as toml_value
 DEFAULT_TIMEOUT = 2.0
 HOST_KEY_POLICIES = ("strict", "accept-new")
 
+# kube-apiserver serves again: its /readyz on the node (anonymous access to it is the default).
+READYZ = "curl -ksSf --max-time 3 https://127.0.0.1:{apiserver_port}/readyz"
 # How etcd is run on a node: command templates filled with the node's fields and ``vars``.
 BUILTIN_PROFILES: dict[str, dict[str, str]] = {
     "systemd": {
@@ -40,6 +43,7 @@ BUILTIN_PROFILES: dict[str, dict[str, str]] = {
         "is_active": "systemctl is-active {unit}",
         "apiserver_stop": "systemctl stop {apiserver_unit}",
         "apiserver_start": "systemctl start {apiserver_unit}",
+        "apiserver_ready": READYZ,
     },
     "static-pod": {
         "start": "mv {manifest_stash} {manifest}",
@@ -50,6 +54,7 @@ BUILTIN_PROFILES: dict[str, dict[str, str]] = {
         "mv {apiserver_manifest} {apiserver_manifest_stash}",
         "apiserver_start": "test ! -e {apiserver_manifest_stash} || "
         "mv {apiserver_manifest_stash} {apiserver_manifest}",
+        "apiserver_ready": READYZ,
         # {servers}, {servers_sed} and {apiserver_backup} are filled in by the member runbooks
         # ({servers_sed} is the whole sed expression, built from checked URLs and quoted as
         # one word). The backup goes outside the manifests folder: kubelet would run a copy
@@ -67,20 +72,22 @@ BUILTIN_PROFILES: dict[str, dict[str, str]] = {
     },
 }
 PROFILE_DEFAULT_VARS: dict[str, dict[str, str]] = {
-    "systemd": {"unit": "etcd", "apiserver_unit": "kube-apiserver"},
+    "systemd": {"unit": "etcd", "apiserver_unit": "kube-apiserver", "apiserver_port": "6443"},
     "static-pod": {
         "manifest": "/etc/kubernetes/manifests/etcd.yaml",
         "manifest_stash": "/etc/kubernetes/etcd.yaml.etcdtui-stopped",
         "apiserver_manifest": "/etc/kubernetes/manifests/kube-apiserver.yaml",
         "apiserver_manifest_stash": "/etc/kubernetes/kube-apiserver.yaml.etcdtui-stopped",
         "apiserver_backup_dir": "/etc/kubernetes",
+        "apiserver_port": "6443",
     },
     "lab": {},
 }
 # What a [profiles.NAME] table may set: etcd's own commands, and for control-plane nodes
 # (apiserver = true) how to stop and start kube-apiserver and, optionally, how to restart
-# kube-scheduler, kube-controller-manager and kubelet (a reminder is shown otherwise), and
-# how to set kube-apiserver's --etcd-servers to {servers} after a member change.
+# kube-scheduler, kube-controller-manager and kubelet (a reminder is shown otherwise), how to
+# set kube-apiserver's --etcd-servers to {servers} after a member change, and how to ask
+# whether kube-apiserver serves (exit 0 when it does).
 PROFILE_ACTIONS = frozenset(
     {
         "start",
@@ -90,6 +97,7 @@ PROFILE_ACTIONS = frozenset(
         "apiserver_start",
         "control_plane_restart",
         "apiserver_etcd_servers",
+        "apiserver_ready",
     }
 )
 

@@ -10,6 +10,7 @@ need=()
 [ -x /usr/bin/etcdctl ] || need+=(etcd-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v sudo >/dev/null || need+=(sudo)
+command -v curl >/dev/null || need+=(curl)  # the lab nodes ask kube-apiserver's /readyz with it
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]} with apt-get"

@@ -299,6 +299,9 @@ def test_restore_goes_through_the_static_pod_manifests(kube_lab: LabInfo, tmp_pa
     assert "mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd.yaml.etcdtui-stopped" in (
         done.stdout
     )
+    # The restore ends only once every kube-apiserver serves /readyz again.
+    for node in kube_lab.members():
+        assert f"[PASS] kube-apiserver on {node.name} serving: ready after" in done.stdout
     keys = etcdctl(kube_lab, "get", "/registry/", "--prefix", "--keys-only").stdout.split()
     assert keys == [f"/registry/kept/{i}" for i in range(5)]
     for node in kube_lab.members():

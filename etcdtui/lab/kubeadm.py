@@ -138,6 +138,9 @@ def write_node_pki(lab_pki: Path, node_dir: Path, node: str) -> None:
     _copy(lab_pki / "client.key", etcd / "healthcheck-client.key", 0o600)
     _copy(lab_pki / "client.crt", pki / "apiserver-etcd-client.crt", 0o644)
     _copy(lab_pki / "client.key", pki / "apiserver-etcd-client.key", 0o600)
+    # kube-apiserver's serving certificate: the node's server certificate serves here.
+    _copy(lab_pki / f"{node}-server.crt", pki / "apiserver.crt", 0o644)
+    _copy(lab_pki / f"{node}-server.key", pki / "apiserver.key", 0o600)
     (kubernetes_dir(node_dir) / "manifests").mkdir(mode=0o755, exist_ok=True)
 
 
@@ -223,6 +226,8 @@ def apiserver_manifest(address: str, etcd_servers: list[str]) -> str:
         f"--etcd-keyfile={PKI}/apiserver-etcd-client.key",
         f"--etcd-servers={','.join(etcd_servers)}",
         "--secure-port=6443",
+        f"--tls-cert-file={PKI}/apiserver.crt",
+        f"--tls-private-key-file={PKI}/apiserver.key",
     ]
     volumes = [("k8s-certs", PKI, PKI)]
     return _pod("kube-apiserver", "registry.k8s.io/kube-apiserver:v1.28.4", command, volumes)

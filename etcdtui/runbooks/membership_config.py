@@ -25,9 +25,11 @@ from etcdtui.errors import EtcdtuiError
 from etcdtui.models import Member, MemberView
 from etcdtui.models.runbook import Check, Step
 from etcdtui.models.urls import url_problem
+from etcdtui.runbooks.apiservers import wait_apiservers
 from etcdtui.runbooks.engine import Output
 from etcdtui.toml_io import HEADER, replace_file, table_key
 
+APISERVER_TIMEOUT = 120.0  # for kube-apiserver to serve again after its manifest changed
 _ENDPOINTS = re.compile(r"^(?P<indent>\s*)endpoints\s*=\s*(?P<value>\[.*\])\s*(?P<comment>#.*)?$")
 _MEMBER = re.compile(r'^(?P<indent>\s*)member\s*=\s*"[^"\\]*"\s*(#.*)?$')
 
@@ -311,6 +313,11 @@ class PointerSteps:
         if not result.ok:
             text = (result.stdout + result.stderr).strip() or f"exit code {result.exit_code}"
             return False, f"setting --etcd-servers failed: {text}"
+        # The kubelet restarts kube-apiserver on the changed manifest: done once it serves.
+        (ready,) = wait_apiservers(self.connection, self.shells, [node], APISERVER_TIMEOUT)
+        output(f"{ready.name}: {ready.reason}")
+        if ready.failed:
+            return False, f"{node.name}: --etcd-servers set, but {ready.name}: {ready.reason}"
         return True, f"{node.name}: --etcd-servers={step.arg('servers')}"
 
     def _do_config(self, step: Step, output: Output) -> tuple[bool, str]:

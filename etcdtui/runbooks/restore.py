@@ -27,6 +27,7 @@ from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError, UsageError
 from etcdtui.models import ClusterView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
+from etcdtui.runbooks.apiservers import wait_apiservers
 from etcdtui.runbooks.audit import new_run_id
 from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.restore_nodes import NodeSide
@@ -319,6 +320,10 @@ class RestoreRunbook(NodeSide, ResumeSide):
         keys = self._keys(view)
         if state.mode == RESTORE:
             checks += restored_data_checks(view, state, keys)
+            apiservers = [self.connection.node(n.node) for n in state.nodes if n.apiserver]
+            checks += wait_apiservers(
+                self.connection, self.shells, apiservers, self.options.apiserver_timeout
+            )
             if state.snapshot.encrypted and not any(c.failed for c in checks):
                 checks.append(self._remove_plaintext(state))
         else:
