@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,14 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etcdtui.config import NodeConfig, SshTarget
+from etcdtui.lab.ports import free_ports
 from etcdtui.lab.sshd import Sshd, generate_keypair, start_sshd, stop_pid
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (the kernel's choice for port 0)."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    """A port nothing listens on right now, below the kernel's ephemeral range."""
+    return free_ports(1, host)[0]
 
 
 @dataclass(frozen=True)

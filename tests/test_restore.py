@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tomllib
@@ -29,6 +28,7 @@ from etcdtui.clients.ssh import ShellPool
 from etcdtui.config import BUILTIN_PROFILES, Connection, dump_toml, load_connection
 from etcdtui.errors import ConfigError
 from etcdtui.lab import LabInfo
+from etcdtui.lab.ports import free_ports
 from etcdtui.models import ClusterView
 from etcdtui.models.runbook import Check, Step, Verdict
 from etcdtui.runbooks.audit import AuditLog
@@ -333,9 +333,7 @@ def test_rollback_after_a_partial_restore_puts_the_old_data_back(
 
 
 def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
 
 
 @pytest.mark.slow
