@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.ssh import ShellPool, quote_sudo
 from etcdtui.config import Connection, NodeConfig
-from etcdtui.errors import EtcdtuiError
+from etcdtui.errors import EtcdError, EtcdtuiError
 from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.models.units import human_bytes
@@ -23,6 +23,9 @@ from etcdtui.runbooks.rule import Rule, member_values
 
 WRITE_CHECK_KEY = b"etcdtui/nospace-recovery-check"
 QUOTA_VARIABLES = frozenset({"dbQuota", "dbQuotaUsage"})
+
+# etcd's refusal to compact to a revision at or below the last compaction.
+COMPACTED = "required revision has been compacted"
 
 
 @dataclass(frozen=True)
@@ -262,14 +265,15 @@ class DefragRunbook:
         membership = membership_check(view)
         if membership.failed:
             return False, f"{membership.reason}: stopping"
-        bad = [m.name for m in view.voting_members if not _ok(m)]
+        bad = [f"{m.name} ({m.problem or 'not healthy'})" for m in view.voting_members
+               if not _ok(m)]  # fmt: skip
         if view.leader is None:
             return False, "no leader: stopping"
         if self.expected_leader is not None and view.leader.member_id != self.expected_leader:
             # The order (leader last) and any move-leader step were planned for another leader.
             return False, f"the leader changed to {view.leader.name} since the plan: plan again"
         if bad:
-            return False, "unhealthy now: " + ", ".join(bad) + ": stopping"
+            return False, "unhealthy now: " + "; ".join(bad) + ": stopping"
         return True, f"healthy: {len(view.voting_members)} members, leader {view.leader.name}"
 
     def _do_wait(self, step: Step, output: Output) -> tuple[bool, str]:
@@ -278,7 +282,14 @@ class DefragRunbook:
 
     def _do_compact(self, step: Step, output: Output) -> tuple[bool, str]:
         client = self.client.client(step.arg("endpoint"))
-        client.compact(int(step.arg("revision")), self.options.defrag_timeout)
+        try:
+            client.compact(int(step.arg("revision")), self.options.defrag_timeout)
+        except EtcdError as exc:
+            # A run stopped after its compaction, rerun while a NOSPACE alarm keeps the
+            # revision where it was: the work is done, and the run goes on to defragment.
+            if COMPACTED in exc.message:
+                return True, f"already compacted to revision {step.arg('revision')}: nothing new"
+            raise
         return True, f"compacted to revision {step.arg('revision')}"
 
     def _do_move_leader(self, step: Step, output: Output) -> tuple[bool, str]:
