@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import getpass
@@ -13,6 +14,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -215,6 +217,67 @@ SECRET_CASES = [
     ("etcdctl --endpoints https://root:hunter2@10.0.0.1:2379 get", ["hunter2"], ["10.0.0.1"]),
 ]
 
+# Issue 13: a corpus of secret shapes, kept as data. Each: (text, secrets that must not reach
+# the audit log file in any form, text that must stay).
+OPENSSH_BODY = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW"
+SECRET_SHAPES = [
+    ('{"password": "hunter2", "user": "root"}', ["hunter2"], ['"user": "root"']),
+    ('{"password":"hun\\"ter2","x":1}', ["hun", "ter2"], ['"x":1']),
+    ("{'password': 'hunter2'}", ["hunter2"], []),
+    ('{"auth": {"secret": "s3cr3tValue"}}', ["s3cr3tValue"], ['"auth"']),
+    ("client_secret=abcXYZ123 --next", ["abcXYZ123"], ["--next"]),
+    ('{"apiToken": "tok-123456789"}', ["tok-123456789"], []),
+    ("api_token: tok-123456789", ["tok-123456789"], ["api_token: "]),
+    ("access_token=ya29.a0AfH6SMB&expires=3600", ["ya29.a0AfH6SMB"], []),
+    ("token: eyJhbGciOiJSUzI1NiIsImtpZCI6", ["eyJhbGciOiJSUzI1NiIsImtpZCI6"], ["token: "]),
+    ("curl -H 'X-API-Key: k-99887766' https://x", ["k-99887766"], ["https://x"]),
+    ("curl -H 'X-Auth-Token: abcdef123456' https://x", ["abcdef123456"], ["https://x"]),
+    ("curl -u admin:hunter2 https://x", ["hunter2"], ["-u admin:[REDACTED] https://x"]),
+    ("curl -uadmin:hunter2 https://x", ["hunter2"], ["-uadmin:[REDACTED]"]),
+    ("curl --user 'admin:hun ter2' https://x", ["hun ter2", "ter2"], ["--user 'admin:"]),
+    ("etcdctl --user=root:hunter2 --password=hunter3 get /", ["hunter2", "hunter3"], ["get /"]),
+    ("curl -H 'Authorization: token ghp_abcdef1234567890' https://x", ["ghp_abcdef1234567890"], []),
+    ("Proxy-Authorization: Basic cm9vdDpodW50ZXIy", ["cm9vdDpodW50ZXIy"], []),
+    ('{"headers": {"Authorization": "Bearer eyJhbGciOiJI"}}', ["eyJhbGciOiJI"], ["headers"]),
+    ("git clone https://bob:p@ss@w0rd@git.example.com/r.git", ["p@ss", "w0rd"], ["git.example"]),
+    ("redis://:hunter2@10.0.0.5:6379/0", ["hunter2"], ["10.0.0.5:6379"]),
+    ("mysql://app:hunter2@db:3306/x", ["hunter2"], ["mysql://app:", "db:3306"]),
+    ("ETCDCTL_PASSWORD='two words' etcdctl get", ["two words", "words'"], ["etcdctl get"]),
+    ("export ETCDTUI_PASSPHRASE=correct-horse-battery", ["correct-horse"], ["export"]),
+    ("Snapshot passphrase: correct-horse-battery", ["correct-horse"], ["Snapshot"]),
+    ("PGPASSWORD=hunter2 psql -h db", ["hunter2"], ["psql -h db"]),
+    (
+        f"-----BEGIN OPENSSH PRIVATE KEY-----\n{OPENSSH_BODY}\n-----END OPENSSH PRIVATE KEY-----",
+        [OPENSSH_BODY[:24], OPENSSH_BODY[-24:]],
+        [],
+    ),
+    (
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGXyzABCDEFGH\n"
+        "-----END PGP PRIVATE KEY BLOCK-----\nok",
+        ["lQOYBGXyzABCDEFGH"],
+        ["ok"],
+    ),
+    (  # a private key inside JSON: literal \n between the lines
+        '{"key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkq\\n-----END PRIVATE KEY-----"}',
+        ["MIIEvQIBADANBgkq"],
+        ['{"key": "'],
+    ),
+    (  # ... and one whose BEGIN line was cut off
+        '"tail": "QIBADANBgkqhkiG9\\nVJTUt9Us8cKjMzEf\\n-----END RSA PRIVATE KEY-----"',
+        ["QIBADANBgkqhkiG9", "VJTUt9Us8cKjMzEf"],
+        ['"tail": "'],
+    ),
+    (f"    client-key-data: {B64_KEY[:-1]}{B64_KEY}", [B64_KEY[:20]], ["client-key-data: "]),
+    ("  client-key-data: LS0tLS1CRUdJTiBSU0E=\n  token: abc", ["LS0tLS1CRUdJTi", "abc"], []),
+    (f"kubeadm init --upload-certs --certificate-key {HEX_KEY}", [HEX_KEY[:16]], ["--upload"]),
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEX", ["wJalrXUtnFEMI"], ["aws_"]),
+    ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG", ["wJalrXUtnFEMI"], ["AWS_SECRET"]),
+    ('{"data": {"password": "aHVudGVyMg=="}}', ["aHVudGVyMg"], ['{"data": ']),
+    ("kubectl create secret generic db --from-literal=password=hunter2", ["hunter2"], ["db"]),
+    ("kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef", ["0123456789abcdef"], []),
+    ("--client-secret=s3cr3t --api-key k-1234567", ["s3cr3t", "k-1234567"], []),
+]
+
 KEPT = [
     f"etcdctl --cacert /etc/kubernetes/pki/etcd/ca.crt --cert /etc/x.crt --key {KEY_PATH}",
     f"etcdctl --key={KEY_PATH} endpoint status",
@@ -225,6 +288,16 @@ KEPT = [
     "key=/etc/etcd/encryption-at-rest-key.bin",
     "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08  snap.db",
     "Error: etcdserver: authentication failed, invalid user ID or password",
+    "initial-cluster-token: etcd-cluster-1",
+    "ETCD_INITIAL_CLUSTER_TOKEN=etcd-cluster-1",
+    "secretName: etcd-certs",
+    "kind: Secret",
+    '"type": "kubernetes.io/service-account-token"',
+    "endpoint http://[fd00::1]:2379 is healthy",
+    "docker run -u 1000 img; sort -u names.txt",
+    f"ETCDCTL_KEY={KEY_PATH} ETCDCTL_CERT=/etc/etcd/c.crt etcdctl get",
+    "kubeadm join --discovery-token-ca-cert-hash sha256:" + HEX_KEY,
+    "https://10.0.0.1:2379,https://10.0.0.2:2379",
 ]
 
 
@@ -243,6 +316,31 @@ def test_secrets_are_redacted_everywhere_before_writing(
     assert "[REDACTED]" in entry.note
     for keep in kept:
         assert keep in entry.command and keep in entry.note and keep in entry.output_tail
+
+
+def test_the_secret_corpus_has_at_least_twenty_shapes() -> None:
+    assert len(SECRET_SHAPES) >= 20
+
+
+@pytest.mark.parametrize(("text", "secrets", "kept"), SECRET_SHAPES)
+def test_no_secret_shape_survives_into_the_audit_log_file(
+    tmp_path: Path, text: str, secrets: list[str], kept: list[str]
+) -> None:
+    path = tmp_path / "audit.log"
+    log = AuditLog(path)
+    # In every redacted field, and in an output long enough to be cut to its tail.
+    _record(log, command=text, note=f"note: {text}", output=text)
+    _record(log, 1, output="x\n" * 500 + text + "\n")
+    raw = path.read_bytes()
+    for secret in secrets:
+        for form in (secret, json.dumps(secret)[1:-1]):  # as written, and as JSON escapes it
+            assert form.encode() not in raw, (form, raw)
+    entries = log.recent()
+    assert len(entries) == 2
+    for entry in entries:
+        assert "[REDACTED]" in entry.output_tail
+    for keep in kept:
+        assert keep in entries[0].command
 
 
 @pytest.mark.parametrize("text", KEPT)
@@ -368,13 +466,16 @@ def test_short_write_raises_and_the_next_line_stays_intact(
         calls.append(len(data))
         return real_write(fd, data[: len(data) // 2] if len(calls) == 1 else data)
 
+    _record(log, 0)
+    before = path.read_bytes()
     monkeypatch.setattr(os, "write", half)
     with pytest.raises(AuditLogError, match="short write"):
-        _record(log, 0)
+        _record(log, 1)
     monkeypatch.setattr(os, "write", real_write)
-    _record(log, 1)
-    assert [e.step for e in log.recent()] == [1]
-    assert json.loads(path.read_text().splitlines()[-1])["step"] == 1
+    assert path.read_bytes() == before  # the torn half line was cut away
+    _record(log, 2)
+    assert [e.step for e in log.recent()] == [0, 2]
+    assert all(json.loads(line) for line in path.read_text().splitlines())
 
 
 # -- paths and ids ---------------------------------------------------------------------------
@@ -401,3 +502,144 @@ def test_run_ids_are_time_sortable() -> None:
     stamp = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     assert abs((datetime.now(UTC) - stamp).total_seconds()) < 60
     assert sorted(["20000101T000000Z-ffff", run_id]) == ["20000101T000000Z-ffff", run_id]
+
+
+# -- hostile paths, torn writes for real (issue 13) -------------------------------------------
+
+
+def test_a_symlink_at_the_log_path_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    target = tmp_path / "passwd-lookalike"
+    target.write_text("root:x:0:0\n")
+    target.chmod(0o600)
+    link = tmp_path / "audit.log"
+    link.symlink_to(target)
+    with pytest.raises(AuditLogError) as err:
+        _record(AuditLog(link))
+    _one_line(err, link, "symbolic link")
+    assert target.read_text() == "root:x:0:0\n"
+    dangling = tmp_path / "dangling.log"
+    dangling.symlink_to(tmp_path / "would-be-created")
+    with pytest.raises(AuditLogError, match="symbolic link"):
+        _record(AuditLog(dangling))
+    assert not (tmp_path / "would-be-created").exists()
+    with pytest.raises(AuditLogError, match="symbolic link"):
+        AuditLog(link).recent()
+
+
+def test_a_fifo_at_the_log_path_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "audit.log"
+    os.mkfifo(fifo, 0o600)
+    started = time.monotonic()
+    with pytest.raises(AuditLogError) as err:
+        _record(AuditLog(fifo))
+    _one_line(err, fifo, "not a regular file")
+    with pytest.raises(AuditLogError, match="not a regular file"):
+        AuditLog(fifo).recent()
+    assert time.monotonic() - started < 2  # neither open waited for a reader or a writer
+
+
+def test_a_log_with_another_hard_link_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    _record(AuditLog(path))
+    os.link(path, tmp_path / "other-name")
+    with pytest.raises(AuditLogError, match="2 hard links"):
+        _record(AuditLog(path), 1)
+    assert len(path.read_text().splitlines()) == 1
+
+
+def test_a_log_locked_by_another_writer_gives_up_without_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    path = tmp_path / "audit.log"
+    _record(AuditLog(path))
+    monkeypatch.setattr(audit, "LOCK_WAIT", 0.2)
+    with path.open("ab") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(AuditLogError, match="locked by another writer"):
+            _record(AuditLog(path), 1)
+    assert len(path.read_text().splitlines()) == 1
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 64 KiB tmpfs: writes on it really run out of space part-way."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def _fill(path: Path) -> None:
+    """Take every free block of the file system `path` is on."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with contextlib.suppress(OSError):
+            while os.write(fd, b"f" * 4096):
+                pass
+    finally:
+        os.close(fd)
+
+
+def test_disk_full_part_way_through_a_line_cuts_it_back(
+    small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = small_disk / "audit.log"
+    log = AuditLog(path)
+    _record(log, 0)
+    before = path.read_bytes()
+    _fill(small_disk / "filler")
+    real_write = os.write
+    written: list[int] = []
+
+    def spy(fd: int, data: bytes) -> int:  # the real write; only remembers what it returned
+        n = real_write(fd, data)
+        written.append(n)
+        return n
+
+    with monkeypatch.context() as patch, pytest.raises(AuditLogError) as err:
+        patch.setattr(os, "write", spy)
+        _record(log, 1, note="n" * 20000)  # far more than the page the log has left
+    assert 0 < written[0] < 20000  # the kernel really stored part of the line
+    assert "short write" in err.value.message or "No space left" in err.value.message
+    assert path.read_bytes() == before  # ... and it was cut back
+    _record(log, 2)  # fits in the page the log already holds
+    (small_disk / "filler").unlink()
+    _record(log, 3, note="m" * 20000)
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    assert [json.loads(line)["step"] for line in lines[:-1]] == [0, 2, 3]
+
+
+# -- StepJournal: one step outside the engine, journaled as the engine does --------------------
+
+
+def test_step_journal_writes_started_then_the_result_under_one_run_id(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.log")
+    journal = audit.StepJournal(log, cluster="prod", runbook="snapshot-save", step_id="save")
+    journal.finish(1, output="never started")  # nothing ran: nothing to record
+    assert log.recent() == [] and not journal.started
+    journal.start("node2", "snapshot save /b/s.db via etcdctl")
+    journal.finish(0, duration=1.5, note="sha256 abc")
+    journal.finish(1)  # once only
+    started, done = log.recent()
+    assert (started.exit_code, started.note, started.duration) == (-1, "started", 0.0)
+    assert (done.exit_code, done.ok, done.duration, done.note) == (0, True, 1.5, "sha256 abc")
+    assert started.run_id == done.run_id == journal.run_id
+    assert started.command == done.command and started.target == done.target == "node2"
+
+
+def test_step_journal_start_fails_when_the_log_cannot_be_written(tmp_path: Path) -> None:
+    journal = audit.StepJournal(AuditLog(tmp_path), cluster="c", runbook="r", step_id="s")
+    with pytest.raises(AuditLogError, match="Is a directory"):
+        journal.start("node1", "x")
+    assert not journal.started

@@ -12,10 +12,12 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
+from etcdtui.clients import snapshot_crypto as sc
 from etcdtui.clients.snapshot_crypto import (
     CHUNK_SIZE,
     HEADER_SIZE,
@@ -44,6 +46,17 @@ def key_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def key(key_path: Path) -> SnapshotKey:
     return SnapshotKey.from_file(key_path)
+
+
+@pytest.fixture
+def cheap_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of the format, not of the cost: files this test seals use scrypt N=2**10.
+
+    Only this test's module attribute changes (monkeypatch restores it); opening reads N from
+    each header, as for any file. The production cost is checked by the tests below that do
+    not take this fixture.
+    """
+    monkeypatch.setattr(sc, "SCRYPT_LOG2_N", sc.SCRYPT_MIN_LOG2_N)
 
 
 def seal(tmp_path: Path, data: bytes, key: SnapshotKey, name: str = "snap.enc") -> Path:
@@ -83,6 +96,7 @@ def test_round_trip_at_chunk_boundaries(tmp_path: Path, key: SnapshotKey, size: 
     assert sealed.stat().st_size == HEADER_SIZE + size + n_chunks * TAG_SIZE
 
 
+@pytest.mark.usefixtures("cheap_scrypt")
 def test_passphrase_round_trip_with_writes_of_any_size(tmp_path: Path) -> None:
     key = SnapshotKey.from_passphrase("correct horse battery staple")
     data = os.urandom(C * 7 // 2)
@@ -136,6 +150,7 @@ def test_wrong_key_is_refused_before_any_plaintext(tmp_path: Path, key: Snapshot
     assert sink.getvalue() == b""
 
 
+@pytest.mark.usefixtures("cheap_scrypt")
 def test_wrong_passphrase_is_refused_before_any_plaintext(tmp_path: Path) -> None:
     sealed = seal(tmp_path, os.urandom(3 * C), SnapshotKey.from_passphrase("right"))
     sink = io.BytesIO()
@@ -144,6 +159,7 @@ def test_wrong_passphrase_is_refused_before_any_plaintext(tmp_path: Path) -> Non
     assert sink.getvalue() == b""
 
 
+@pytest.mark.usefixtures("cheap_scrypt")
 def test_missing_or_mismatched_kind_of_key_says_what_to_give(
     tmp_path: Path, key: SnapshotKey
 ) -> None:
@@ -403,3 +419,132 @@ def test_memory_stays_flat_for_a_200_megabyte_snapshot(tmp_path: Path, key_path:
     assert sha256(out) == sha256(src)
     mb = 200 * CHUNK_SIZE / 1e6
     print(f"encrypt {mb / result['enc_s']:.0f} MB/s, decrypt {mb / result['dec_s']:.0f} MB/s")
+
+
+# -- key derivation to today's standard (issue 13) ---------------------------------------------
+
+PASSPHRASE = "correct horse battery staple"
+# Sealed with this passphrase by etcdtui before issue 13, with scrypt N=2**15, r=8, p=1 and
+# 64-byte chunks (the bytes as they were written, not re-made with today's code).
+SCRYPT15_FILE = base64.b64decode(
+    "RVRDRFRVSS1TTkFQLUVOQwABAg8IAfS6CaEnPIZ52U+E+Me24SwAAABAgfeBbMZYAvBX8N3A+LUSFdczP+GzrHgv"
+    "9PFaaUz4EiGPPk2CqZwGMGkIB46bYFxykRTElmhM5qqoAlMtpdRO/H/tL9vNdQ2W4nhvu/lfyJ05DGOB/Dxgvq3y"
+    "yW48HpJlmwRWwzFOxNw/PlitP7z3R4ZU5Rwt2cF1BhexxJbM9m5tI6gRcjyGd/yfUsjdODSg1QWbYRrKXZg0Hrj0"
+    "FCHcWAfaA+osjXbCkj3/y2jutknk6WpHA4rgeLNzjVM7ClTQCXXrULPhTlQID5JK+BM43g8QCTJhiNOVHPVi/vdx"
+    "xQUc6TipAQaPx1zqHLWJjmv5dMLiJuT/nVABI9iq+Z5ZI1T3ajO1IO0/vOXqjhuIXfWFeGtjqv0xpXk7Iy15vR8N"
+    "2wd7l8L6b35vMpv2VA=="
+)
+SCRYPT15_PLAIN = b"etcdtui snapshot sealed with scrypt N=2**15 by etcdtui before issue 13\n" * 3
+SCRYPT_AT = slice(19, 22)  # log2(N), r, p in the header
+
+
+def test_new_passphrase_files_use_scrypt_n_2_17_r_8_p_1(tmp_path: Path) -> None:
+    sealed = seal(tmp_path, b"data", SnapshotKey.from_passphrase(PASSPHRASE))
+    assert tuple(sealed.read_bytes()[SCRYPT_AT]) == (17, 8, 1)
+    assert (sc.SCRYPT_LOG2_N, sc.SCRYPT_R, sc.SCRYPT_P) == (17, 8, 1)
+    assert sc.scrypt_within_bounds(sc.SCRYPT_LOG2_N, sc.SCRYPT_R, sc.SCRYPT_P)
+    assert opened(sealed, SnapshotKey.from_passphrase(PASSPHRASE)) == b"data"
+
+
+def test_a_file_sealed_with_the_older_scrypt_cost_still_opens(tmp_path: Path) -> None:
+    old = tmp_path / "old.enc"
+    old.write_bytes(SCRYPT15_FILE)
+    assert tuple(SCRYPT15_FILE[SCRYPT_AT]) == (15, 8, 1)
+    assert opened(old, SnapshotKey.from_passphrase(PASSPHRASE)) == SCRYPT15_PLAIN
+    with pytest.raises(SnapshotKeyError, match="wrong key or passphrase"):
+        opened(old, SnapshotKey.from_passphrase("another passphrase"))
+
+
+@pytest.mark.parametrize(
+    ("log2_n", "r", "p"),
+    [
+        (21, 8, 1),  # N above 2**20
+        (24, 1, 1),
+        (20, 16, 1),  # 2 GiB of memory
+        (17, 17, 1),  # r above 16
+        (17, 8, 5),  # p above 4
+        (20, 8, 2),  # 1 GiB of memory, but twice the work allowed
+        (9, 8, 1),  # below any cost etcdtui ever wrote
+        (17, 0, 1),
+        (17, 8, 0),
+        (255, 255, 255),
+    ],
+)
+def test_header_scrypt_parameters_beyond_the_bound_are_refused_before_any_work(
+    tmp_path: Path, log2_n: int, r: int, p: int
+) -> None:
+    raw = bytearray(SCRYPT15_FILE)
+    raw[SCRYPT_AT] = bytes([log2_n, r, p])
+    hostile = tmp_path / "hostile.enc"
+    hostile.write_bytes(bytes(raw))
+    sink = io.BytesIO()
+    started = time.perf_counter()
+    with pytest.raises(SnapshotError) as err:
+        decrypt_file(hostile, SnapshotKey.from_passphrase(PASSPHRASE), sink)
+    assert time.perf_counter() - started < 0.05  # scrypt at N=2**15 alone takes ~0.1 s here
+    message = str(err.value)
+    assert f"N=2**{log2_n}, r={r}, p={p}" in message and "refused" in message
+    assert "\n" not in message and sink.getvalue() == b""
+
+
+@pytest.mark.parametrize(
+    ("params", "within"),
+    [
+        ((20, 8, 1), True),  # exactly 1 GiB: the most a header may ask
+        ((19, 16, 1), True),
+        ((17, 16, 4), True),
+        ((10, 1, 1), True),
+        ((20, 8, 2), False),
+        ((19, 16, 2), False),
+        ((21, 1, 1), False),
+    ],
+)
+def test_the_scrypt_bound_is_128_n_r_p_within_one_gibibyte(
+    params: tuple[int, int, int], within: bool
+) -> None:
+    assert sc.scrypt_within_bounds(*params) is within
+    log2_n, r, p = params
+    assert sc.SCRYPT_MAX_WORK == 1 << 30
+    if within:
+        assert 128 * (1 << log2_n) * r * p <= sc.SCRYPT_MAX_WORK
+
+
+OUT_OF_MEMORY_SCRIPT = textwrap.dedent(
+    """
+    import contextlib, io, resource, sys
+    from etcdtui.cli import main
+
+    # Room for what is loaded now plus 64 MiB: scrypt at N=2**17, r=8 needs 128 MiB.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmSize:"):
+            size = int(line.split()[1]) * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (size + (64 << 20), resource.RLIM_INFINITY))
+    sys.exit(main(["snapshot", "status", sys.argv[1], "--passphrase"]))
+    """
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmSize from /proc")
+def test_out_of_memory_in_scrypt_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    sealed = seal(tmp_path, b"data", SnapshotKey.from_passphrase(PASSPHRASE))
+    run = subprocess.run(
+        [sys.executable, "-c", OUT_OF_MEMORY_SCRIPT, str(sealed)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ETCDTUI_PASSPHRASE": PASSPHRASE},
+        timeout=60,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr and run.stderr.count("\n") == 1
+    assert "not enough memory to derive the snapshot key" in run.stderr
+    assert "N=2**17, r=8, p=1 needs 128 MiB" in run.stderr
+
+
+def test_derive_time_at_the_default_cost(capsys: pytest.CaptureFixture[str]) -> None:
+    key = SnapshotKey.from_passphrase(PASSPHRASE)
+    started = time.perf_counter()
+    Encryptor(key, io.BytesIO(), chunk_size=C).close()
+    took = time.perf_counter() - started
+    with capsys.disabled():
+        print(f"\nscrypt N=2**{sc.SCRYPT_LOG2_N}, r={sc.SCRYPT_R}: {took:.2f} s to derive a key")
+    assert took < 10  # interactive use: even a loaded 2-core bastion stays within seconds

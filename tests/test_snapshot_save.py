@@ -241,3 +241,202 @@ async def test_restore_from_the_backups_screen_after_the_typed_name(
     out = subprocess.run([info.etcdctl, "get", "", "--prefix", "--keys-only"], env=env,
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert sorted(k for k in out.splitlines() if k) == ["/before"]
+
+
+# -- a save that cannot be recorded does not run (issue 13) ------------------------------------
+
+
+def _no_snapshot_left(folder: Path, name: str) -> None:
+    leftovers = [p.name for p in folder.iterdir() if p.name.startswith(name)
+                 or p.name.startswith(PREFIX)]  # fmt: skip
+    assert leftovers == []
+
+
+def _unrecordable(tmp_path: Path, kind: str) -> Path:
+    """An audit log path that cannot be written: a folder, a symlink, under a plain file."""
+    if kind == "directory":
+        path = tmp_path / "audit-dir"
+        path.mkdir()
+        return path
+    if kind == "symlink":
+        target = tmp_path / "elsewhere.log"
+        target.write_text("")
+        target.chmod(0o600)
+        path = tmp_path / "audit-link.log"
+        path.symlink_to(target)
+        return path
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    return blocker / "audit.log"
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink", "under-a-file"])
+def test_cli_save_whose_start_cannot_be_recorded_does_not_run(
+    plain_lab: LabInfo, tmp_path: Path, kind: str
+) -> None:
+    audit = _unrecordable(tmp_path, kind)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run("snapshot", "save", str(out / "x.db"), "--config", str(plain_lab.config_path),
+                 "--audit-log", str(audit))  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"cannot write the audit log {audit}" in result.stderr
+    assert result.stdout == ""  # not even "saving a snapshot ..."
+    assert list(out.iterdir()) == []
+    if kind == "symlink":
+        assert "symbolic link" in result.stderr
+        assert (tmp_path / "elsewhere.log").read_text() == ""
+
+
+def test_cli_save_records_started_then_its_result_with_the_sha256(
+    plain_lab: LabInfo, tmp_path: Path
+) -> None:
+    path = tmp_path / "snap.db"
+    save(plain_lab, path)
+    entries = AuditLog(tmp_path / "audit.log").recent()
+    assert [(e.runbook, e.step_id, e.exit_code, e.note) for e in entries][:1] == [
+        ("snapshot-save", "save", -1, "started")
+    ]
+    started, finished = entries
+    assert started.run_id == finished.run_id and started.command == finished.command
+    assert started.command.startswith(f"snapshot save {path} via ")
+    assert started.target == finished.target != "-"
+    digest = path.with_name(path.name + ".sha256").read_text().split()[0]
+    assert (finished.exit_code, finished.ok, finished.note) == (0, True, f"sha256 {digest}")
+    assert finished.duration > 0
+
+
+def test_started_is_on_record_before_the_first_byte_arrives(
+    plain_lab: LabInfo, tmp_path: Path
+) -> None:
+    from etcdtui.clients.via_ssh import open_cluster
+    from etcdtui.runbooks.backup import SnapshotSaver, save_recorded
+
+    connection = connection_of(plain_lab)
+    log = AuditLog(tmp_path / "audit.log")
+    seen: list[list[int]] = []
+
+    def progress(done: int, total: int | None, seconds: float) -> None:
+        if not seen:
+            seen.append([e.exit_code for e in log.recent()])
+
+    cluster = open_cluster(connection)
+    try:
+        saver = SnapshotSaver(connection, cluster, etcdctl="")  # the gateway: chunk by chunk
+        result = save_recorded(saver, log, tmp_path / "s.db", on_progress=progress)
+    finally:
+        cluster.close()
+    assert seen == [[-1]]  # at the first chunk: "started" and nothing else
+    assert [e.exit_code for e in log.recent()] == [-1, 0]
+    assert result.route == "etcd's gRPC-JSON gateway"
+
+
+def _fake_etcdctl(folder: Path, body: str) -> Path:
+    """An `etcdctl` first on PATH: logs its argv and environment, then runs `body`."""
+    folder.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v etcdctl"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+    script = folder / "etcdctl"
+    script.write_text(
+        f'#!/bin/sh\n{{ echo "ARGV $*"; env; }} >> "{folder}/seen"\n' + body.replace("REAL", real)
+    )
+    script.chmod(0o755)
+    return folder
+
+
+def test_a_save_that_fails_after_starting_records_the_failure_and_leaves_nothing(
+    plain_lab: LabInfo, tmp_path: Path
+) -> None:
+    fake = _fake_etcdctl(tmp_path / "bin", 'case "$*" in *"snapshot save"*) echo "Error: boom" >&2;'
+                         ' exit 1;; esac\nexec REAL "$@"\n')  # fmt: skip
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    result = run("snapshot", "save", str(out / "x.db"), "--config", str(plain_lab.config_path),
+                 "--audit-log", str(tmp_path / "audit.log"), env=env)  # fmt: skip
+    assert result.returncode == 1 and "boom" in result.stderr, result.stderr
+    _no_snapshot_left(out, "x.db")
+    started, failed = AuditLog(tmp_path / "audit.log").recent()
+    assert (started.exit_code, started.note) == (-1, "started")
+    assert (failed.run_id, failed.exit_code, failed.ok) == (started.run_id, 1, False)
+    assert "boom" in failed.output_tail
+
+
+async def test_backups_screen_with_an_unrecordable_log_saves_nothing_and_is_not_stuck(
+    plain_lab: LabInfo, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    snaps = tmp_path / "snaps"
+    connection = replace(connection_of(plain_lab), snapshot_dir=str(snaps))
+    audit = _unrecordable(tmp_path, "symlink")
+    app = EtcdtuiApp(connection, refresh=60, audit=AuditLog(audit))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("s")  # the dashboard's key for the backups screen
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, BackupsScreen)
+        await app.workers.wait_for_complete()
+        before = len(app._notifications)
+        await pilot.press("s")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.saving is False
+        assert screen.query_one("#backups-progress").display is False
+        status = str(screen.query_one("#backups-status").render())
+        assert "Not saved" in status and "symbolic link" in status
+        new = [n.message for n in app._notifications][before:]
+        assert len(new) == 1 and "cannot write the audit log" in new[0]
+    assert sorted(p.name for p in snaps.iterdir()) == []
+    assert (tmp_path / "elsewhere.log").read_text() == ""
+
+
+# -- the passphrase never reaches a child process --------------------------------------------
+
+
+def test_the_passphrase_leaves_the_environment_once_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from etcdtui.cli import _snapshot_key
+
+    monkeypatch.setenv("ETCDTUI_PASSPHRASE", "correct horse battery staple")
+    key = _snapshot_key(argparse.Namespace(key_file=None, passphrase=True), confirm=True)
+    assert key is not None
+    assert "ETCDTUI_PASSPHRASE" not in os.environ
+    child = subprocess.run(["/bin/sh", "-c", "env; echo ${ETCDTUI_PASSPHRASE-unset}"],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "correct horse" not in child and child.endswith("unset\n")
+
+
+def test_an_unused_passphrase_variable_is_removed_as_well(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import argparse
+
+    from etcdtui.cli import _snapshot_key
+
+    monkeypatch.setenv("ETCDTUI_PASSPHRASE", "not for children")
+    assert _snapshot_key(argparse.Namespace(key_file=None, passphrase=False)) is None
+    assert "ETCDTUI_PASSPHRASE" not in os.environ
+
+
+def test_an_encrypted_save_passes_the_passphrase_to_no_child(
+    plain_lab: LabInfo, tmp_path: Path
+) -> None:
+    phrase = "correct horse battery staple 7f3a"
+    fake = _fake_etcdctl(tmp_path / "bin", 'exec REAL "$@"\n')
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "ETCDTUI_PASSPHRASE": phrase}
+    path = tmp_path / "enc.db"
+    out = save(plain_lab, path, "--encrypt", "--passphrase", env=env)
+    assert "via etcdctl on the bastion" in out and "encrypted" in out
+    seen = (fake / "seen").read_text()
+    assert "ARGV" in seen and "snapshot save" in seen  # etcdctl did run, as a child
+    assert phrase not in seen and "ETCDTUI_PASSPHRASE" not in seen
+    assert phrase.encode() not in (tmp_path / "audit.log").read_bytes()
+    status = run("snapshot", "status", str(path), "--passphrase", "-w", "json",
+                 env={**os.environ, "ETCDTUI_PASSPHRASE": phrase})  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["encrypted"] is True

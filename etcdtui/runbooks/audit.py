@@ -2,13 +2,18 @@
 
 Default file: `$XDG_STATE_HOME/etcdtui/audit.log` (`~/.local/state/...` when unset or relative).
 Each line holds every `AuditEntry` field (`note` always present, "" when none); `time` is UTC
-ISO-8601 with milliseconds and a `Z`. Appends open the file with O_APPEND, write the whole line
-in one `os.write` and fsync, so concurrent writers never interleave within a line.
+ISO-8601 with milliseconds and a `Z`. Appends open the file with O_APPEND and O_NOFOLLOW (a
+symlink at the path is refused), take an exclusive `flock`, write the whole line in one
+`os.write` and fsync, so concurrent writers never interleave within a line. A write that fails
+part-way (disk full after a partial write, a short write, a failed fsync) is truncated back to
+the length the file had before it, so the next line never glues onto a torn one.
 
 Permissions: a file we create is 0600 (folders we create 0700). An existing file is never
-chmod-ed: one that is group/world *writable* or not owned by us is refused (`AuditLogError`);
-one that is merely readable by others is written to, and `AuditLog.warning` says so.
-A failed write raises `AuditLogError`: a runbook must stop rather than run an unrecorded step.
+chmod-ed: one that is group/world *writable*, not owned by us, not a regular file, or with more
+than one hard link is refused (`AuditLogError`); one that is merely readable by others is
+written to, and `AuditLog.warning` says so.
+A failed write raises `AuditLogError`: a runbook must stop rather than run an unrecorded step
+(the engine records a step "started" before running it, then its result).
 Redaction (`redact`) is applied to `command`, `output_tail` and `note` before anything is written.
 """
 
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
+import fcntl
 import getpass
 import json
 import os
@@ -23,6 +30,7 @@ import re
 import secrets
 import socket
 import stat
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,34 +41,61 @@ R = "[REDACTED]"
 TAIL_LINES = 20
 TAIL_CHARS = 2000
 _BLOCK = 64 * 1024
+LOCK_WAIT = 10.0  # seconds a record waits for another writer's lock before giving up
 
-# A flag or assignment value: quoted on one line, or an unquoted word (backslash escapes kept).
-_VALUE = r"""(?:'[^'\n]*'|"[^"\n]*"|(?:\\.|[^\s'"\\])+)"""
+# A flag or assignment value: quoted on one line (JSON and shell escapes inside double quotes
+# kept), or an unquoted word (backslash escapes kept).
+_VALUE = r"""(?:'[^'\n]*'|"(?:\\.|[^"\\\n])*"|(?:\\.|[^\s'"\\])+)"""
 _PEM_LINE = r"(?:[A-Za-z0-9+/=]*|(?:Proc-Type|DEK-Info):[^\n]*)\r?\n"  # body or header lines
+_PEM_END = r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+# Key words whose value is always a secret, whatever it looks like (apiToken, client_secret,
+# "password", x-api-key, aws_secret_access_key, client-key-data ...). `key` alone is not one:
+# its value is usually a file path, kept unless it looks like key material (a rule below).
+_WORDS = (
+    r"(?:password|passwd|passphrase|token|api[_-]?key|key[_-]data"
+    r"|secret(?:[_-]?access)?(?:[_-]?key)?)"
+)
+# A private key block (PEM, OpenSSH, PGP), also cut short (no END: to the end of the text).
+_PEM_BLOCK = re.compile(
+    r"(?s)-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY((?: BLOCK)?)-----.*?"
+    r"(?:-----END \1PRIVATE KEY\2-----|\Z)"
+)
+# A block cut at the front (no BEGIN): a run of body lines, in plain text or JSON-escaped
+# (literal \n), that ends at an END line. Possessive: each run is scanned once, whether an END
+# follows it or not, so a long base64 output (a certificate chain) costs linear time.
+_PEM_TAILS = [
+    re.compile(rf"(?m)^(?:{_PEM_LINE})++([ \t]*{_PEM_END})?"),
+    re.compile(rf"(?<![A-Za-z0-9+/=\\])(?:[A-Za-z0-9+/=]*\\[rn])++({_PEM_END})?"),
+]
 # Each rule keeps its first group and replaces the rest of the match with [REDACTED].
 _RULES = [
     re.compile(p)
     for p in (
-        # Private key blocks, also cut short (no END: to the end) or at the front (no BEGIN).
-        r"(?s)()-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \2PRIVATE KEY-----|\Z)",
-        rf"(?m)^()(?:{_PEM_LINE})*[ \t]*-----END [A-Z0-9 ]*PRIVATE KEY-----",
-        # --password X, --encrypt-passphrase=X, --token X, --client-secret X; not *-file flags,
-        # nor etcd's --initial-cluster-token (an identifier, not a secret).
+        # --password X, --encrypt-passphrase=X, --token X, --client-secret X, --api-key X,
+        # kubeadm's --certificate-key X; not *-file flags, nor etcd's --initial-cluster-token
+        # (an identifier, not a secret).
         r"(?i)(?<![\w-])(--(?!initial-cluster-token)(?:[\w-]*-)?"
-        rf"(?:password|passwd|passphrase|secret|token)(?:=|[ \t]+)){_VALUE}",
-        # ETCDCTL_PASSWORD=x, FOO_TOKEN=x; password=x, token: x, access_token=x ...
-        rf"\b([A-Z][A-Z0-9_]*(?:PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN)=){_VALUE}",
-        r"(?i)(?<![\w-])((?:(?:access|refresh|id|auth|api|bearer)[_-]?)?"
-        rf"(?:password|passwd|passphrase|token)[ \t]*[=:][ \t]*){_VALUE}",
-        r"(?i)\b(Authorization:[ \t]*(?:Bearer|Basic)[ \t]+)\S+",
+        r"(?:password|passwd|passphrase|secret|token|api-?key|certificate-key)"
+        rf"(?:=|[ \t]+)){_VALUE}",
+        # ETCDCTL_PASSWORD=x, ETCDTUI_PASSPHRASE=x, FOO_TOKEN=x, AWS_SECRET_ACCESS_KEY=x.
+        r"\b([A-Z][A-Z0-9_]*(?:PASSWORD|PASSWD|PASSPHRASE|SECRET(?:_ACCESS)?(?:_KEY)?"
+        rf"|(?<!INITIAL_CLUSTER_)TOKEN|API_?KEY)=){_VALUE}",
+        # password=x, token: x, "apiToken": "x", client_secret=x, X-Auth-Token: x ...
+        r"(?i)(?<![\w.-])([\"']?(?:[a-z][\w.-]*?)?(?<!initial[-_]cluster[-_])"
+        rf"{_WORDS}[\"']?[ \t]*[=:][ \t]*){_VALUE}",
+        r"(?i)\b((?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?"
+        r"(?:(?:bearer|basic|token|digest|negotiate)[ \t]+)?)[^\s'\",]+",
         r"(?i)\b(Bearer[ \t]+)[A-Za-z0-9._~+/=-]{8,}",
-        # Key material (>= 32 base64/hex chars) after key=/key:/secret: -- never a /path, a.path.
-        r"(?i)(?<![\w-])((?:[\w-]*key|secret)[ \t]*[=:][ \t]*['\"]?)"
+        # Key material (>= 32 base64/hex chars) after key=/key:/secret:/client-key-data: --
+        # never a /path, a.path.
+        r"(?i)(?<![\w-])((?:[\w-]*key|secret)(?:[-_]?data)?[\"']?[ \t]*[=:][ \t]*[\"']?)"
         r"(?![/.~])[A-Za-z0-9+/_-]{32,}={0,2}(?![\w./=-])",
-        r"(://[^/\s:@]+:)[^@\s/]+(?=@)",  # URL user:password@
+        # URL user:password@ (also an empty user, and a password holding @).
+        r"(://[^/\s:@]*:)[^\s/]*?(?=@[^\s/@]*(?:[\s/?#'\"]|$))",
     )
 ]
-_USER = re.compile(rf"(?<![\w-])(--user(?:=|[ \t]+)|ETCDCTL_USER=)({_VALUE})")
+# etcdctl --user, curl -u / --user, ETCDCTL_USER: the user stays, the password goes.
+_USER = re.compile(rf"(?<![\w-])(-u[ \t]*|--user(?:=|[ \t]+)|ETCDCTL_USER=)({_VALUE})")
 
 
 def _user_value(m: re.Match[str]) -> str:
@@ -77,6 +112,9 @@ def redact(text: str) -> str:
 
     File paths (`--key /etc/kubernetes/pki/etcd/healthcheck-client.key`) are kept.
     """
+    text = _PEM_BLOCK.sub(R, text)
+    for tail in _PEM_TAILS:
+        text = tail.sub(lambda m: R if m.group(1) else m.group(0), text)
     for pattern in _RULES:
         text = pattern.sub(lambda m: m.group(1) + R, text)
     return _USER.sub(_user_value, text)
@@ -171,7 +209,9 @@ class AuditLog:
             os.chmod(folder, 0o700)
 
     def _open(self) -> int:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+        # O_NOFOLLOW: a symlink planted at the log path never redirects our (root) writes.
+        # O_NONBLOCK: a FIFO there fails (ENXIO) or is refused by _check instead of blocking.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
         for _ in range(3):
             try:
                 fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o600)
@@ -190,6 +230,13 @@ class AuditLog:
             return fd
         raise FileNotFoundError(2, "No such file or directory")
 
+    def _open_error(self, err: OSError) -> AuditLogError:
+        if err.errno == errno.ELOOP:
+            return self._fail("it is a symbolic link, refused", f"make {self.path} a plain file")
+        if err.errno == errno.ENXIO:
+            return self._fail("not a regular file")  # a FIFO with no reader
+        return self._fail(err)
+
     def _check(self, fd: int) -> None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -199,11 +246,51 @@ class AuditLog:
         if st.st_mode & 0o022:
             mode = f"{stat.S_IMODE(st.st_mode):o}"
             raise self._fail(f"writable by others (mode {mode})", f"chmod 600 {self.path}")
+        if st.st_nlink != 1:  # another name for the same bytes: someone else's file, maybe
+            raise self._fail(f"it has {st.st_nlink} hard links, refused")
         self.warning = (
             f"the audit log {self.path} is readable by others (mode {stat.S_IMODE(st.st_mode):o})"
             if st.st_mode & 0o044
             else ""
         )
+
+    def _lock(self, fd: int) -> None:
+        """Exclusive lock for one append: concurrent etcdtui writers take turns, so the length
+        noted before a write is still the file's end when a failed write is cut back to it."""
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise self._fail(f"locked by another writer for {LOCK_WAIT:g} s") from None
+                time.sleep(0.01)
+
+    def _append(self, fd: int, data: bytes) -> None:
+        """Write `data` as one line; on any failure cut the file back to where it was."""
+        self._lock(fd)
+        before = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise self._fail(f"short write ({written} of {len(data)} bytes)")
+            os.fsync(fd)  # a line not on disk is not a record: cut back as for a failed write
+        except (OSError, AuditLogError) as exc:
+            self._cut_back(fd, before, exc)
+            raise
+
+    def _cut_back(self, fd: int, length: int, cause: OSError | AuditLogError) -> None:
+        """Truncate a torn line away, so the next record never glues onto it."""
+        try:
+            if os.fstat(fd).st_size != length:
+                os.ftruncate(fd, length)
+                os.fsync(fd)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.write(fd, b"\n")  # at least end the torn line
+            why = cause.message if isinstance(cause, AuditLogError) else cause.strerror
+            raise self._fail(f"{why}; the torn line could not be cut back: {err.strerror}") from err
 
     def record(
         self,
@@ -245,14 +332,10 @@ class AuditLog:
             self._make_parents()
             fd = self._open()
         except OSError as e:
-            raise self._fail(e) from e
+            raise self._open_error(e) from e
         try:
             self._check(fd)
-            written = os.write(fd, data)
-            if written != len(data):
-                os.write(fd, b"\n")  # end the torn line so the next record stays intact
-                raise self._fail(f"short write ({written} of {len(data)} bytes)")
-            os.fsync(fd)
+            self._append(fd, data)
         except OSError as e:
             raise self._fail(e) from e
         finally:
@@ -264,11 +347,16 @@ class AuditLog:
         if limit <= 0:
             return []
         try:
-            f = open(self.path, "rb")  # noqa: SIM115
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             return []
         except OSError as e:
-            raise AuditLogError(f"cannot read the audit log {self.path}: {e.strerror}") from e
+            why = "it is a symbolic link, refused" if e.errno == errno.ELOOP else e.strerror
+            raise AuditLogError(f"cannot read the audit log {self.path}: {why}") from e
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would block the reader forever
+            os.close(fd)
+            raise AuditLogError(f"cannot read the audit log {self.path}: not a regular file")
+        f = open(fd, "rb")  # noqa: SIM115
         found: list[AuditEntry] = []
         with f:
             pos = f.seek(0, os.SEEK_END)
@@ -286,3 +374,49 @@ class AuditLog:
                         if len(found) == limit:
                             break
         return found[::-1]
+
+
+class StepJournal:
+    """One step outside the runbook engine, journaled as the engine journals its steps: a
+    "started" record (exit code -1) before the step reads or changes anything, then its result.
+
+    `start` raises AuditLogError when the log cannot be written: the caller must then not run
+    the step. `finish` writes the result once; it does nothing if the step never started.
+    """
+
+    def __init__(self, audit: AuditLog, *, cluster: str, runbook: str, step_id: str) -> None:
+        self.audit = audit
+        self.cluster = cluster
+        self.runbook = runbook
+        self.step_id = step_id
+        self.run_id = new_run_id()
+        self.target = "-"
+        self.command = ""
+        self._started: float | None = None
+        self._finished = False
+
+    @property
+    def started(self) -> bool:
+        """Whether the "started" record was written."""
+        return self._started is not None
+
+    def start(self, target: str, command: str) -> None:
+        """Write the "started" record; AuditLogError if it cannot be written."""
+        self.target, self.command = target, command
+        self.audit.record(cluster=self.cluster, runbook=self.runbook, run_id=self.run_id,
+                          step=1, step_id=self.step_id, target=target, command=command,
+                          exit_code=-1, duration=0.0, note="started")  # fmt: skip
+        self._started = time.monotonic()
+
+    def finish(
+        self, exit_code: int, *, duration: float | None = None, output: str = "", note: str = ""
+    ) -> None:
+        """Write the step's result (exit code, duration, output tail, note)."""
+        if self._started is None or self._finished:
+            return
+        self._finished = True
+        took = time.monotonic() - self._started if duration is None else duration
+        self.audit.record(cluster=self.cluster, runbook=self.runbook, run_id=self.run_id,
+                          step=1, step_id=self.step_id, target=self.target,
+                          command=self.command, exit_code=exit_code, duration=took,
+                          output=output, note=note)  # fmt: skip

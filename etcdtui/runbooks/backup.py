@@ -8,10 +8,15 @@ the throughput, whatever the client does):
 - the gRPC-JSON gateway otherwise (also through SSH tunnels), straight into the sink;
 - ``--on-node NODE``: etcdctl on that node over SSH, then SFTP back, sha256 compared on both
   ends.
+
+The CLI and the Backups screen both save through `save_recorded`, which journals the save as the
+runbook engine journals a step: "started" before the first byte is read (a log that cannot take
+it means no save), then the result with its sha256.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shlex
@@ -29,6 +34,7 @@ from etcdtui.clients.snapshot_crypto import SnapshotKey
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdError, SnapshotError, UsageError
 from etcdtui.models import ClusterView, MemberView
+from etcdtui.runbooks.audit import AuditLog, AuditLogError, StepJournal
 from etcdtui.runbooks.snapshot_sink import DigestCheck, SnapshotSink, adopt, check_target
 
 if TYPE_CHECKING:
@@ -36,7 +42,10 @@ if TYPE_CHECKING:
 
 # (bytes so far, bytes expected or None, seconds since the start)
 Progress = Callable[[int, int | None, float], None]
+# (member name, route): the save is about to read its first byte
+OnStart = Callable[[str, str], None]
 CHUNK = 1024 * 1024
+RUNBOOK = "snapshot-save"  # the audit log's name for a save, from the CLI and the TUI alike
 
 
 @dataclass(frozen=True)
@@ -146,11 +155,14 @@ class SnapshotSaver:
         member: str | None = None,
         key: SnapshotKey | None = None,
         on_progress: Progress | None = None,
+        on_start: OnStart | None = None,
     ) -> SaveResult:
         """Save a snapshot of `member` (default: a healthy follower) to `path`.
 
         With a key the plaintext never reaches a disk: etcdctl writes into RAM (/dev/shm)
         when it has room for the database, else the gateway stream is encrypted as it comes.
+        `on_start(member, route)` runs once the member is chosen, before any file is made or
+        any byte of the snapshot is read; if it raises, nothing is saved.
         """
         path = path.expanduser().absolute()
         check_target(path)
@@ -161,6 +173,8 @@ class SnapshotSaver:
         expected = source.status.db_size if source.status else None
         progress = on_progress or (lambda done, total, seconds: None)
         route = self.route_for(key, expected)
+        if on_start is not None:
+            on_start(source.name, route)
         started = time.monotonic()
         if route.startswith("etcdctl"):
             assert self.etcdctl is not None
@@ -196,10 +210,12 @@ class SnapshotSaver:
         node_name: str,
         key: SnapshotKey | None = None,
         on_progress: Progress | None = None,
+        on_start: OnStart | None = None,
     ) -> SaveResult:
         """etcdctl snapshot save on the node, then SFTP back; sha256 compared on both ends.
 
         The node's copy (every secret of the cluster) is removed once it has arrived.
+        `on_start(member, route)` runs before anything is made on the node (see `save`).
         """
         path = path.expanduser().absolute()
         check_target(path)
@@ -217,6 +233,9 @@ class SnapshotSaver:
                 argv.append(f"{flag}={value}")
         parent = os.path.dirname(node.data_dir.rstrip("/")) or "/tmp"
         progress = on_progress or (lambda done, total, seconds: None)
+        route = f"etcdctl on {node.name}, then SFTP"
+        if on_start is not None:
+            on_start(node.member_name, route)
         started = time.monotonic()
         made = shell.run(f"mktemp -d {shlex.quote(parent)}/.etcdtui-snapshot.XXXXXX", timeout=30)
         if made.exit_code != 0 or not made.stdout.strip():
@@ -244,7 +263,7 @@ class SnapshotSaver:
             shell.run(f"rm -f -- {shlex.quote(remote)}; rmdir -- {folder}", timeout=30)
         return SaveResult(path=path, size=size, snapshot_size=total, sha256=digest,
                           seconds=time.monotonic() - started, member=node.member_name,
-                          endpoint=endpoint, route=f"etcdctl on {node.name}, then SFTP",
+                          endpoint=endpoint, route=route,
                           encrypted=key is not None)  # fmt: skip
 
     @staticmethod
@@ -317,7 +336,10 @@ class _EtcdctlStream:
             if value:
                 self.argv.append(f"{flag}={value}")
         # etcdctl refuses an ETCDCTL_* variable that repeats a flag: give it a clean slate.
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
+        # Nor does it get etcdtui's own variables ($ETCDTUI_PASSPHRASE, should the caller
+        # not have removed it already): a child's environment is readable in /proc.
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("ETCDCTL_", "ETCDTUI_"))}  # fmt: skip
         self.env["ETCDCTL_API"] = "3"
 
     @property
@@ -394,3 +416,48 @@ def _last_error(text: str) -> str:
         if line.startswith("Error:"):
             return line.removeprefix("Error:").strip()
     return lines[-1][:300] if lines else "no output"
+
+
+def save_recorded(
+    saver: SnapshotSaver,
+    audit: AuditLog,
+    path: Path,
+    *,
+    member: str | None = None,
+    node: str | None = None,
+    key: SnapshotKey | None = None,
+    on_progress: Progress | None = None,
+    on_start: OnStart | None = None,
+) -> SaveResult:
+    """Save a snapshot with its audit records: the one entry point for the CLI and the TUI.
+
+    The "started" record is written once the member is chosen and before the first byte is
+    read; if it cannot be written (AuditLogError), the save does not start and leaves no file.
+    The result (exit code, duration, sha256) follows. `node` saves with etcdctl on that node.
+    """
+    journal = StepJournal(audit, cluster=saver.connection.cluster, runbook=RUNBOOK,
+                          step_id="save")  # fmt: skip
+    sealed = ", encrypted" if key is not None else ""
+
+    def start(source: str, route: str) -> None:
+        journal.start(source, f"snapshot save {path} via {route}{sealed}")
+        if on_start is not None:
+            on_start(source, route)
+
+    try:
+        if node:
+            result = saver.save_on_node(path, node, key, on_progress, start)
+        else:
+            result = saver.save(path, member, key, on_progress, start)
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        # The failure is what the person must see; a log that fails now already has "started".
+        with contextlib.suppress(AuditLogError):
+            journal.finish(130 if interrupted else 1,
+                           output="interrupted" if interrupted else str(exc))  # fmt: skip
+        raise
+    try:
+        journal.finish(0, duration=result.seconds, note=f"sha256 {result.sha256}{sealed}")
+    except AuditLogError as exc:
+        raise AuditLogError(f"{result.path} was saved, but {exc.message}", exc.hint) from exc
+    return result

@@ -19,7 +19,7 @@ from etcdtui.clients.cluster import ClusterClient
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.units import human_age, human_bytes
-from etcdtui.runbooks.audit import AuditLog, new_run_id
+from etcdtui.runbooks.audit import AuditLog, AuditLogError
 from etcdtui.runbooks.catalogue import Catalogue, catalogue, default_snapshot_dir
 from etcdtui.runbooks.engine import Runbook
 from etcdtui.ui.format import escape
@@ -231,7 +231,12 @@ class BackupsScreen(Screen[None]):
         if encrypt and key is None:
             self.notify("Give the key file to encrypt with.", title="Key file", severity="error")
             return
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            self.notify(escape(f"cannot make {self.folder}: {exc.strerror or exc}"),
+                        title="Snapshot not saved", severity="error")  # fmt: skip
+            return
         path = self.folder / snapshot_name(self.connection.cluster)
         self.saving = True
         bar = self.query_one("#backups-progress", ProgressBar)
@@ -242,28 +247,31 @@ class BackupsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
     def _save(self, path: Path, key: object | None) -> None:
-        from etcdtui.runbooks.backup import SnapshotSaver
+        from etcdtui.runbooks.backup import SnapshotSaver, save_recorded
 
         def progress(done: int, total: int | None, seconds: float) -> None:
             self.app.call_from_thread(self._progress, done, total, seconds)
 
-        started = time.monotonic()
-        run_id = new_run_id()
+        # Whatever happens, the screen leaves "saving": _done runs on every path below.
         try:
             saver = SnapshotSaver(self.connection, self.cluster())
-            result = saver.save(path, None, key, progress)  # type: ignore[arg-type]
-        except EtcdtuiError as exc:
-            self.audit.record(cluster=self.connection.cluster, runbook="snapshot-save",
-                              run_id=run_id, step=1, step_id="save", target="",
-                              command=f"snapshot save {path}", exit_code=1,
-                              duration=time.monotonic() - started, note=exc.message)  # fmt: skip
-            self.app.call_from_thread(self._done, f"[b $error]FAILED[/] {escape(str(exc))}")
+            # The same entry point as `etcdtui snapshot save`: "started" is journaled before
+            # the first byte is read, and a log that cannot record it means no save at all.
+            result = save_recorded(saver, self.audit, path, key=key,  # type: ignore[arg-type]
+                                   on_progress=progress)  # fmt: skip
+        except AuditLogError as exc:  # before the save (nothing made) or after it (file kept)
+            saved = path.exists()
+            word = "[b $warning]Saved, not recorded[/]" if saved else "[b $error]Not saved[/]"
+            self.app.call_from_thread(self._done, word, str(exc))
             return
-        self.audit.record(cluster=self.connection.cluster, runbook="snapshot-save",
-                          run_id=run_id, step=1, step_id="save", target=result.member,
-                          command=f"snapshot save {result.path} via {result.route}",
-                          exit_code=0, duration=result.seconds,
-                          note=f"sha256 {result.sha256}")  # fmt: skip
+        except EtcdtuiError as exc:
+            self.app.call_from_thread(self._done, "[b $error]FAILED[/]", str(exc))
+            return
+        except Exception as exc:  # a bug must not leave the screen "saving" for ever
+            self.app.call_from_thread(
+                self._done, "[b $error]FAILED[/]", f"unexpected error: {type(exc).__name__}: {exc}"
+            )
+            return
         self.app.call_from_thread(
             self._done,
             f"[b $success]Saved[/] {escape(str(result.path))}: "
@@ -283,8 +291,13 @@ class BackupsScreen(Screen[None]):
             + f" · {rate}"
         )
 
-    def _done(self, message: str) -> None:
+    def _done(self, message: str, error: str = "") -> None:
+        """Leave "saving"; `error` (plain text, from outside) goes to the status line and to
+        one notification."""
         self.saving = False
         self.query_one("#backups-progress", ProgressBar).display = False
-        self.query_one("#backups-status", Static).update(message)
+        line = f"{message}: {escape(error)}" if error else message
+        self.query_one("#backups-status", Static).update(line)
+        if error:
+            self.notify(escape(error), title="Snapshot save", severity="error")
         self.action_rescan()
