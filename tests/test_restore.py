@@ -24,6 +24,7 @@ import etcdtui
 from etcdtui.cli import main
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.snapshot_crypto import SnapshotKey, encrypt_file, generate_key_file
+from etcdtui.clients.snapshot_file import sidecar_text
 from etcdtui.clients.ssh import ShellPool
 from etcdtui.config import BUILTIN_PROFILES, Connection, dump_toml, load_connection
 from etcdtui.errors import ConfigError
@@ -377,6 +378,27 @@ def test_truncated_snapshot_blocks_the_plan(
         execute(rb, plan, r.audit)
     assert view_of(r.connection).healthy
     assert made_by_restore(plain_lab) == []
+
+
+@pytest.mark.slow
+def test_a_sidecar_that_disagrees_fails_status_and_the_restore_preflight(
+    plain_lab: LabInfo,
+    restores: Callable[[Path], Restore],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    snapshot = tmp_path / "snap.db"
+    etcdctl(plain_lab, "snapshot", "save", str(snapshot))
+    (tmp_path / "snap.db.sha256").write_text(sidecar_text(snapshot))
+    assert main(["snapshot", "status", str(snapshot)]) == 0
+    capsys.readouterr()
+    (tmp_path / "snap.db.sha256").write_text("0" * 64 + "  snap.db\n")
+    assert main(["snapshot", "status", str(snapshot), "-w", "json"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "sha256 differs from snap.db.sha256" in err and err.count("\n") == 1
+    plan = restores(restore_config(plain_lab, tmp_path)).runbook(snapshot).plan()
+    verified = next(c for c in plan.checks if c.name == "snapshot verified")
+    assert plan.blocked and verified.failed and "sha256 differs" in verified.reason
 
 
 def forge_foreign(snapshot: Path, path: Path) -> None:

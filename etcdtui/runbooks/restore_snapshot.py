@@ -18,6 +18,7 @@ from etcdtui.clients.bolt import BoltFile
 from etcdtui.clients.snapshot_crypto import SnapshotKey, is_encrypted, plaintext
 from etcdtui.clients.snapshot_file import read_status, sha256_file
 from etcdtui.errors import SnapshotError
+from etcdtui.runbooks.catalogue import check_sidecar
 from etcdtui.models.units import human_bytes
 from etcdtui.runbooks.restore_state import SnapshotFacts
 
@@ -102,7 +103,11 @@ def snapshot_members(path: str | Path) -> tuple[str, ...]:
 
 
 def snapshot_facts(path: str | Path, key: SnapshotKey | None) -> SnapshotFacts:
-    """Verify the snapshot (raises SnapshotError, SnapshotKeyError or UsageError)."""
+    """Verify the snapshot (raises SnapshotError, SnapshotKeyError or UsageError), with its
+    FILE.sha256 sidecar when there is one."""
+    mismatch = check_sidecar(Path(path))
+    if mismatch:
+        raise SnapshotError(f"{path}: {mismatch}: the file changed since it was saved")
     encrypted = is_encrypted(path)
     with plaintext(path, key) as clear:
         status = read_status(clear)
