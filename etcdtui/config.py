@@ -297,6 +297,9 @@ def normalise_endpoint(raw: str, tls: bool) -> str:
     text = raw.strip()
     if not text:
         raise UsageError("empty endpoint")
+    if any(ch.isspace() or not ch.isprintable() for ch in text):
+        # urlsplit drops a tab or new line silently and would connect elsewhere than written.
+        raise UsageError(f"bad endpoint {raw!r}: it holds white space or a control character")
     if "://" not in text:
         text = ("https://" if tls else "http://") + text
     try:
@@ -317,7 +320,7 @@ def normalise_endpoint(raw: str, tls: bool) -> str:
         raise UsageError(f"bad endpoint {raw!r}: no host")
     if port is None:
         raise UsageError(f"bad endpoint {raw!r}: no port (etcd's client port is usually 2379)")
-    if parts.path not in ("", "/") or parts.query:
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "#" in text:
         raise UsageError(f"bad endpoint {raw!r}: expected scheme://host:port and nothing more")
     return f"{parts.scheme}://{parts.netloc}"
 

@@ -1,5 +1,10 @@
 """Reading and writing the TOML of etcdtui's config: typed access with one-line errors, and a
-small writer for the files etcdtui makes (the lab's, a restore's config update)."""
+small writer for the files etcdtui makes (the lab's, a restore's config update).
+
+Also the one check every file a person names goes through before a byte is read (config,
+TLS, key and snapshot files): `regular_file`, `open_regular` and `read_regular`. A FIFO would
+block the read forever, /dev/zero would never end, and opening some devices acts on them.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,14 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from etcdtui.errors import ConfigError
+from etcdtui.errors import ConfigError, UsageError
 
 
 class TableReader:
@@ -81,20 +87,111 @@ class TableReader:
         return TableReader(self.path, f"{self.where}.{key}", value)
 
 
-def load_file(path: Path) -> dict[str, Any]:
+MAX_CONFIG_BYTES = 1 << 20  # a real config is a few KiB; anything larger is not one
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a plain file")
+
+
+def _stat_error(path: str | os.PathLike[str], what: str, exc: OSError | ValueError) -> UsageError:
+    if isinstance(exc, ValueError):  # os.stat's "embedded null byte"
+        return UsageError(f"{os.fspath(path)!r}: a {what} path cannot hold a NUL byte")
+    if isinstance(exc, FileNotFoundError | NotADirectoryError):
+        return UsageError(f"{os.fspath(path)}: no such {what}")
+    if isinstance(exc, PermissionError):
+        return UsageError(f"{os.fspath(path)}: the {what} is not readable (permission denied)")
+    return UsageError(f"{os.fspath(path)}: cannot read the {what} ({exc.strerror or exc})")
+
+
+def regular_file(path: str | os.PathLike[str], what: str) -> os.stat_result:
+    """Check, without opening it, that `path` is a readable regular file (symlinks followed).
+
+    UsageError in one line naming `what` ("config file", "snapshot file"...) otherwise: a
+    missing path, a directory, FIFO, socket or device, an unreadable file, a NUL in the path.
+    """
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: not readable") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        info = os.stat(path)
+    except (OSError, ValueError) as exc:
+        raise _stat_error(path, what, exc) from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = _kind(info.st_mode)
+        raise UsageError(f"{os.fspath(path)}: the {what} is {kind}, not a regular file")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"{os.fspath(path)}: the {what} is not readable (permission denied)")
+    return info
+
+
+def open_regular(path: str | os.PathLike[str], what: str) -> int:
+    """A read-only descriptor for the regular file `path` (the caller closes it).
+
+    Checked with stat first, so a device is never even opened; opened with O_NONBLOCK and
+    O_NOCTTY, so a FIFO swapped in after the check cannot block the open; and checked again
+    on the descriptor, so the file read is the file checked. UsageError as `regular_file`.
+    """
+    regular_file(path, what)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except (OSError, ValueError) as exc:
+        raise _stat_error(path, what, exc) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise UsageError(f"{os.fspath(path)}: the {what} is {_kind(mode)}, not a regular file")
+    return fd
+
+
+def read_regular(path: str | os.PathLike[str], what: str, limit: int) -> bytes:
+    """The whole of the regular file `path`, refused (UsageError) if larger than `limit`."""
+    fd = open_regular(path, what)
+    too_large = UsageError(f"{os.fspath(path)}: the {what} is larger than {_size(limit)}")
+    try:
+        if os.fstat(fd).st_size > limit:
+            raise too_large
+        data = bytearray()
+        while len(data) <= limit:  # one byte past the limit: a file that grew meanwhile
+            chunk = os.read(fd, limit + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError as exc:
+        raise _stat_error(path, what, exc) from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise too_large
+    return bytes(data)
+
+
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit % (1 << 20) == 0 else f"{limit} bytes"
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """The config file `path` as parsed TOML; ConfigError in one line for anything else."""
+    try:
+        data = read_regular(path, "config file", MAX_CONFIG_BYTES)
+    except UsageError as exc:
+        raise ConfigError(exc.message) from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except ValueError as exc:  # an integer of more than 4300 digits, which int() refuses
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
 
 
 def _toml_value(value: Any) -> str:

@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from etcdtui.lab import LabInfo
 from tests.conftest import follower
 
@@ -51,6 +49,22 @@ def test_status_json_has_one_row_per_member(plain_lab: LabInfo) -> None:
     assert all(len(m["id"]) > 0 and m["db_size"] > 0 for m in data["members"])
 
 
+def test_status_json_into_a_closed_pipe_is_a_quiet_exit(plain_lab: LabInfo) -> None:
+    """`etcdtui status -w json | head -1` once head has gone: no BrokenPipeError traceback."""
+    reader, writer = os.pipe()
+    os.close(reader)  # every write to the pipe now fails with EPIPE
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
+    try:
+        result = subprocess.run(
+            [ETCDTUI, "status", "-w", "json", "--endpoints", ",".join(plain_lab.endpoints)],
+            stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60, check=False, env=clean,
+        )  # fmt: skip
+    finally:
+        os.close(writer)
+    assert result.returncode == 141, result.stderr
+    assert result.stderr == ""
+
+
 def test_etcdctl_variables_work_as_defaults(tls_lab: LabInfo) -> None:
     result = run("status", env=tls_lab.etcdctl_env())
     assert result.returncode == 0, result.stdout + result.stderr
@@ -80,37 +94,6 @@ def test_unreachable_cluster_exits_1_without_traceback() -> None:
     assert result.returncode == 1
     assert "connection refused" in result.stdout
     assert "unreachable" in result.stdout
-    assert "Traceback" not in result.stderr
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (("status", "--endpoints", "ftp://h:1"), "scheme must be http or https"),
-        (("status", "--endpoints", "http://h"), "no port"),
-        (("status", "--cacert", "/nonexistent/ca.crt", "--endpoints", "h:1"), "does not exist"),
-        (("status", "--cert", "/etc/hostname", "--endpoints", "h:1"), "--cert and --key"),
-        (("status", "--config", "/nonexistent.toml"), "no such config file"),
-        (("status", "-w", "yaml"), "invalid choice"),
-        (("--refresh", "0"), "expected 0.1 to 3600 seconds"),
-        (("lab", "up", "--members", "4"), "invalid choice"),
-        (
-            ("lab", "up", "--netns", "--base-port", "30000", "--dir", "/tmp/x-netns"),
-            "--base-port does not go with --netns",
-        ),
-        (("status", "--endpoints", "h:1", "--via-ssh"), "--via-ssh needs a config"),
-        (("lab", "down", "--dir", "/nonexistent/lab"), "no lab"),
-        (("frobnicate",), "invalid choice"),
-        (("status", "--endpoints", "http://[::1"), "Invalid IPv6 URL"),
-        (("status", "--endpoints", "http://user:pw@h:1"), "no user or password"),
-        (("defrag", "--endpoints", "h:1", "--wait", "nan"), "--wait takes 0 to 3600"),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
-    result = run(*args)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
 
 

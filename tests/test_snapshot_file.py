@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 import struct
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from etcdtui.clients.bolt import META_OFFSET, BoltFile, fnv1a64
-from etcdtui.clients.snapshot_file import read_status, sidecar_text, verify_digest
+from etcdtui.clients.snapshot_file import read_status, sha256_file, sidecar_text, verify_digest
 from etcdtui.errors import SnapshotError, UsageError
 from etcdtui.lab import lab_down, lab_up
 
@@ -229,10 +232,37 @@ def test_other_files_are_not_snapshots(tmp_path: Path, content: bytes, why: str)
 
 
 def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="no such file"):
+    with pytest.raises(UsageError, match="no such snapshot file"):
         read_status(tmp_path / "nope.db")
-    with pytest.raises(UsageError, match="not a regular file"):
+    with pytest.raises(UsageError, match="is a directory, not a regular file"):
         read_status(tmp_path)
+
+
+def test_fifo_socket_and_device_are_refused_at_once_without_reading(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.db"
+    os.mkfifo(fifo)  # no writer: an open without O_NONBLOCK, or a read, would wait forever
+    sock_path = tmp_path / "sock.db"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(sock_path))
+    try:
+        for path, kind in ((fifo, "a FIFO (named pipe)"), (sock_path, "a socket"),
+                           (Path("/dev/zero"), "a character device")):  # fmt: skip
+            started = time.monotonic()
+            for check in (read_status, verify_digest, sha256_file):
+                with pytest.raises(UsageError, match=re.escape(f"is {kind}, not a regular file")):
+                    check(path)
+            assert time.monotonic() - started < 1
+    finally:
+        sock.close()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    path.write_bytes(b"x" * 4096)
+    path.chmod(0)
+    with pytest.raises(UsageError, match="not readable"):
+        read_status(path)
 
 
 def test_verify_digest_refuses_an_empty_file(tmp_path: Path) -> None:

@@ -15,14 +15,14 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from etcdtui.errors import SnapshotError, UsageError
+from etcdtui import toml_io
+from etcdtui.errors import SnapshotError
 
 MAGIC = 0xED0CDAED
 VERSION = 2
@@ -63,20 +63,11 @@ Items = Iterator[tuple[memoryview, memoryview | None]]
 def open_regular(path: str | Path) -> int:
     """A read-only descriptor for the regular file `path` (the caller closes it).
 
-    UsageError when there is no such file or it is not a regular one (the person named the
-    wrong path), SnapshotError when it cannot be read. O_NONBLOCK so that a FIFO given by
-    mistake is refused instead of waiting for a writer.
+    UsageError in one line when there is no such file, it cannot be read, or it is not a
+    regular one (a FIFO would wait for a writer, /dev/zero never ends): the person named the
+    wrong path. See toml_io.open_regular.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
-        raise UsageError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise SnapshotError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise UsageError(f"{path}: not a regular file")
-    return fd
+    return toml_io.open_regular(path, "snapshot file")
 
 
 def fnv1a64(data: bytes) -> int:

@@ -45,7 +45,6 @@ import contextlib
 import dataclasses
 import functools
 import os
-import stat
 import struct
 import tempfile
 import unicodedata
@@ -61,6 +60,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from etcdtui.clients.private_dirs import make_private_dir, release
 from etcdtui.errors import SnapshotError, SnapshotKeyError, UsageError
+from etcdtui.toml_io import open_regular
 
 MAGIC = b"ETCDTUI-SNAP-ENC\x00"
 VERSION = 1
@@ -112,14 +112,14 @@ class SnapshotKey:
     @classmethod
     def from_file(cls, path: PathLike) -> SnapshotKey:
         """Read a key file: 32 raw bytes, 64 hex characters, or base64; private to its owner."""
+        fd = open_regular(path, "key file")  # a FIFO or device is refused, never read
         try:
-            mode = os.stat(path).st_mode
-            if not stat.S_ISREG(mode):  # checked first: reading a FIFO would block
-                raise UsageError(f"key file {path} is not a regular file")
-            with open(path, "rb") as f:
-                data = f.read(4097)  # any valid key file is far smaller
+            mode = os.fstat(fd).st_mode
+            data = os.read(fd, 4097)  # any valid key file is far smaller
         except OSError as e:
             raise UsageError(f"cannot read key file {path}: {e.strerror or e}") from e
+        finally:
+            os.close(fd)
         if mode & 0o077:
             raise UsageError(
                 f"key file {path} is open to group or others (mode {mode & 0o777:o})",
@@ -188,7 +188,7 @@ def generate_key_file(path: PathLike) -> None:
 def is_encrypted(path: PathLike) -> bool:
     """Whether `path` starts with the encrypted-snapshot magic (nothing else is checked)."""
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(open_regular(path, "snapshot file"), "rb") as f:
             return f.read(len(MAGIC)) == MAGIC
     except OSError as e:
         raise SnapshotError(f"cannot read {path}: {e.strerror or e}") from e
@@ -286,7 +286,7 @@ def decrypt_file(path: PathLike, key: SnapshotKey | None, sink: BinaryIO) -> int
     after the chunks before it were written, so `sink` must be discarded on any error.
     """
     try:
-        f = open(path, "rb")  # noqa: SIM115 - only opening is wrapped; sink errors are the caller's
+        f = os.fdopen(open_regular(path, "snapshot file"), "rb")
     except OSError as e:
         raise SnapshotError(f"cannot read {path}: {e.strerror or e}") from e
     with f:

@@ -11,8 +11,9 @@ them. etcd's restore decides a file has them when its length mod 512 is 32 (hasC
 etcdutl/snapshot); a bare copy of member/snap/db has whole pages only. Digests are read in
 1 MiB chunks, so memory stays flat for any file size.
 
-Errors: a path that is not a file raises UsageError (the person named the wrong file;
-exit 2); every problem with the file's contents raises SnapshotError with one line,
+Errors: a path that is missing, unreadable or not a regular file (a FIFO, a socket, a device,
+a directory: refused before a byte is read) raises UsageError (the person named the wrong
+file; exit 2); every problem with the file's contents raises SnapshotError with one line,
 "FILE: corrupt: why" or "FILE: not a snapshot (why)".
 """
 

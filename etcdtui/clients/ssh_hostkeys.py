@@ -85,6 +85,8 @@ def read_known_keys(files: Sequence[Path], name: str) -> list[KnownKey]:
     """Every key (and revocation) in `files` that applies to the host `name`."""
     found: list[KnownKey] = []
     for path in files:
+        if not path.is_file():
+            continue  # missing, or a FIFO or device that would block the read: no keys
         try:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:

@@ -12,6 +12,7 @@ from etcdtui.clients.snapshot_crypto import SnapshotKey, is_encrypted, plaintext
 from etcdtui.clients.snapshot_file import read_status
 from etcdtui.errors import EtcdtuiError, SnapshotError, SnapshotKeyError, UsageError
 from etcdtui.models.snapshot import SnapshotEntry, SnapshotStatus
+from etcdtui.toml_io import open_regular, read_regular, regular_file
 
 # Files that are not snapshots themselves.
 _SKIP_SUFFIXES = (".sha256", ".part", ".tmp", ".json", ".log", ".txt", ".md")
@@ -26,8 +27,7 @@ def default_snapshot_dir(cluster: str) -> Path:
 def inspect_snapshot(path: Path, key: SnapshotKey | None) -> tuple[SnapshotStatus, bool]:
     """(status, encrypted) of one file; SnapshotError if it is corrupt or cannot be read."""
     path = path.expanduser()
-    if not path.is_file():
-        raise UsageError(f"{path}: no such snapshot file")
+    regular_file(path, "snapshot file")
     encrypted = is_encrypted(path)
     with plaintext(path, key) as plain:
         status = read_status(plain)
@@ -39,11 +39,11 @@ def check_sidecar(path: Path) -> str:
     sidecar = path.with_name(path.name + ".sha256")
     if not sidecar.is_file():
         return ""
-    words = sidecar.read_text(errors="replace").split()
+    words = read_regular(sidecar, "sha256 sidecar", 64 * 1024).decode(errors="replace").split()
     if not words:
         return f"{sidecar.name} is empty"
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with os.fdopen(open_regular(path, "snapshot file"), "rb") as handle:
         while chunk := handle.read(1024 * 1024):
             digest.update(chunk)
     if digest.hexdigest() != words[0].lower():

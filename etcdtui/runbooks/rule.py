@@ -13,7 +13,8 @@ Where the semantics differ from etcd-defrag's Go, or Go leaves a choice:
   the member. ``&&`` and ``||`` short-circuit, so ``dbQuota > 0 && dbSize / dbQuota > 0.8``
   is a safe guard;
 - ``==`` and ``!=`` compare two numbers or two conditions; ``< <= > >=`` take numbers.
-Columns, in messages and in ``RuleError.position``, count from 0.
+Columns in messages count from 1, as editors and compilers count them; ``RuleError.position``
+is the 0-based index into the text of the character at fault (column - 1).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ _COMPARISON: dict[str, Callable[[float, float], bool]] = {
 
 
 class RuleError(UsageError):
-    """A rule that cannot be parsed or evaluated; ``position`` is the 0-based column at fault."""
+    """A rule that cannot be parsed or evaluated; ``position`` is the 0-based index at fault
+    (the message's column, which counts from 1, minus one)."""
 
     def __init__(self, message: str, hint: str = "", position: int = 0, text: str = "") -> None:
         super().__init__(message, hint)
@@ -111,7 +113,7 @@ def _snippet(text: str, node: Expr) -> str:
 
 
 def _error(text: str, pos: int, message: str, hint: str = _OPERATORS_HINT) -> RuleError:
-    return RuleError(f"bad rule at column {pos}: {message}", hint, pos, text)
+    return RuleError(f"bad rule at column {pos + 1}: {message}", hint, pos, text)
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,9 @@ class _Parser:
             if close.kind == "end":
                 raise _error(self.text, token.pos, "'(' is never closed", "add a ')'")
             if close.text != ")":
-                message = f"expected ')' for the '(' at column {token.pos}, found '{close.text}'"
+                message = (
+                    f"expected ')' for the '(' at column {token.pos + 1}, found '{close.text}'"
+                )
                 raise _error(self.text, close.pos, message)
             return replace(inner, start=token.pos, end=close.pos + 1)
         after = f" after '{self.tokens[self.i - 2].text}'" if self.i >= 2 else ""
@@ -277,7 +281,7 @@ class _Evaluation:
         self.values = values
 
     def fail(self, pos: int, message: str, hint: str) -> RuleError:
-        return RuleError(f"rule failed at column {pos}: {message}", hint, pos, self.text)
+        return RuleError(f"rule failed at column {pos + 1}: {message}", hint, pos, self.text)
 
     def number(self, node: Expr) -> float:
         if isinstance(node, Number):
