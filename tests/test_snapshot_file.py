@@ -14,6 +14,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -256,13 +257,28 @@ def test_fifo_socket_and_device_are_refused_at_once_without_reading(tmp_path: Pa
         sock.close()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
-    path = tmp_path / "locked.db"
-    path.write_bytes(b"x" * 4096)
-    path.chmod(0)
-    with pytest.raises(UsageError, match="not readable"):
-        read_status(path)
+def test_unreadable_file_is_a_usage_error() -> None:
+    # Root reads any file: as root (CI), the read is made as nobody, with the effective ids
+    # switched for the call alone, in a folder nobody may enter.
+    folder = Path(tempfile.mkdtemp(prefix="etcdtui-unreadable-"))
+    try:
+        folder.chmod(0o755)
+        path = folder / "locked.db"
+        path.write_bytes(b"x" * 4096)
+        path.chmod(0)
+        root = os.geteuid() == 0
+        if root:
+            os.setegid(65534)
+            os.seteuid(65534)
+        try:
+            with pytest.raises(UsageError, match="not readable"):
+                read_status(path)
+        finally:
+            if root:
+                os.seteuid(0)
+                os.setegid(0)
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_verify_digest_refuses_an_empty_file(tmp_path: Path) -> None:
