@@ -6,6 +6,7 @@ own. A missing etcd or sshd binary makes lab_up raise, so such a test errors lou
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +14,18 @@ import pytest
 
 from etcdtui.config import Connection, load_connection
 from etcdtui.lab import LabInfo, lab_down, lab_up
+from etcdtui.lab.ports import PORT_RANGE_ENV
+
+WORKER_PORTS = 1500  # each pytest-xdist worker's own slice of the lab port range
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker takes lab ports from its own slice below 32768, so
+    two workers never race for one port between choosing it and etcd binding it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and PORT_RANGE_ENV not in os.environ:
+        low = 20000 + int(worker[2:]) * WORKER_PORTS
+        os.environ[PORT_RANGE_ENV] = f"{low}-{min(low + WORKER_PORTS, 32768) - 1}"
 
 VERSIONS = ("3.4", "3.5")
 

@@ -341,3 +341,22 @@ def test_missing_etcdctl_and_curl_are_named(plain_lab: LabInfo, clients: MakeCli
     assert str(caught.value) == (
         f"{ours.endpoint}: no curl on node1: latency metrics unavailable over etcdctl"
     )
+
+
+def test_lease_and_create_if_absent_agree_between_etcdctl_and_the_gateway(
+    writable_lab: LabInfo, clients: MakeClients
+) -> None:
+    ours, gateway = clients(writable_lab)
+    for client in (ours, gateway):
+        key = b"/etcdtui/test-lock"
+        before = client.key_count()
+        lease = client.lease_grant(10)
+        assert lease > 0
+        assert client.put_if_absent(key, b'{"user": "a b"}', lease) is None
+        assert client.put_if_absent(key, b"second", lease) == b'{"user": "a b"}'
+        assert client.get(key) == b'{"user": "a b"}' == stored_value(writable_lab, key)
+        assert client.key_count() == before  # etcdtui's own keys are not the users' data
+        assert 0 < client.lease_keepalive(lease) <= 10
+        client.lease_revoke(lease)
+        assert client.get(key) is None
+        assert client.lease_keepalive(lease) == 0  # expired (revoked) leases renew to nothing

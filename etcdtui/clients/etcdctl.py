@@ -12,6 +12,7 @@ it the SSH session.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shlex
@@ -19,6 +20,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from etcdtui.clients.etcd import (
+    LEASE_GONE,
+    RESERVED_PREFIX,
     EtcdClient,
     parse_added,
     parse_alarms,
@@ -127,7 +130,8 @@ class EtcdctlClient:
         # --count-only does not exist in 3.4; --limit=1 --keys-only sends one key, and `count`
         # is still the size of the whole range. etcd omits it when it is zero.
         data = self._json(["get", "", "--from-key", "--keys-only", "--limit=1"])
-        return int(data.get("count", 0) or 0)
+        ours = self._json(["get", RESERVED_PREFIX.decode(), "--prefix", "--keys-only", "--limit=1"])
+        return int(data.get("count", 0) or 0) - int(ours.get("count", 0) or 0)
 
     def metrics_text(self) -> str:
         """/metrics, fetched by curl on the node: etcdctl has no way to scrape it."""
@@ -217,6 +221,47 @@ class EtcdctlClient:
 
     def delete(self, key: bytes) -> None:
         self._run(["del", "--", self._key(key)], self.timeout)
+
+    def get(self, key: bytes) -> bytes | None:
+        kvs = self._json(["get", "--", self._key(key)]).get("kvs") or []
+        return base64.b64decode(kvs[0].get("value", "")) if kvs else None
+
+    def lease_grant(self, ttl: int) -> int:
+        return int(self._json(["lease", "grant", str(int(ttl))]).get("ID", 0))
+
+    def lease_keepalive(self, lease_id: int) -> int:
+        try:
+            data = self._json(["lease", "keep-alive", "--once", format(lease_id, "x")])
+        except EtcdError as exc:
+            if LEASE_GONE in exc.message:
+                return 0  # as the gateway answers: the lease has expired
+            raise
+        return int((data.get("result") or data).get("TTL", 0) or 0)
+
+    def lease_revoke(self, lease_id: int) -> None:
+        self._run(["lease", "revoke", format(lease_id, "x")], self.timeout)
+
+    def put_if_absent(self, key: bytes, value: bytes, lease_id: int) -> bytes | None:
+        # `etcdctl txn` reads compares, then success, then failure requests, one per line,
+        # each block ended by an empty line; keys and values are quoted as Go strings.
+        name, text = json.dumps(self._key(key)), json.dumps(value.decode())
+        script = (f"create({name}) = \"0\"\n\nput {name} {text} --lease={lease_id:x}\n\n"
+                  f"get {name}\n\n")  # fmt: skip
+        result = self._run(["txn", "-w", "json"], self.timeout, stdin=script.encode())
+        try:
+            data = json.loads(result.stdout)
+        except ValueError:
+            raise self._error(f"etcdctl txn printed no JSON: {_last_line(result.stdout)}") from None
+        if data.get("succeeded"):
+            return None
+        for response in data.get("responses") or []:
+            one = response.get("Response") or {}
+            # 3.4 names the oneof field ResponseRange, 3.5 response_range.
+            found = one.get("response_range") or one.get("ResponseRange") or {}
+            kvs = found.get("kvs") or []
+            if kvs:
+                return base64.b64decode(kvs[0].get("value", ""))
+        return b""
 
     def close(self) -> None:
         """Nothing to release: the shell belongs to whoever made it, and they close it."""

@@ -269,6 +269,21 @@ class RoutedClient:
     def delete(self, key: bytes) -> None:
         self._call(lambda c: c.delete(key))
 
+    def get(self, key: bytes) -> bytes | None:
+        return self._call(lambda c: c.get(key))
+
+    def lease_grant(self, ttl: int) -> int:
+        return self._call(lambda c: c.lease_grant(ttl))
+
+    def lease_keepalive(self, lease_id: int) -> int:
+        return self._call(lambda c: c.lease_keepalive(lease_id))
+
+    def lease_revoke(self, lease_id: int) -> None:
+        self._call(lambda c: c.lease_revoke(lease_id))
+
+    def put_if_absent(self, key: bytes, value: bytes, lease_id: int) -> bytes | None:
+        return self._call(lambda c: c.put_if_absent(key, value, lease_id))
+
     def close(self) -> None:
         with self._lock:
             client, self._delegate = self._delegate, None

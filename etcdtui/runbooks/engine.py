@@ -11,6 +11,7 @@ from typing import Protocol
 from etcdtui.errors import EtcdtuiError, UsageError
 from etcdtui.models.runbook import Check, Plan, RunReport, Step, StepResult, Verdict
 from etcdtui.runbooks.audit import AuditLog, new_run_id
+from etcdtui.runbooks.lock import RunLock
 
 Output = Callable[[str], None]
 
@@ -28,6 +29,10 @@ class Runbook(Protocol):
     def verify(self) -> list[Check]: ...
 
     def summary(self) -> list[str]: ...
+
+    def cluster_lock(self) -> RunLock | None:
+        """The lock the run holds from its first step to the end of its verification."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -72,17 +77,53 @@ def execute(
         raise PlanRefused(f"{runbook.name} refused by its preflight: {failed}")
     emit = on_event or (lambda event: None)
     report = RunReport(plan=plan, run_id=new_run_id())
-    # Recorded before anything runs: if the log cannot be written, nothing happens.
-    audit.record(
-        cluster=plan.cluster, runbook=plan.runbook, run_id=report.run_id, step=0,
-        step_id="plan", target="-", command=f"{len(plan.steps)} steps", exit_code=0,
-        duration=0.0, note="; ".join(s.command for s in plan.steps),
-    )  # fmt: skip
+    # One run at a time per cluster, held to the end of the verification; a second run is
+    # refused here (LockHeld) before anything is recorded or changed.
+    lock = runbook.cluster_lock()
+    taken = lock.acquire() if lock is not None else ""
+    try:
+        # Recorded before anything runs: if the log cannot be written, nothing happens.
+        audit.record(
+            cluster=plan.cluster, runbook=plan.runbook, run_id=report.run_id, step=0,
+            step_id="plan", target="-", command=f"{len(plan.steps)} steps", exit_code=0,
+            duration=0.0, note="; ".join(s.command for s in plan.steps)
+            + (f"; lock: {taken}" if taken else ""),
+        )  # fmt: skip
+        _run_steps(runbook, plan, audit, report, emit, should_abort, lock)
+        try:
+            report.verification = runbook.verify()
+        except Exception as exc:  # verification is read-only; its failure is itself a finding
+            report.verification = [Check("verification", Verdict.FAIL, f"could not verify: {exc}")]
+    finally:
+        if lock is not None:
+            lock.release()
+    for check in report.verification:
+        emit(Event("verify", text=f"{check.verdict.value}: {check.name}: {check.reason}"))
+    report.summary = runbook.summary()
+    emit(Event("done", text="ok" if report.ok else report.stopped or "verification failed"))
+    return report
+
+
+def _run_steps(
+    runbook: Runbook,
+    plan: Plan,
+    audit: AuditLog,
+    report: RunReport,
+    emit: Callable[[Event], None],
+    should_abort: Callable[[], bool],
+    lock: RunLock | None,
+) -> None:
+    """The steps in order, each journaled before and after; stops at the first failure, an
+    abort, or a lost cluster lock."""
     for index, step in enumerate(plan.steps, start=1):
         if should_abort():
             report.stopped = f"aborted by the user before step {index} ({step.id})"
             emit(Event("stopped", index, step, report.stopped))
-            break
+            return
+        if lock is not None and lock.lost:
+            report.stopped = f"stopped before step {index} ({step.id}): {lock.lost}"
+            emit(Event("stopped", index, step, report.stopped))
+            return
         emit(Event("step", index, step, step.command))
         # Journaled before it runs too: a step cut short by a crash or Ctrl+C is still on record.
         audit.record(
@@ -105,13 +146,4 @@ def execute(
         if not result.ok:
             report.stopped = f"step {index} ({step.id} on {step.target}) failed: {result.output}"
             emit(Event("stopped", index, step, report.stopped))
-            break
-    try:
-        report.verification = runbook.verify()
-    except Exception as exc:  # verification is read-only; its failure is itself a finding
-        report.verification = [Check("verification", Verdict.FAIL, f"could not verify: {exc}")]
-    for check in report.verification:
-        emit(Event("verify", text=f"{check.verdict.value}: {check.name}: {check.reason}"))
-    report.summary = runbook.summary()
-    emit(Event("done", text="ok" if report.ok else report.stopped or "verification failed"))
-    return report
+            return

@@ -30,6 +30,7 @@ from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.runbooks.apiservers import wait_apiservers
 from etcdtui.runbooks.audit import new_run_id
 from etcdtui.runbooks.engine import Output
+from etcdtui.runbooks.lock import RunLock, with_lock
 from etcdtui.runbooks.restore_nodes import NodeSide
 from etcdtui.runbooks.restore_plan import (
     apiserver_check,
@@ -104,6 +105,10 @@ class RestoreRunbook(NodeSide, ResumeSide):
         self.pending_rollback: tuple[Step, ...] = ()  # a rollback's steps, until it begins
         self.lock = ClusterLock(self.cluster, self.options.state_root)
         self.plaintext_removed = False  # the decrypted copies on the nodes, once verified
+        # The same lock file every runbook of this cluster takes: no defrag or member change
+        # starts while a restore runs (etcd itself is stopped, so it cannot hold a lock).
+        self.run_lock = RunLock(connection, None, "restore", use_etcd=False,
+                                local_reason="etcd is stopped during a restore")  # fmt: skip
 
     # --- the ways in ------------------------------------------------------------------------
 
@@ -154,10 +159,13 @@ class RestoreRunbook(NodeSide, ResumeSide):
 
     def plan(self) -> Plan:
         if self.state is not None and self.resuming:
-            return self._continue_plan()
+            return with_lock(self._continue_plan(), self.run_lock)
         if self.state is not None and self.mode == ROLLBACK:
-            return self._rollback_plan()
-        return self._fresh_plan()
+            return with_lock(self._rollback_plan(), self.run_lock)
+        return with_lock(self._fresh_plan(), self.run_lock)
+
+    def cluster_lock(self) -> RunLock:
+        return self.run_lock
 
     def _fresh_plan(self) -> Plan:
         run = new_run_id()

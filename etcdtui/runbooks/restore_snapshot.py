@@ -15,11 +15,12 @@ import json
 from pathlib import Path
 
 from etcdtui.clients.bolt import BoltFile
+from etcdtui.clients.etcd import RESERVED_PREFIX
 from etcdtui.clients.snapshot_crypto import SnapshotKey, is_encrypted, plaintext
 from etcdtui.clients.snapshot_file import read_status, sha256_file
 from etcdtui.errors import SnapshotError
-from etcdtui.runbooks.catalogue import check_sidecar
 from etcdtui.models.units import human_bytes
+from etcdtui.runbooks.catalogue import check_sidecar
 from etcdtui.runbooks.restore_state import SnapshotFacts
 
 KEY_BUCKET = b"key"
@@ -81,7 +82,9 @@ def live_key_count(path: str | Path) -> int:
                     raise SnapshotError(f"{path}: corrupt: key bucket value: {exc}") from None
                 tombstone = len(revision) > REVISION_SIZE and revision[REVISION_SIZE] == TOMBSTONE
                 alive[key] = not tombstone
-    return sum(alive.values())
+    # etcdtui's own keys (a run's lock, taken while the snapshot was saved) are not counted,
+    # as the live cluster's key count leaves them out.
+    return sum(v for k, v in alive.items() if not k.startswith(RESERVED_PREFIX))
 
 
 def snapshot_members(path: str | Path) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from etcdtui.errors import EtcdtuiError
 from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.runbooks.engine import Output
+from etcdtui.runbooks.lock import RunLock, with_lock
 
 
 def _unstarted(view: ClusterView, member_id: int) -> MemberView | None:
@@ -32,6 +33,10 @@ class StuckMemberRemoval:
         self.cluster = connection.cluster
         self.client = client
         self.member_id = member_id
+        self.run_lock = RunLock(connection, client, self.name)
+
+    def cluster_lock(self) -> RunLock:
+        return self.run_lock
 
     def plan(self) -> Plan:
         view = self.client.read(metrics=False)
@@ -71,8 +76,9 @@ class StuckMemberRemoval:
         else:
             checks.append(Check("leader", Verdict.FAIL, "no leader: a removal would not commit"))
         note = "the node's own files are not touched"
-        return Plan(cluster=self.cluster, runbook=self.name, checks=tuple(checks),
+        plan = Plan(cluster=self.cluster, runbook=self.name, checks=tuple(checks),
                     steps=tuple(steps), notes=(note,))  # fmt: skip
+        return with_lock(plan, self.run_lock)
 
     def run_step(self, step: Step, output: Output) -> StepResult:
         endpoint = dict(step.args)["endpoint"]

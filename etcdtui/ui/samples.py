@@ -90,6 +90,9 @@ class SampleDefrag:
     def summary(self) -> list[str]:
         return []
 
+    def cluster_lock(self) -> None:
+        return None  # a sample takes no lock
+
 
 class SampleBackups(BackupsScreen):
     """The backups screen over a fixed catalogue: reads no folder, saves nothing."""
