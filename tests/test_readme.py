@@ -29,7 +29,7 @@ def readme_example() -> str:
 def example_lab() -> Iterator[LabInfo]:
     if (EXAMPLE_DIR / "lab.json").exists():
         lab_down(EXAMPLE_DIR)
-    info = lab_up(EXAMPLE_DIR, tls=True, base_port=23800)
+    info = lab_up(EXAMPLE_DIR, tls=True, base_port=19800)
     yield info
     lab_down(EXAMPLE_DIR)
 
