@@ -112,13 +112,20 @@ def test_encrypted_save_needs_the_key_and_never_writes_plaintext(
 def test_save_on_the_node_copies_back_and_cleans_the_node(
     plain_lab: LabInfo, tmp_path: Path
 ) -> None:
+    from etcdtui.runbooks.node_leftovers import LeftoverRecord
+
     path = tmp_path / "node.db"
-    out = save(plain_lab, path, "--on-node", "node2")
+    state = tmp_path / "state"
+    out = save(plain_lab, path, "--on-node", "node2",
+               env={**os.environ, "XDG_STATE_HOME": str(state)})  # fmt: skip
     assert "via etcdctl on node2, then SFTP" in out
     assert_saved(path)
     node_parent = Path(plain_lab.node("node2").data_dir).parent
     assert not list(node_parent.glob(".etcdtui-snapshot.*"))
     assert etcdctl_status(plain_lab, path)["totalKey"] > 0
+    # The node's copy was recorded before it was made, and forgotten once removed.
+    record = LeftoverRecord(state / "etcdtui" / "node-leftovers.json")
+    assert json.loads(record.path.read_text())["leftovers"] == {}
 
 
 def test_existing_file_is_never_overwritten(plain_lab: LabInfo, tmp_path: Path) -> None:

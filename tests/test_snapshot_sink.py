@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +44,20 @@ def test_a_changed_byte_or_a_cut_stream_fails_the_check() -> None:
     cut.update(snapshot_like(4)[:-100])
     with pytest.raises(SnapshotError, match="ended early"):
         cut.verify("test")
+
+
+def test_a_stream_cut_short_leaves_no_part_file(tmp_path: Path) -> None:
+    from etcdtui.clients.stall import StallWatch, TransferStalled
+    from etcdtui.runbooks.snapshot_sink import stream_to_file
+
+    def stalled() -> Iterator[bytes]:
+        yield snapshot_like(2)[:5000]
+        raise StallWatch("node2", 30).error()
+
+    seen: list[int] = []
+    path = tmp_path / "cut.db"
+    with pytest.raises(TransferStalled, match=r"^no data from node2 for 30 s"):
+        stream_to_file(stalled(), path, None, lambda done, total, s: seen.append(done), 0.0,
+                       None, "node2")  # fmt: skip
+    assert seen == [5000]
+    assert list(tmp_path.iterdir()) == []

@@ -3,15 +3,17 @@
 One authenticated transport per node is opened on first use (through ~/.ssh/config, ProxyJump,
 ssh-agent and known_hosts: see ssh_connect and ssh_hostkeys) and shared by every command, SFTP
 session and tunnel on that node; each command gets its own channel, so threads may run
-commands on the same node at once.
+commands on the same node at once. Transfers are bounded by a stall timeout (see stall): a
+link that stops moving bytes is given up on, and said so, instead of waited on for ever.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -27,6 +29,9 @@ from etcdtui.clients.ssh_channel import (
     send_signal,
 )
 from etcdtui.clients.ssh_connect import Connector, load_ssh_config
+from etcdtui.clients.ssh_faults import from_paramiko, is_dropped, quiet_paramiko_threads
+from etcdtui.clients.ssh_faults import reason as dropped_reason
+from etcdtui.clients.stall import StallWatch, TransferStalled, Watchdog
 from etcdtui.config import NodeConfig
 from etcdtui.errors import ForwardingDenied, SshError, SshTimeout, UsageError
 from etcdtui.models.command import CommandResult
@@ -34,18 +39,33 @@ from etcdtui.models.command import CommandResult
 __all__ = ["LineCallback", "NodeShell", "ShellPool", "SshShell", "quote_sudo"]
 
 _KILL_TIMEOUT = 3.0
+# After a stall, how long stopping the command on the node may take before the connection is
+# given up as dead (on a dead link, opening the session for the kill would wait for ever).
+_AFTER_STALL = _KILL_TIMEOUT + 2.0
+OnConnect = Callable[["SshShell"], None]
+# Tracebacks of paramiko's helper threads (SFTP prefetch) stay off the terminal.
+quiet_paramiko_threads()
 
 
 class SshShell:
     """The paramiko NodeShell for one node; connects lazily and reuses one transport."""
 
     def __init__(
-        self, node: NodeConfig, *, ssh_config: Path | None = None, agent: bool = True
+        self,
+        node: NodeConfig,
+        *,
+        ssh_config: Path | None = None,
+        agent: bool = True,
+        on_connect: OnConnect | None = None,
     ) -> None:
         self.node = node.name
         self.node_config = node
         self.ssh_config = ssh_config
         self.agent = agent
+        # Called with this shell after each new connection (not after reusing one); it may
+        # run commands; it must not raise.
+        self.on_connect = on_connect
+        self._in_hook = threading.local()
         self._lock = threading.Lock()
         # From the first jump host to the node itself; empty until connected.
         self._transports: list[paramiko.Transport] = []
@@ -89,6 +109,13 @@ class SshShell:
             except SshError as exc:
                 raise SshError(f"{self.node}: {exc.message}", exc.hint, self.node) from None
             self._transports = Connector(self.node_config, config, agent=self.agent).connect()
+        # Outside the lock: the hook runs commands, which come back here (and find it open).
+        if self.on_connect is not None and not getattr(self._in_hook, "active", False):
+            self._in_hook.active = True
+            try:
+                self.on_connect(self)
+            finally:
+                self._in_hook.active = False
 
     def close(self) -> None:
         """Close the node's transport and those of its jump hosts."""
@@ -108,6 +135,7 @@ class SshShell:
         sudo: bool | None = None,
         on_line: LineCallback | None = None,
         stdin: bytes | None = None,
+        stall: float | None = None,
     ) -> CommandResult:
         """Run `command` on the node and wait for it, at most `timeout` seconds.
 
@@ -116,6 +144,10 @@ class SshShell:
         then end-of-file (always sent, so a command reading stdin cannot hang). A command still
         running at the timeout is sent SIGTERM, then SIGKILL, and SshTimeout is raised. The
         exit code is -1 if the server reported none (the command died of a signal).
+
+        ``stall`` (seconds) is for commands that stream: one that sends no byte for that long
+        is stopped the same way and TransferStalled is raised; if it cannot be stopped within
+        a few seconds, the link is taken as dead and the node's connection is closed.
         """
         use_sudo = self.node_config.sudo if sudo is None else sudo
         actual = quote_sudo(command) if use_sudo else command
@@ -127,9 +159,14 @@ class SshShell:
         stderr = OutputStream("stderr", on_line)
         started = time.monotonic()
         channel = self._exec(f"echo {marker}$$; {actual}", shown=actual)
-        finished = False
+        watch = StallWatch(self.node, stall) if stall is not None else None
+        finished = stalled = False
         try:
-            finished = pump(channel, started + timeout, stdin or b"", stdout, stderr)
+            try:
+                finished = pump(channel, started + timeout, stdin or b"", stdout, stderr, watch)
+            except TransferStalled:
+                stalled = True
+                raise
             if not finished:
                 raise SshTimeout(
                     f"{self.node}: `{actual}` did not finish within {timeout:g} s and was killed",
@@ -139,7 +176,10 @@ class SshShell:
             stderr.feed(b"", final=True)
             exit_code = channel.recv_exit_status()
             transport = channel.get_transport()
-            if exit_code == -1 and (transport is None or not transport.is_active()):
+            # A server ends a session with EOF, then close; a connection that died closes its
+            # channels without EOF (just before paramiko marks the transport inactive).
+            lost = transport is None or not transport.is_active() or not channel.eof_received
+            if exit_code == -1 and lost:
                 raise SshError(
                     f"{self.node}: the SSH connection was lost while running `{actual}`",
                     node=self.node,
@@ -149,7 +189,9 @@ class SshShell:
                 f"{self.node}: the SSH channel running `{actual}` broke: {exc}", node=self.node
             ) from None
         finally:
-            if not finished:
+            if stalled:
+                self._stop_after_stall(channel, stdout.pid, use_sudo)
+            elif not finished:
                 # Timed out, or the caller gave up (its on_line raised): don't leave it running.
                 self._terminate(channel, stdout.pid, use_sudo)
             channel.close()
@@ -162,25 +204,39 @@ class SshShell:
             duration=time.monotonic() - started,
         )
 
-    def _terminate(self, channel: paramiko.Channel, pid: int | None, use_sudo: bool) -> None:
-        """Stop a command that is still running: SIGTERM, then SIGKILL, to its process group."""
+    def _terminate(self, channel: paramiko.Channel, pid: int | None, use_sudo: bool) -> bool:
+        """Stop a command that is still running: SIGTERM, then SIGKILL, to its process group.
+
+        True once the node confirmed the kill (its kill script exited)."""
         # Enough for non-root logins (OpenSSH signals the session's process group) ...
         send_signal(channel, "TERM")
         if pid is None or pid <= 1 or not channel.get_transport():
-            return
+            return False
         # ... and for root logins, where OpenSSH refuses "signal" requests, kill it ourselves.
         script = KILL_SCRIPT.format(pid=pid)
         try:
             killer = self._exec(quote_sudo(script) if use_sudo else script)
         except SshError:
-            return  # the connection is gone; so is the way to reach the command
+            return False  # the connection is gone; so is the way to reach the command
         try:
             killer.shutdown_write()
-            killer.status_event.wait(_KILL_TIMEOUT)
+            return killer.status_event.wait(_KILL_TIMEOUT)
         except OSError:
-            pass
+            return False
         finally:
             killer.close()
+
+    def _stop_after_stall(self, channel: paramiko.Channel, pid: int | None, sudo: bool) -> None:
+        """Stop a stalled command (a frozen etcd is worth killing on a link that works), but
+        give a dead link only a few seconds before closing the node's connection."""
+        transport = channel.get_transport()
+        if transport is None or not transport.is_active():
+            self.close()  # dropped, not stalled: reconnecting to kill would only add a wait
+            return
+        with Watchdog(self.node, self.close, _AFTER_STALL) as watchdog:
+            confirmed = self._terminate(channel, pid, sudo)
+        if not confirmed or watchdog.fired.is_set():
+            self.close()
 
     def _exec(self, command: str, shown: str = "") -> paramiko.Channel:
         """A session channel running `command` (`shown` in errors); reconnects once if the
@@ -214,19 +270,50 @@ class SshShell:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def open_sftp(self) -> paramiko.SFTPClient:
-        """An SFTP session on the node's connection (the caller closes it)."""
+        """An SFTP session on the node's connection (the caller closes it).
+
+        Its requests wait without a timeout of their own: use it inside `transfer()`."""
         transport = self.transport
         try:
-            client = paramiko.SFTPClient.from_transport(transport)
+            channel = transport.open_session(timeout=self.node_config.ssh.connect_timeout)
+            channel.invoke_subsystem("sftp")
+            return paramiko.SFTPClient(channel)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise SshError(
-                f"{self.node}: cannot start SFTP: {exc}",
+                f"{self.node}: cannot start SFTP: {exc or type(exc).__name__}",
                 hint="is the sftp subsystem enabled in the node's sshd_config?",
                 node=self.node,
             ) from None
-        if client is None:
-            raise SshError(f"{self.node}: cannot start SFTP", node=self.node)
-        return client
+
+    @contextlib.contextmanager
+    def transfer(self, stall: float | None = None) -> Iterator[StallWatch]:
+        """Bound a transfer on this node's connection by its stall timeout.
+
+        Call `touch()` on what this yields whenever bytes move. If none move for `stall`
+        seconds (default: stall_seconds()), the node's connection is closed, which makes
+        whatever waits on it fail at once, and TransferStalled is raised instead of that
+        failure. A connection that drops during the transfer is an SshError saying so (and is
+        closed: the next command reconnects). Other failures pass through unchanged.
+        """
+        with Watchdog(self.node, self.close, stall) as watchdog:
+            try:
+                yield watchdog
+            except Exception as exc:
+                if watchdog.fired.is_set():
+                    raise watchdog.error() from None
+                if is_dropped(exc) or (from_paramiko(exc) and not self.connected):
+                    self.close()
+                    reason = dropped_reason(exc)
+                    raise SshError(
+                        f"{self.node}: the SSH connection dropped during the transfer"
+                        + (f" ({reason})" if reason else ""),
+                        node=self.node,
+                    ) from None
+                if isinstance(exc, paramiko.SFTPError):
+                    raise SshError(
+                        f"{self.node}: the SFTP transfer failed: {exc}", node=self.node
+                    ) from None
+                raise
 
     def open_channel(self, host: str, port: int, timeout: float) -> paramiko.Channel:
         """A TCP connection from the node to host:port (direct-tcpip), e.g. to reach etcd."""
@@ -286,14 +373,24 @@ class SshShell:
 
 
 class ShellPool:
-    """One SshShell per node name, created on first use and shared afterwards."""
+    """One SshShell per node name, created on first use and shared afterwards.
+
+    `on_connect` is given to every shell (see SshShell): e.g. to remove, on the next
+    connection to a node, what an earlier run could not.
+    """
 
     def __init__(
-        self, nodes: Sequence[NodeConfig], ssh_config: Path | None = None, *, agent: bool = True
+        self,
+        nodes: Sequence[NodeConfig],
+        ssh_config: Path | None = None,
+        *,
+        agent: bool = True,
+        on_connect: OnConnect | None = None,
     ) -> None:
         self.nodes = {node.name: node for node in nodes}
         self.ssh_config = ssh_config
         self.agent = agent
+        self.on_connect = on_connect
         self._shells: dict[str, SshShell] = {}
         self._lock = threading.Lock()
 
@@ -305,7 +402,10 @@ class ShellPool:
                     known = ", ".join(sorted(self.nodes)) or "none"
                     raise UsageError(f"no SSH settings for node {name!r} (nodes: {known})")
                 self._shells[name] = SshShell(
-                    self.nodes[name], ssh_config=self.ssh_config, agent=self.agent
+                    self.nodes[name],
+                    ssh_config=self.ssh_config,
+                    agent=self.agent,
+                    on_connect=self.on_connect,
                 )
             return self._shells[name]
 

@@ -12,6 +12,7 @@ import paramiko
 from paramiko.common import cMSG_CHANNEL_REQUEST
 
 from etcdtui.clients.shell import LineCallback
+from etcdtui.clients.stall import StallWatch
 
 CHUNK = 32768
 _POLL = 0.5  # upper bound on how long we sleep without re-checking the deadline
@@ -71,24 +72,34 @@ def pump(
     stdin: bytes,
     stdout: OutputStream,
     stderr: OutputStream,
+    watch: StallWatch | None = None,
 ) -> bool:
     """Feed stdin and read both outputs until the command ends; False at the deadline.
 
     Reading both streams as data arrives (and writing stdin only as the window allows) means
-    neither side can block on a full buffer waiting for the other.
+    neither side can block on a full buffer waiting for the other. With a `watch`, a command
+    that moves no byte either way for its stall timeout raises TransferStalled.
     """
     pending = memoryview(stdin)
     eof_sent = False
     while True:
         if not eof_sent:
+            before = len(pending)
             pending, eof_sent = send_stdin(channel, pending)
+            if watch is not None and len(pending) < before:
+                watch.touch()
+        received = False
         try:
             while channel.recv_ready():
                 stdout.feed(channel.recv(CHUNK))
+                received = True
             while channel.recv_stderr_ready():
                 stderr.feed(channel.recv_stderr(CHUNK))
+                received = True
         except (OSError, paramiko.SSHException, EOFError) as exc:
             raise ChannelBroken(str(exc) or type(exc).__name__) from None
+        if received and watch is not None:
+            watch.touch()
         ended = channel.eof_received or channel.closed
         if ended and channel.status_event.is_set():
             if not (channel.recv_ready() or channel.recv_stderr_ready()):
@@ -97,6 +108,10 @@ def pump(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
+        if watch is not None:
+            if watch.expired:
+                raise watch.error()
+            remaining = min(remaining, max(0.01, watch.remaining()))
         wait = min(remaining, _POLL if eof_sent else 0.01)
         if ended:
             # After EOF the channel's pipe stays readable, so select would spin; wait for the

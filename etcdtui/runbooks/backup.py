@@ -7,7 +7,10 @@ the throughput, whatever the client does):
   reads etcd's gRPC stream; etcdtui follows the file as etcdctl writes it, hashing as it goes;
 - the gRPC-JSON gateway otherwise (also through SSH tunnels), straight into the sink;
 - ``--on-node NODE``: etcdctl on that node over SSH, then SFTP back, sha256 compared on both
-  ends.
+  ends (node_snapshot).
+
+Every route is bounded by the stall timeout (clients/stall): no byte for N seconds ends the
+save with one line saying so, however long a healthy save may take.
 
 The CLI and the Backups screen both save through `save_recorded`, which journals the save as the
 runbook engine journals a step: "started" before the first byte is read (a log that cannot take
@@ -17,7 +20,6 @@ it means no save), then the result with its sha256.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shlex
 import shutil
@@ -26,22 +28,28 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.private_dirs import make_private_dir, release
 from etcdtui.clients.snapshot_crypto import SnapshotKey
+from etcdtui.clients.stall import stall_message, stall_seconds
 from etcdtui.config import Connection
-from etcdtui.errors import EtcdError, SnapshotError, UsageError
+from etcdtui.errors import EtcdError, EtcdTimeout, UsageError
 from etcdtui.models import ClusterView, MemberView
 from etcdtui.runbooks.audit import AuditLog, AuditLogError, StepJournal
-from etcdtui.runbooks.snapshot_sink import DigestCheck, SnapshotSink, adopt, check_target
+from etcdtui.runbooks.node_leftovers import LeftoverRecord, Note
+from etcdtui.runbooks.snapshot_sink import (
+    DigestCheck,
+    Progress,
+    adopt,
+    check_target,
+    stream_to_file,
+)
 
 if TYPE_CHECKING:
     from etcdtui.clients.ssh import ShellPool
 
-# (bytes so far, bytes expected or None, seconds since the start)
-Progress = Callable[[int, int | None, float], None]
 # (member name, route): the save is about to read its first byte
 OnStart = Callable[[str, str], None]
 CHUNK = 1024 * 1024
@@ -134,13 +142,16 @@ class SnapshotSaver:
         *,
         shells: ShellPool | None = None,
         etcdctl: str | None = None,
-        chunk_timeout: float = 60.0,
+        stall: float | None = None,
+        leftovers: LeftoverRecord | None = None,
     ) -> None:
         self.connection = connection
         self.cluster = cluster
         self.shells = shells
         self.etcdctl = etcdctl if etcdctl is not None else find_etcdctl()
-        self.chunk_timeout = chunk_timeout
+        # No byte for this long and a save gives up (default: stall_seconds()).
+        self.stall = stall if stall is not None else stall_seconds()
+        self.leftovers = leftovers or LeftoverRecord()
 
     def route_for(self, key: SnapshotKey | None, size: int | None = None) -> str:
         """How the stream will be read, in words (shown before it starts)."""
@@ -178,20 +189,26 @@ class SnapshotSaver:
         started = time.monotonic()
         if route.startswith("etcdctl"):
             assert self.etcdctl is not None
-            stream = _EtcdctlStream(self.etcdctl, source.endpoint, self.connection)
+            stream = _EtcdctlStream(self.etcdctl, source.endpoint, self.connection,
+                                    source.name, self.stall)  # fmt: skip
             if key is None:
                 size, digest = stream.save_plain(path, progress, started, expected)
                 total = size
             else:
                 ram = _ram_folder(expected)
                 assert ram is not None
-                total, size, digest = _pump(stream.chunks(ram), path, key, progress, started,
-                                            expected, source.endpoint)  # fmt: skip
+                chunks = stream.chunks(ram)
+                total, size, digest = stream_to_file(chunks, path, key, progress, started,
+                                                     expected, source.endpoint)  # fmt: skip
         else:
             client = self.cluster.client(source.endpoint)
-            chunks = client.snapshot_chunks(self.chunk_timeout)  # type: ignore[attr-defined]
-            total, size, digest = _pump(chunks, path, key, progress, started, expected,
-                                        source.endpoint)  # fmt: skip
+            chunks = _stall_named(
+                client.snapshot_chunks(self.stall),  # type: ignore[attr-defined]
+                source.name,
+                self.stall,
+            )
+            total, size, digest = stream_to_file(chunks, path, key, progress, started, expected,
+                                                 source.endpoint)  # fmt: skip
         return SaveResult(
             path=path,
             size=size,
@@ -211,12 +228,19 @@ class SnapshotSaver:
         key: SnapshotKey | None = None,
         on_progress: Progress | None = None,
         on_start: OnStart | None = None,
+        on_note: Note | None = None,
     ) -> SaveResult:
         """etcdctl snapshot save on the node, then SFTP back; sha256 compared on both ends.
 
-        The node's copy (every secret of the cluster) is removed once it has arrived.
+        The node's copy (every secret of the cluster) is removed once it has arrived; where
+        it cannot be, `on_note` gets one line saying where it remains (and the next save that
+        reaches the node removes it; it also gets a line for each such removal).
         `on_start(member, route)` runs before anything is made on the node (see `save`).
         """
+        # Here, not at the top: node_snapshot imports paramiko, which a save from the
+        # bastion never needs.
+        from etcdtui.runbooks.node_snapshot import NodeSave
+
         path = path.expanduser().absolute()
         check_target(path)
         if self.shells is None:
@@ -226,72 +250,36 @@ class SnapshotSaver:
         endpoint = node.client_url_on_node
         if not endpoint:
             raise UsageError(f"node {node.name} has no client URL in the config")
-        tls = self.connection.node_tls(node)
-        argv = [node.vars.get("etcdctl", "etcdctl"), f"--endpoints={endpoint}"]
-        for flag, value in (("--cacert", tls.cacert), ("--cert", tls.cert), ("--key", tls.key)):
-            if value:
-                argv.append(f"{flag}={value}")
-        parent = os.path.dirname(node.data_dir.rstrip("/")) or "/tmp"
         progress = on_progress or (lambda done, total, seconds: None)
         route = f"etcdctl on {node.name}, then SFTP"
         if on_start is not None:
             on_start(node.member_name, route)
         started = time.monotonic()
-        made = shell.run(f"mktemp -d {shlex.quote(parent)}/.etcdtui-snapshot.XXXXXX", timeout=30)
-        if made.exit_code != 0 or not made.stdout.strip():
-            raise EtcdError(f"{node.name}: cannot make a folder in {parent}: {made.stderr.strip()}")
-        remote = f"{made.stdout.strip()}/snapshot.db"
-        try:
-            saved = shell.run(
-                f"ETCDCTL_API=3 {shlex.join([*argv, 'snapshot', 'save', remote])} >/dev/null && "
-                f"sha256sum {shlex.quote(remote)}",
-                timeout=3600,
-            )
-            if saved.exit_code != 0:
-                raise EtcdError(f"{node.name}: etcdctl snapshot save failed: "
-                                f"{_last_error(saved.stderr or saved.stdout)}")  # fmt: skip
-            node_digest = saved.stdout.split()[0] if saved.stdout.split() else ""
-            total, size, digest, local = self._fetch(shell, remote, path, key, progress, started)
-            if local != node_digest:
-                path.unlink(missing_ok=True)
-                raise SnapshotError(
-                    f"{path}: the copy's sha256 {local[:12]}… differs from the node's "
-                    f"{node_digest[:12]}…: the copy was removed"
-                )
-        finally:
-            folder = shlex.quote(os.path.dirname(remote))
-            shell.run(f"rm -f -- {shlex.quote(remote)}; rmdir -- {folder}", timeout=30)
+        job = NodeSave(self.connection, shell, node, self.leftovers,
+                       on_note or (lambda line: None), self.stall)  # fmt: skip
+        total, size, digest = job.run(path, key, progress, started)
         return SaveResult(path=path, size=size, snapshot_size=total, sha256=digest,
                           seconds=time.monotonic() - started, member=node.member_name,
                           endpoint=endpoint, route=route,
                           encrypted=key is not None)  # fmt: skip
 
-    @staticmethod
-    def _fetch(
-        shell: Any,
-        remote: str,
-        path: Path,
-        key: SnapshotKey | None,
-        progress: Progress,
-        started: float,
-    ) -> tuple[int, int, str, str]:
-        """SFTP the node's file into the sink: (bytes, stored, FILE's sha256, plain sha256)."""
-        plain = hashlib.sha256()
-        sftp = shell.open_sftp()
-        try:
-            expected = sftp.stat(remote).st_size
 
-            def chunks() -> Iterator[bytes]:
-                with sftp.open(remote, "rb") as handle:
-                    handle.prefetch(expected)
-                    while data := handle.read(CHUNK):
-                        plain.update(data)
-                        yield data
+def _stall_named(chunks: Iterator[bytes], member: str, seconds: float) -> Iterator[bytes]:
+    """The gateway stream, whose read timeout is the stall timeout, saying so once it has
+    started (before its first chunk, a failure is the member's or the tunnel's to explain).
 
-            total, size, digest = _pump(chunks(), path, key, progress, started, expected, remote)
-        finally:
-            sftp.close()
-        return total, size, digest, plain.hexdigest()
+    requests reports a read timeout in mid-stream as a connection error, so the clock
+    decides: a failure after `seconds` without a chunk is the stall.
+    """
+    last: float | None = None
+    try:
+        for chunk in chunks:
+            last = time.monotonic()
+            yield chunk
+    except EtcdError as exc:
+        if last is None or time.monotonic() - last < seconds:
+            raise
+        raise EtcdTimeout(stall_message(member, seconds), endpoint=exc.endpoint) from None
 
 
 def _ram_folder(size: int | None) -> Path | None:
@@ -302,33 +290,15 @@ def _ram_folder(size: int | None) -> Path | None:
     return shm if shutil.disk_usage(shm).free > size * 1.5 + (64 << 20) else None
 
 
-def _pump(
-    chunks: Iterator[bytes],
-    path: Path,
-    key: SnapshotKey | None,
-    progress: Progress,
-    started: float,
-    expected: int | None,
-    source: str,
-) -> tuple[int, int, str]:
-    """Stream `chunks` into a sink; (snapshot bytes, stored bytes, sha256 of FILE)."""
-    sink = SnapshotSink(path, key)
-    try:
-        for chunk in chunks:
-            sink.write(chunk)
-            progress(sink.received, expected, time.monotonic() - started)
-        size, digest = sink.finish(source)
-    except BaseException:
-        sink.abort()
-        raise
-    return sink.received, size, digest
-
-
 class _EtcdctlStream:
     """`etcdctl snapshot save` in a private folder next to the target, followed as it writes."""
 
-    def __init__(self, etcdctl: str, endpoint: str, connection: Connection) -> None:
+    def __init__(
+        self, etcdctl: str, endpoint: str, connection: Connection, member: str, stall: float
+    ) -> None:
         self.endpoint = endpoint
+        self.member = member
+        self.stall = stall
         tls = connection.tls
         self.argv = [etcdctl, f"--endpoints={endpoint}",
                      f"--dial-timeout={max(1, int(connection.timeout))}s"]  # fmt: skip
@@ -387,16 +357,21 @@ class _EtcdctlStream:
                     if proc.poll() is not None:
                         break
                     time.sleep(0.005)
+            last = time.monotonic()  # of the last byte: a file that stops growing has stalled
             with handle or open(os.devnull, "rb") as reader:
                 while True:
                     data = reader.read(CHUNK)
                     if data:
+                        last = time.monotonic()
                         yield data
                     elif proc.poll() is not None:
                         rest = reader.read()
                         if not rest:
                             break
                         yield rest
+                    elif time.monotonic() - last > self.stall:
+                        raise EtcdTimeout(stall_message(self.member, self.stall),
+                                          endpoint=self.endpoint)  # fmt: skip
                     else:
                         time.sleep(0.002)
             if proc.wait() != 0:
@@ -428,36 +403,47 @@ def save_recorded(
     key: SnapshotKey | None = None,
     on_progress: Progress | None = None,
     on_start: OnStart | None = None,
+    on_note: Note | None = None,
 ) -> SaveResult:
     """Save a snapshot with its audit records: the one entry point for the CLI and the TUI.
 
     The "started" record is written once the member is chosen and before the first byte is
     read; if it cannot be written (AuditLogError), the save does not start and leaves no file.
-    The result (exit code, duration, sha256) follows. `node` saves with etcdctl on that node.
+    The result (exit code, duration, sha256) follows. `node` saves with etcdctl on that node;
+    `on_note` then hears of node-side copies left or removed (see `save_on_node`).
     """
     journal = StepJournal(audit, cluster=saver.connection.cluster, runbook=RUNBOOK,
                           step_id="save")  # fmt: skip
     sealed = ", encrypted" if key is not None else ""
+
+    notes: list[str] = []  # node-side copies left or removed: the audit log keeps them too
 
     def start(source: str, route: str) -> None:
         journal.start(source, f"snapshot save {path} via {route}{sealed}")
         if on_start is not None:
             on_start(source, route)
 
+    def note(line: str) -> None:
+        notes.append(line)
+        if on_note is not None:
+            on_note(line)
+
     try:
         if node:
-            result = saver.save_on_node(path, node, key, on_progress, start)
+            result = saver.save_on_node(path, node, key, on_progress, start, note)
         else:
             result = saver.save(path, member, key, on_progress, start)
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
         # The failure is what the person must see; a log that fails now already has "started".
         with contextlib.suppress(AuditLogError):
+            cause = "interrupted" if interrupted else str(exc)
             journal.finish(130 if interrupted else 1,
-                           output="interrupted" if interrupted else str(exc))  # fmt: skip
+                           output="\n".join([*notes, cause]))  # fmt: skip
         raise
     try:
-        journal.finish(0, duration=result.seconds, note=f"sha256 {result.sha256}{sealed}")
+        journal.finish(0, duration=result.seconds, note=f"sha256 {result.sha256}{sealed}",
+                       output="\n".join(notes))  # fmt: skip
     except AuditLogError as exc:
         raise AuditLogError(f"{result.path} was saved, but {exc.message}", exc.hint) from exc
     return result

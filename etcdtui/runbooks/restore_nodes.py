@@ -20,6 +20,7 @@ from pathlib import Path
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.snapshot_crypto import SnapshotKey, plaintext
 from etcdtui.clients.ssh import ShellPool, SshShell
+from etcdtui.clients.stall import StallWatch, TransferStalled
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.models.command import CommandResult
 from etcdtui.models.runbook import Step
@@ -87,45 +88,68 @@ class NodeSide:
 
     def _do_copy(self, step: Step, output: Output) -> Outcome:
         node, shell = self._node(step)
-        remote, expected = step.arg("remote"), step.arg("sha256")
+        remote = step.arg("remote")
         started = time.monotonic()
-        with plaintext(self.snapshot_path, self.key) as clear:
-            sftp = shell.open_sftp()
-            try:
-                staging = remote + ".part"
-                if node.sudo:  # SFTP writes as the login user: stage in its home, sudo mv
-                    staging = posixpath.join(sftp.normalize("."), posixpath.basename(staging))
-                made = shell.run(f"umask 077 && : > {_q(staging)}", timeout=30, sudo=False)
-                if not made.ok:
-                    return False, f"cannot create {staging}: {_tail(made)}"
-                digest, size = hashlib.sha256(), 0
-                with open(clear, "rb") as source, sftp.open(staging, "wb") as target:
-                    target.set_pipelined(True)
-                    while block := source.read(CHUNK):
-                        digest.update(block)
-                        target.write(block)
-                        size += len(block)
-                if digest.hexdigest() != expected:
-                    return False, (
-                        f"{self.snapshot_path} changed since the plan (sha256 "
-                        f"{digest.hexdigest()[:16]}..., planned {expected[:16]}...)"
-                    )
-                if sftp.stat(staging).st_size != size:
-                    return False, f"{staging} is not {size} bytes long after the copy"
-                if node.sudo:
-                    moved = self._sh(
-                        node, f"mv -f {_q(staging)} {_q(remote)} && chmod 600 {_q(remote)}"
-                    )
-                    if not moved.ok:
-                        return False, _tail(moved)
-                else:
-                    sftp.posix_rename(staging, remote)
-            except Exception as exc:  # SFTP raises OSError and paramiko's SSHException
-                return False, f"copy to {node.name}:{remote} failed: {exc}"
-            finally:
-                sftp.close()
+        try:
+            # No byte for the stall timeout (a link down, a frozen node) ends the copy, with
+            # the same watchdog and words as a snapshot save's.
+            with plaintext(self.snapshot_path, self.key) as clear, shell.transfer() as watch:
+                failure, size = self._copy(node, shell, clear, remote, step.arg("sha256"), watch)
+        except TransferStalled as exc:
+            return False, f"copy to {node.name}:{remote} failed: {exc.message}"
+        except Exception as exc:  # SFTP raises OSError and paramiko's SSHException
+            return False, f"copy to {node.name}:{remote} failed: {exc}"
+        if failure:
+            return False, failure
         took = time.monotonic() - started
         return True, f"copied {human_bytes(size)} to {node.name}:{remote} in {took:.1f} s"
+
+    def _copy(
+        self,
+        node: NodeConfig,
+        shell: SshShell,
+        clear: Path,
+        remote: str,
+        expected: str,
+        watch: StallWatch,
+    ) -> tuple[str, int]:
+        """SFTP `clear` to `remote` (staged, checked, renamed); (why it failed or "", bytes)."""
+        sftp = shell.open_sftp()
+        try:
+            staging = remote + ".part"
+            if node.sudo:  # SFTP writes as the login user: stage in its home, sudo mv
+                staging = posixpath.join(sftp.normalize("."), posixpath.basename(staging))
+            made = shell.run(f"umask 077 && : > {_q(staging)}", timeout=30, sudo=False)
+            if not made.ok:
+                return f"cannot create {staging}: {_tail(made)}", 0
+            watch.touch()
+            digest, size = hashlib.sha256(), 0
+            with open(clear, "rb") as source, sftp.open(staging, "wb") as target:
+                target.set_pipelined(True)
+                while block := source.read(CHUNK):
+                    digest.update(block)
+                    target.write(block)
+                    watch.touch()
+                    size += len(block)
+            if digest.hexdigest() != expected:
+                return (
+                    f"{self.snapshot_path} changed since the plan (sha256 "
+                    f"{digest.hexdigest()[:16]}..., planned {expected[:16]}...)"
+                ), size
+            if sftp.stat(staging).st_size != size:
+                return f"{staging} is not {size} bytes long after the copy", size
+            watch.touch()
+            if node.sudo:
+                moved = self._sh(
+                    node, f"mv -f {_q(staging)} {_q(remote)} && chmod 600 {_q(remote)}"
+                )
+                if not moved.ok:
+                    return _tail(moved), size
+            else:
+                sftp.posix_rename(staging, remote)
+        finally:
+            sftp.close()
+        return "", size
 
     def _do_checksum(self, step: Step, output: Output) -> Outcome:
         node, _ = self._node(step)

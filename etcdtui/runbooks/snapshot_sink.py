@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +20,8 @@ from etcdtui.errors import SnapshotError, UsageError
 
 TRAILER = 32  # etcd appends a sha256 digest to every snapshot it streams
 PAGE = 512  # etcd: a file whose length mod 512 is 32 carries the trailer
+# (bytes so far, bytes expected or None, seconds since the start)
+Progress = Callable[[int, int | None, float], None]
 
 
 class _Writable(Protocol):
@@ -149,6 +153,31 @@ class SnapshotSink:
                 self._file.handle.close()
             self._closed = True
         self.part.unlink(missing_ok=True)
+
+
+def stream_to_file(
+    chunks: Iterator[bytes],
+    path: Path,
+    key: SnapshotKey | None,
+    progress: Progress,
+    started: float,
+    expected: int | None,
+    source: str,
+) -> tuple[int, int, str]:
+    """Stream `chunks` into a sink; (snapshot bytes, stored bytes, sha256 of FILE).
+
+    Whatever stops the stream (a stall, a dropped connection, ^C) removes FILE.part.
+    """
+    sink = SnapshotSink(path, key)
+    try:
+        for chunk in chunks:
+            sink.write(chunk)
+            progress(sink.received, expected, time.monotonic() - started)
+        size, digest = sink.finish(source)
+    except BaseException:
+        sink.abort()
+        raise
+    return sink.received, size, digest
 
 
 def write_sidecar(path: Path, digest: str) -> Path:
