@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from textual.content import Content
 
 from etcdtui.models import (
     Alarm,
@@ -15,10 +16,21 @@ from etcdtui.models import (
     MemberStatus,
     MemberView,
 )
+from etcdtui.models.runbook import Check, Plan, RunReport, Step, Verdict
+from etcdtui.models.text import printable
 from etcdtui.models.units import human_bytes, human_seconds
+from etcdtui.runbooks.render import render_plan, render_report
 from etcdtui.services.health import Level
 from etcdtui.services.status import render_json, render_table, verdict
-from etcdtui.ui.format import level_markup, quota_bar, sparkline
+from etcdtui.ui.format import (
+    escape,
+    level_content,
+    level_markup,
+    markup,
+    plain,
+    quota_bar,
+    sparkline,
+)
 
 # --- human_bytes: go-humanize's Bytes, as etcdctl prints dbSize ------------------------------
 # Expected values worked out by hand from go-humanize: e = floor(log1000(s)),
@@ -151,6 +163,88 @@ def test_level_markup_says_the_word_not_only_the_colour() -> None:
 
 def test_level_markup_escapes_the_text() -> None:
     assert level_markup(Level.CRIT, "fsync [slow]") == r"[bold $error]fsync \[slow][/]"
+
+
+# --- outside text on screen: data, never markup ----------------------------------------------
+
+HOSTILE = "[/]\x1b]0;pwned\x07[bold]\u202e\\"  # markup, an OSC, a bidi override, a backslash
+HOSTILE_SHOWN = "[/]\\x1b]0;pwned\\x07[bold]\\u202e\\"
+
+
+def test_markup_puts_values_in_as_text_and_styles_only_our_tags() -> None:
+    content = markup("[b]$name[/b] · $url", name=HOSTILE, url="http://[fd00::1]:2379")
+    assert content.plain == f"{HOSTILE_SHOWN} · http://[fd00::1]:2379"
+    # One span, ours, over exactly the name: the value's trailing backslash did not eat [/b].
+    assert [(s.start, s.end) for s in content.spans] == [(0, len(HOSTILE_SHOWN))]
+
+
+def test_markup_escapes_newlines_unless_kept() -> None:
+    assert markup("$e", e="a\nb").plain == "a\\nb"
+    assert markup("$e", e="a\nb\x1b", keep_newlines=True).plain == "a\nb\\x1b"
+
+
+def test_escape_keeps_brackets_literal_and_control_characters_visible() -> None:
+    for text in ("[/]", "[bold]x", "http://[fd00::1]:2379", "a\\[b]", "[$error]x", "\x1b[2J"):
+        assert Content.from_markup(f"<{escape(text)}>").plain == f"<{printable(text)}>"
+
+
+def test_level_content_shows_outside_text_as_written() -> None:
+    content = level_content(Level.CRIT, f"ALARM NOSPACE on {HOSTILE}")
+    assert content.plain == f"ALARM NOSPACE on {HOSTILE_SHOWN}"
+    assert [str(s.style) for s in content.spans] == ["bold $error"]
+
+
+def test_plain_text_is_never_read_as_markup() -> None:
+    text = plain("[bold]x[/]\x1b[2J")
+    assert text.plain == "[bold]x[/]\\x1b[2J" and not text.spans
+
+
+def _hostile_plan() -> Plan:
+    step = Step("defrag-1", "defrag", HOSTILE, f"etcdctl defrag --endpoints={HOSTILE}\n  2. [x] rm",
+                "follower first\n\x1b[2J")  # fmt: skip
+    check = Check(HOSTILE, Verdict.PASS, "line one\nline two \x1b]0;t\x07")
+    return Plan("defrag", HOSTILE, (step,), (check,), notes=(HOSTILE,))
+
+
+def test_plan_text_has_no_control_character_and_one_line_per_command() -> None:
+    text = render_plan(_hostile_plan())
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    step_lines = [line for line in text.splitlines() if line.startswith("   1. ")]
+    assert step_lines == [
+        f"   1. [{HOSTILE_SHOWN}] etcdctl defrag --endpoints={HOSTILE_SHOWN}\\n  2. [x] rm"
+    ]
+    # No line forged from a value's line break: only our step line starts with a number.
+    assert not any(line.lstrip().startswith("2.") for line in text.splitlines())
+    # A reason keeps its lines, indented under the check.
+    assert "line one\n      line two \\x1b]0;t\\x07" in text
+
+
+def test_report_text_has_no_control_character() -> None:
+    plan = _hostile_plan()
+    report = RunReport(plan, "run-1", stopped=f"step 1 failed: \x1b[2J{HOSTILE}\nmore",
+                       summary=[f"{HOSTILE}: 1 GB -> 10 MB"])  # fmt: skip
+    report.verification = [Check("health", Verdict.FAIL, f"{HOSTILE} unhealthy")]
+    text = render_report(report)
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert f"not run, left untouched: {HOSTILE_SHOWN}" in text
+    assert "STOPPED after 0 of 1 steps: step 1 failed: \\x1b[2J" in text
+
+
+def test_status_table_escapes_hostile_names_and_keeps_ipv6_urls() -> None:
+    member = Member(IDS[0], HOSTILE, ("http://[fd00::1]:2380",), ("http://[fd00::1]:2379",))
+    status = MemberStatus("http://[fd00::1]:2379", IDS[0], "3.5.1\x1b[2J", GIB, GIB, IDS[0], 2,
+                          9, 9, errors=("\x1b]0;x\x07",))  # fmt: skip
+    view = ClusterView("prod\x1b[2J", (MemberView("http://[fd00::1]:2379", member, status),),
+                       alarms=(Alarm(IDS[0], "NOSPACE\x1b"),), notes=("\x9bnote",))  # fmt: skip
+    text = render_table(view)
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    assert "\u202e" not in text
+    lines = text.splitlines()
+    assert len({len(line) for line in lines[:5]}) == 1  # still a straight box
+    assert f"| {HOSTILE_SHOWN} |" in lines[3] and "| http://[fd00::1]:2379 |" in lines[3]
+    assert lines[-1].startswith("cluster prod\\x1b[2J: ") and HOSTILE_SHOWN in lines[-1]
+    raw = render_json(view)
+    assert raw.isascii() and json.loads(raw)["members"][0]["name"] == HOSTILE
 
 
 # --- etcdtui status --------------------------------------------------------------------------

@@ -1,29 +1,48 @@
-"""Plans and reports as text: what `--dry-run` prints and what a run leaves on screen."""
+"""Plans and reports as text: what `--dry-run` prints and what a run leaves on screen.
+
+Targets, commands, member names and errors come from the config, the cluster and the nodes:
+every value goes through `printable`, so no control character reaches the terminal. A value
+that should be one line (a name, a command) shows its line breaks as `\\n`, so it cannot forge
+a line of the plan; a reason or an error keeps its lines, each indented under the first.
+"""
 
 from __future__ import annotations
 
 from etcdtui.models.runbook import Check, Plan, RunReport, Verdict
+from etcdtui.models.text import printable
 
 _MARK = {Verdict.PASS: "PASS", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL"}
 # Steps that only look (or wait): a run stopped before them left nothing untouched there.
 READ_ONLY_KINDS = frozenset({"wait", "health", "wait_stopped", "wait_healthy", "checksum"})
 
 
+def block(text: str, indent: str) -> str:
+    """Multi-line outside text made printable, its later lines indented by `indent`."""
+    return printable(text, newlines=True).replace("\n", "\n" + indent)
+
+
 def render_checks(checks: list[Check] | tuple[Check, ...]) -> list[str]:
-    return [f"  [{_MARK[c.verdict]}] {c.name}: {c.reason}" for c in checks]
+    """One line per check (a reason's own line breaks indented under it), all printable."""
+    return [
+        f"  [{_MARK[c.verdict]}] {printable(c.name)}: {block(c.reason, '      ')}" for c in checks
+    ]
 
 
 def render_plan(plan: Plan) -> str:
     """Preflight, then every step with its exact command, in order."""
-    lines = [f"{plan.runbook} on cluster {plan.cluster}", "", "Preflight (read-only):"]
+    lines = [
+        f"{printable(plan.runbook)} on cluster {printable(plan.cluster)}",
+        "",
+        "Preflight (read-only):",
+    ]
     lines += render_checks(plan.checks)
     if plan.notes:
-        lines += ["", "Now:"] + [f"  {note}" for note in plan.notes]
+        lines += ["", "Now:"] + [f"  {block(note, '    ')}" for note in plan.notes]
     lines += ["", f"Plan ({len(plan.steps)} steps, in this order):"]
     for index, step in enumerate(plan.steps, start=1):
         flag = "  DESTRUCTIVE" if step.destructive else ""
-        lines.append(f"  {index:>2}. [{step.target}] {step.command}{flag}")
-        lines.append(f"      why: {step.why}")
+        lines.append(f"  {index:>2}. [{printable(step.target)}] {printable(step.command)}{flag}")
+        lines.append(f"      why: {block(step.why, '           ')}")
     if plan.blocked:
         lines += ["", "REFUSED: a preflight check failed; nothing will run."]
     return "\n".join(lines)
@@ -35,18 +54,19 @@ def render_report(report: RunReport) -> str:
     ran = len(report.results)
     total = len(report.plan.steps)
     if report.stopped:
-        lines.append(f"STOPPED after {ran} of {total} steps: {report.stopped}")
+        lines.append(f"STOPPED after {ran} of {total} steps: {block(report.stopped, '  ')}")
         untouched = [s for s in report.plan.steps[ran:] if s.kind not in READ_ONLY_KINDS]
         if untouched:
             targets = sorted({t for s in untouched for t in s.target.split(",")})
-            lines.append("not run, left untouched: " + ", ".join(targets))
+            lines.append("not run, left untouched: " + printable(", ".join(targets)))
     else:
         lines.append(f"ran all {total} steps")
     if report.summary:
-        lines += ["", "Before -> after:"] + [f"  {line}" for line in report.summary]
+        lines += ["", "Before -> after:"] + [f"  {block(line, '    ')}" for line in report.summary]
     lines += ["", "Verify:", *render_checks(report.verification)]
     lines += [
         "",
-        f"{report.plan.runbook}: {'DONE' if report.ok else 'FAILED'} (run {report.run_id})",
+        f"{printable(report.plan.runbook)}: {'DONE' if report.ok else 'FAILED'} "
+        f"(run {printable(report.run_id)})",
     ]
     return "\n".join(lines)

@@ -1,4 +1,9 @@
-"""`etcdtui status`: a cluster view as an etcdctl-style table or as JSON."""
+"""`etcdtui status`: a cluster view as an etcdctl-style table or as JSON.
+
+Names, URLs and errors come from the cluster: the table makes every value printable (an ESC
+in a member name is shown as `\\x1b`, never sent to the terminal), and the JSON is pure ASCII
+(`json.dumps` escapes every control and non-ASCII character as `\\uXXXX`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 from typing import Any
 
 from etcdtui.models import ClusterView, MemberView
+from etcdtui.models.text import printable
 from etcdtui.models.units import human_bytes
 from etcdtui.services.health import quota_usage
 
@@ -28,7 +34,7 @@ def _row(view: MemberView) -> list[str]:
     if s is not None and s.errors:
         error = "; ".join(filter(None, [error, *s.errors]))
     member_id = view.member_id
-    return [
+    cells = [
         view.name,
         format(member_id, "x") if member_id is not None else "-",
         view.endpoint or "-",
@@ -44,6 +50,7 @@ def _row(view: MemberView) -> list[str]:
         health,
         error or "",
     ]
+    return [printable(cell) for cell in cells]
 
 
 def render_table(view: ClusterView) -> str:
@@ -59,22 +66,22 @@ def render_table(view: ClusterView) -> str:
     names = {m.member_id: m.name for m in view.members}
     for alarm in view.alarms:
         who = names.get(alarm.member_id, format(alarm.member_id, "x"))
-        out.append(f"alarm: {alarm.kind} on {who} ({alarm.member_id:x})")
-    out.extend(f"note: {note}" for note in view.notes)
+        out.append(printable(f"alarm: {alarm.kind} on {who} ({alarm.member_id:x})"))
+    out.extend(printable(f"note: {note}") for note in view.notes)
     out.append(verdict(view))
     return "\n".join(out)
 
 
 def verdict(view: ClusterView) -> str:
-    """One line: healthy or not, and the quorum arithmetic."""
+    """One line: healthy or not, and the quorum arithmetic (printable: names are escaped)."""
     name = f"{view.cluster} (via ssh)" if view.via == "ssh" else view.cluster
     if view.error and not any(m.reachable for m in view.members):
-        return f"cluster {name}: unreachable: {view.error}"
+        return printable(f"cluster {name}: unreachable: {view.error}")
     voting = len(view.voting_members)
     state = "healthy" if view.healthy else "UNHEALTHY"
     leader = view.leader
     leader_text = f"leader {leader.name}" if leader else "NO LEADER"
-    return (
+    return printable(
         f"cluster {name}: {state}; {voting} voting member{'s' if voting != 1 else ''}, "
         f"quorum {view.quorum}, "
         f"tolerates {view.tolerates} failure{'s' if view.tolerates != 1 else ''}, "
@@ -109,6 +116,7 @@ def _member_json(view: MemberView) -> dict[str, Any]:
 
 
 def render_json(view: ClusterView) -> str:
+    """The view as JSON. ASCII only on purpose: no control character survives as itself."""
     return json.dumps(
         {
             "cluster": view.cluster,
@@ -125,4 +133,5 @@ def render_json(view: ClusterView) -> str:
             ],
         },
         indent=2,
+        ensure_ascii=True,  # the default, stated: the escaping is what keeps ESC off stdout
     )

@@ -19,9 +19,9 @@ from etcdtui.clients.via_ssh import open_cluster
 from etcdtui.config import Connection, load_connection
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import MemberView
+from etcdtui.models.text import printable
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.services.history import History
-from etcdtui.ui.format import escape
 from etcdtui.ui.messages import ClusterRefreshed
 from etcdtui.ui.paths import styles_dir
 from etcdtui.ui.screens.audit import AuditScreen
@@ -120,7 +120,9 @@ class EtcdtuiApp(App[int]):
             self.call_after_refresh(self._start)
 
     def _start(self) -> None:
-        self.sub_title = f"{self.connection.cluster} · {', '.join(self.connection.endpoints)}"
+        # The header shows titles as plain Content; printable keeps control characters off.
+        endpoints = ", ".join(self.connection.endpoints)
+        self.sub_title = printable(f"{self.connection.cluster} · {endpoints}")
         if self.connection.via_ssh:
             self.sub_title += " · via ssh"
         if self.read_only:
@@ -382,7 +384,8 @@ class EtcdtuiApp(App[int]):
         try:
             connection = load_connection(self.config_path, name)
         except EtcdtuiError as exc:
-            self.notify(escape(str(exc)), title="Cannot use this cluster", severity="error")
+            self.notify(printable(str(exc), newlines=True), title="Cannot use this cluster",
+                        severity="error", markup=False)  # fmt: skip
             return
         old = self.source
         self._generation += 1

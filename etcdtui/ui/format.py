@@ -1,22 +1,61 @@
-"""Small text builders shared by the panes: levels as words and colour, bars, sparklines."""
+"""Small text builders shared by the panes: levels as words and colour, bars, sparklines, and
+outside text (names, URLs, errors) put on screen as data, never as markup."""
 
 from __future__ import annotations
 
+from rich.text import Text
+from textual.content import Content
+
+from etcdtui.models.text import printable
 from etcdtui.services.health import QUOTA_CRIT, QUOTA_WARN, Level
 
 _LEVEL_VAR = {Level.OK: "$success", Level.WARN: "$warning", Level.CRIT: "$error"}
 _BLOCKS = "▁▂▃▄▅▆▇█"
+NEWLINE = Content("\n")
+
+
+def level_style(level: Level) -> str:
+    """The Textual style of a level: its theme colour, bold unless it is ok."""
+    return f"bold {_LEVEL_VAR[level]}" if level else _LEVEL_VAR[level]
 
 
 def level_markup(level: Level, text: str | None = None) -> str:
     """The level's word (or `text`) in the level's theme colour: never colour alone."""
     word = text if text is not None else level.word
-    bold = "bold " if level else ""
-    return f"[{bold}{_LEVEL_VAR[level]}]{escape(word)}[/]"
+    return f"[{level_style(level)}]{escape(word)}[/]"
+
+
+def level_content(level: Level, text: str | None = None) -> Content:
+    """`level_markup` as Content: `text` (outside text welcome) is shown as written."""
+    word = text if text is not None else level.word
+    return Content.styled(printable(word), level_style(level))
 
 
 def escape(text: str) -> str:
-    return text.replace("[", r"\[")
+    """Outside text for a Textual markup string: control characters visible, `[` literal.
+
+    Prefer `markup(template, name=value)`: a value ending in a backslash written right before
+    a closing tag (`[b]{escape(x)}[/b]`) still escapes that tag, and no markup escape avoids
+    that in Textual. For Textual markup only: a DataTable's str cell is *Rich* markup, which
+    reads `\\[` differently (`a\\[b]x` would lose `\\[b]`); give tables `plain(value)`.
+    """
+    return printable(text).replace("[", r"\[")
+
+
+def markup(template: str, /, *, keep_newlines: bool = False, **values: object) -> Content:
+    """Our own markup with outside values put in as data: `markup("[b]$name[/b]", name=x)`.
+
+    Textual substitutes `$name` after parsing the tags, so a value is never read as markup;
+    `printable` makes its control characters visible, line breaks too unless `keep_newlines`
+    (for a multi-line error). Write `$$` for a literal dollar.
+    """
+    safe = {k: printable(str(v), newlines=keep_newlines) for k, v in values.items()}
+    return Content.from_markup(template, **safe)
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Outside text as a Rich Text (a table cell, a log line): never markup, no control chars."""
+    return Text(printable(text), style=style)
 
 
 def quota_bar(usage: float | None, width: int = 20) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from etcdtui.runbooks.audit import AuditLog
-from etcdtui.ui.format import escape
+from etcdtui.ui.format import markup, plain
 
 
 class AuditScreen(Screen[None]):
@@ -22,8 +23,9 @@ class AuditScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Audit log: {escape(str(self.audit.path))}", id="audit-path")
-        table: DataTable[str] = DataTable(id="audit", cursor_type="row", zebra_stripes=True)
+        yield Static(markup("Audit log: $path", path=self.audit.path), id="audit-path")
+        # Text cells, never markup: commands, targets and users come from outside.
+        table: DataTable[Text] = DataTable(id="audit", cursor_type="row", zebra_stripes=True)
         table.add_columns("TIME", "USER", "CLUSTER", "RUNBOOK", "STEP", "TARGET", "EXIT",
                           "SECONDS", "COMMAND")  # fmt: skip
         yield table
@@ -33,10 +35,11 @@ class AuditScreen(Screen[None]):
         table = self.query_one("#audit", DataTable)
         entries = self.audit.recent(200)
         for entry in reversed(entries):
-            table.add_row(entry.time, entry.user, entry.cluster, entry.runbook,
-                          f"{entry.step} {entry.step_id}", entry.target,
-                          str(entry.exit_code), f"{entry.duration:.1f}", entry.command)  # fmt: skip
+            cells = (entry.time, entry.user, entry.cluster, entry.runbook,
+                     f"{entry.step} {entry.step_id}", entry.target,
+                     str(entry.exit_code), f"{entry.duration:.1f}", entry.command)  # fmt: skip
+            table.add_row(*(plain(str(cell)) for cell in cells))
         if not entries:
             self.query_one("#audit-path", Static).update(
-                f"Audit log: {escape(str(self.audit.path))}: no entry yet"
+                markup("Audit log: $path: no entry yet", path=self.audit.path)
             )

@@ -5,14 +5,19 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from etcdtui.ui.format import escape
+from etcdtui.models.text import printable
+from etcdtui.ui.format import markup
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True only on an explicit yes (or the exact name, when one is required)."""
+    """Dismisses with True only on an explicit yes (or the exact name, when one is required).
+
+    `question` is plain text, shown as written (it holds cluster names and commands).
+    """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-confirm")]
 
@@ -23,11 +28,11 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
-            yield Static(self.question, id="confirm-question")
+            yield Static(Content(printable(self.question, newlines=True)), id="confirm-question")
             if self.require:
-                name = escape(self.require)
-                yield Label(f"Type [b]{name}[/b] and press Enter to go on; Esc cancels.")
-                yield Input(placeholder=self.require, id="confirm-input")
+                yield Label(markup("Type [b]$name[/b] and press Enter to go on; Esc cancels.",
+                                   name=self.require))  # fmt: skip
+                yield Input(placeholder=printable(self.require), id="confirm-input")
             else:
                 yield Label("Press [b]y[/b] to go on, [b]n[/b] or Esc to cancel.")
 
@@ -43,7 +48,8 @@ class ConfirmScreen(ModalScreen[bool]):
         if event.value.strip() == self.require:
             self.dismiss(True)
         else:
-            self.notify(f"That is not {self.require!r}: nothing was run.", severity="warning")
+            self.notify(f"That is not '{printable(self.require or '')}': nothing was run.",
+                        severity="warning", markup=False)  # fmt: skip
             self.dismiss(False)
 
     def action_cancel(self) -> None:

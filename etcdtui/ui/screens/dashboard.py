@@ -7,14 +7,16 @@ import time
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from etcdtui.models import ClusterView
+from etcdtui.models.text import printable
 from etcdtui.services.health import Level, quorum_sentence
 from etcdtui.services.history import History
-from etcdtui.ui.format import escape, level_markup
+from etcdtui.ui.format import level_content, markup
 from etcdtui.ui.widgets.members import MembersTable
 from etcdtui.ui.widgets.panes import DiskPane, HealthPane, Pane, QuotaPane
 
@@ -64,11 +66,14 @@ class DashboardScreen(Screen[None]):
             pane.show(view, history)
 
     def show_state(self, state: str) -> None:
-        """The summary line: verdict, when it was taken, and the polling state."""
+        """The summary line: verdict, when it was taken, and the polling state.
+
+        `state` is our own markup; everything from the cluster goes in as data.
+        """
         view = getattr(self, "_view", None)
         summary = self.query_one("#summary", Static)
         if view is None:
-            summary.update(f"Connecting… {state}")
+            summary.update(Content("Connecting… ") + Content.from_markup(state))
             return
         stamp = time.strftime("%H:%M:%S", time.localtime(view.taken_at))
         level = Level.OK if view.healthy else Level.CRIT
@@ -82,18 +87,22 @@ class DashboardScreen(Screen[None]):
         # The route is part of what the user must not misread: through SSH, a badge; a node
         # read with etcdctl because it forbids forwarding, a note under it.
         badge = " [reverse] via ssh [/reverse]" if view.via == "ssh" else ""
-        notes = "".join(f"\n[dim]note: {escape(note)}[/dim]" for note in view.notes)
-        summary.update(
-            f"{level_markup(level, 'HEALTHY' if view.healthy else 'UNHEALTHY')}{badge}  "
-            f"[b]{escape(view.cluster)}[/b] · {escape(sentence)}\n"
-            f"[dim]{stamp} · refreshed in {view.duration * 1000:.0f} ms ·[/dim] {state}{notes}"
-        )
+        notes = [markup("\n[dim]note: $note[/dim]", note=note) for note in view.notes]
+        summary.update(Content.assemble(
+            level_content(level, "HEALTHY" if view.healthy else "UNHEALTHY"),
+            markup(f"{badge}  [b]$cluster[/b] · $sentence\n", cluster=view.cluster,
+                   sentence=sentence),
+            Content.from_markup(
+                f"[dim]{stamp} · refreshed in {view.duration * 1000:.0f} ms ·[/dim] {state}"
+            ),
+            *notes,
+        ))  # fmt: skip
         summary.set_class(not view.healthy, "-unhealthy")
 
     def reset(self, message: str) -> None:
         """Forget the last cluster's data (after a switch)."""
         self._view = None
-        self.query_one("#summary", Static).update(escape(message))
+        self.query_one("#summary", Static).update(Content(printable(message)))
         self.query_one(MembersTable).clear()
         for pane in self.query(Pane):
             pane.update("waiting for the first refresh…")

@@ -5,15 +5,17 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.models import ClusterView, MemberView
+from etcdtui.models.text import printable
 from etcdtui.models.units import human_bytes, human_seconds
 from etcdtui.services.health import Level, latencies, member_findings, quota_usage
 from etcdtui.services.history import History
-from etcdtui.ui.format import escape, level_markup
+from etcdtui.ui.format import NEWLINE, level_content, markup
 from etcdtui.ui.widgets.members import member_state, row_key
 
 
@@ -31,28 +33,29 @@ def _bytes(value: int | None) -> str:
 
 
 def describe(member: MemberView, view: ClusterView, history: History, node: NodeConfig | None,
-             actions: list[str]) -> str:  # fmt: skip
-    """The detail text for one member."""
+             actions: list[str]) -> Content:  # fmt: skip
+    """The detail text for one member: our markup, with every outside value put in as data."""
     state, level = member_state(member)
     s, m = member.status, member.metrics
     client_urls = member.member.client_urls if member.member else (member.endpoint,)
     peer_urls = member.member.peer_urls if member.member else ("-",)
-    lines = [
-        f"[b]{escape(member.name)}[/b]  {level_markup(Level(level), state)}"
+    lines: list[Content | str] = [
+        markup("[b]$name[/b]  ", name=member.name)
+        + level_content(Level(level), state)
         + ("  ★ leader" if member.is_leader else "")
         + ("  learner" if member.is_learner else ""),
         "",
         f"ID              {format(member.member_id, 'x') if member.member_id is not None else '-'}"
         f"  ({member.member_id})",
-        f"Client URLs     {escape(', '.join(client_urls))}",
-        f"Peer URLs       {escape(', '.join(peer_urls))}",
+        markup("Client URLs     $urls", urls=", ".join(client_urls)),
+        markup("Peer URLs       $urls", urls=", ".join(peer_urls)),
     ]
     if member.error:
-        lines.append(f"Error           {escape(member.error)}")
+        lines.append(markup("Error           $error", error=member.error))
     if s is not None:
         usage = quota_usage(member)
         lines += [
-            f"Version         {s.version}",
+            markup("Version         $version", version=s.version),
             f"Raft term       {s.raft_term}",
             f"Raft index      {s.raft_index}",
             f"Applied index   {s.applied_index}",
@@ -61,26 +64,29 @@ def describe(member: MemberView, view: ClusterView, history: History, node: Node
             f"DB free         {_bytes(s.db_size_free)}  (fragmentation {s.fragmentation:.1%})",
             f"Quota           {_bytes(m.quota_bytes if m else None)}"
             + (f"  ({usage:.1%} used)" if usage is not None else ""),
-            f"Errors          {escape('; '.join(s.errors)) if s.errors else 'none'}",
+            markup("Errors          $errors", errors="; ".join(s.errors) if s.errors else "none"),
         ]
     if member.health is not None:
         lines.append(
             f"Health read     {human_seconds(member.health.took)}"
-            + (f"  {escape(member.health.error)}" if member.health.error else "")
+            + (f"  {printable(member.health.error)}" if member.health.error else "")
         )
     alarms = view.alarms_for(member.member_id)
-    lines.append("Alarms          " + (", ".join(a.kind for a in alarms) if alarms else "none"))
+    kinds = ", ".join(printable(a.kind) for a in alarms) if alarms else "none"
+    lines.append(f"Alarms          {kinds}")
     if m is not None and member.member_id is not None:
         recent = history.recent(member.member_id, m)
-        lines += ["", "[b]Metrics (last minute)[/b]"]
+        lines += ["", Content.styled("Metrics (last minute)", "bold")]
         for label, value, lvl in latencies(recent):
-            lines.append(f"{label:<20} {level_markup(lvl, human_seconds(value) + ' ' + lvl.word)}")
+            lines.append(
+                Content(f"{label:<20} ") + level_content(lvl, f"{human_seconds(value)} {lvl.word}")
+            )
         for peer, hist in sorted(recent.peer_rtt.items()):
-            lines.append(f"  to {peer:<16} {human_seconds(hist.quantile(0.99))}")
+            lines.append(f"  to {printable(peer):<16} {human_seconds(hist.quantile(0.99))}")
         lines.append(
             f"Leader changes seen {m.leader_changes if m.leader_changes is not None else '-'}"
         )
-    lines += ["", "[b]Node[/b]"]
+    lines += ["", Content.styled("Node", "bold")]
     if node is None:
         lines.append("not in the config: add it under [clusters.NAME.nodes] to run node-side steps")
     else:
@@ -89,19 +95,20 @@ def describe(member: MemberView, view: ClusterView, history: History, node: Node
         port = f":{ssh.port}" if ssh.port else ""
         target = f"{user}{ssh.host}{port}"
         lines += [
-            f"Name            {escape(node.name)}",
-            f"SSH             {escape(target)}"
-            + (f" via {escape(ssh.proxy_jump)}" if ssh.proxy_jump else ""),
-            f"Profile         {escape(node.profile)}" + ("  (sudo)" if node.sudo else ""),
-            f"Data dir        {escape(node.data_dir)}",
+            f"Name            {printable(node.name)}",
+            f"SSH             {printable(target)}"
+            + (f" via {printable(ssh.proxy_jump)}" if ssh.proxy_jump else ""),
+            f"Profile         {printable(node.profile)}" + ("  (sudo)" if node.sudo else ""),
+            f"Data dir        {printable(node.data_dir)}",
         ]
     findings = member_findings(member, view)
     if findings:
-        lines += ["", "[b]Findings[/b]"]
-        lines += [f"{level_markup(f.level)}  {escape(f.text)}" for f in findings]
-    lines += ["", "[b]Actions[/b]"]
+        lines += ["", Content.styled("Findings", "bold")]
+        lines += [level_content(f.level) + f"  {printable(f.text)}" for f in findings]
+    lines += ["", Content.styled("Actions", "bold")]
     lines += actions or ["none: etcdtui runs read-only"]
-    return "\n".join(lines)
+    # Plain strings here are literal text (Content, not markup): `[clusters.NAME.nodes]` too.
+    return NEWLINE.join(lines)
 
 
 class MemberDetailScreen(Screen[None]):
@@ -153,7 +160,7 @@ class MemberDetailScreen(Screen[None]):
         member = next((m for m in view.members if row_key(m) == self.key), None)
         detail = self.query_one("#detail", Static)
         if member is None:
-            detail.update("This member is no longer in the cluster.")
+            detail.update(Content("This member is no longer in the cluster."))
             return
         app = self.app
         connection: Connection = app.connection  # type: ignore[attr-defined]

@@ -23,11 +23,12 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError
+from etcdtui.models.text import printable
 from etcdtui.services.kube.certs import CertStatus
 from etcdtui.services.kube.report import KubeReport
 from etcdtui.services.kube.settings import ApiserverSettings
 from etcdtui.services.kube.wiring import CRITICAL, OK, WARN, Finding
-from etcdtui.ui.format import escape
+from etcdtui.ui.format import markup
 from etcdtui.ui.paths import styles_dir
 
 if TYPE_CHECKING:
@@ -69,7 +70,11 @@ def live_reader(
 
 
 class SeverityTable(DataTable[Text]):
-    """A read-only table whose severity colours come from kube.tcss (theme variables)."""
+    """A read-only table whose severity colours come from kube.tcss (theme variables).
+
+    Cells are Text, never markup: paths, URLs and errors come from the nodes' files. Each
+    value is made printable on its own, so the line breaks that stack values in a cell stay.
+    """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "severity--ok",
@@ -86,10 +91,13 @@ class SeverityTable(DataTable[Text]):
     def word(self, severity: str, text: str | None = None) -> Text:
         """The severity's word (or `text`) in its colour: never colour alone."""
         style = self.get_component_rich_style(f"severity--{severity}", partial=True)
-        return Text(text if text is not None else _WORD.get(severity, severity), style=style)
+        word = text if text is not None else _WORD.get(severity, severity)
+        return Text(printable(word, newlines=True), style=style)
 
     def dim(self, text: str) -> Text:
-        return Text(text, style=self.get_component_rich_style("severity--dim", partial=True))
+        """`text` (outside text welcome) dimmed, its own line breaks kept."""
+        style = self.get_component_rich_style("severity--dim", partial=True)
+        return Text(printable(text, newlines=True), style=style)
 
     def fill(self, headers: Sequence[str], rows: Iterable[Sequence[Text]], wrap: int) -> None:
         """Replace columns and rows; column `wrap` takes the width left and wraps its text."""
@@ -113,7 +121,7 @@ def _width(cell: Text) -> int:
 
 
 def _message(table: SeverityTable, finding: Finding) -> Text:
-    text = Text(_strip_node(finding.node, finding.message))
+    text = Text(printable(_strip_node(finding.node, finding.message), newlines=True))
     if finding.fix:
         text.append("\n→ ")
         text.append_text(table.dim(finding.fix))
@@ -180,7 +188,7 @@ class KubeScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"Kubernetes · {self.connection.cluster}"
+        self.sub_title = f"Kubernetes · {printable(self.connection.cluster)}"
         self.query_one("#kube-body").focus()
         self.action_reread()
 
@@ -188,10 +196,13 @@ class KubeScreen(Screen[None]):
         summary = self.query_one("#kube-summary", Static)
         if not self.connection.nodes:
             summary.update(
-                f"[b $warning]Node SSH settings are needed[/]: add the nodes of "
-                f"{escape(self.connection.cluster or 'this cluster')} to the config "
-                f"([clusters.{escape(self.connection.cluster or '<name>')}.nodes.<node>], "
-                "see the README) to read their manifests and certificates."
+                markup(
+                    "[b $warning]Node SSH settings are needed[/]: add the nodes of $cluster "
+                    r"to the config (\[clusters.$name.nodes.<node>], see the README) to read "
+                    "their manifests and certificates.",
+                    cluster=self.connection.cluster or "this cluster",
+                    name=self.connection.cluster or "<name>",
+                )
             )
             self.query_one("#kube-body").display = False
             return
@@ -221,10 +232,11 @@ class KubeScreen(Screen[None]):
     def _failed(self, message: str) -> None:
         self.query_one("#kube-body").loading = False
         line = message.splitlines()[0] if message else "unknown error"
-        self.notify(escape(line), title="Kubernetes checks failed", severity="error")
+        self.notify(printable(line), title="Kubernetes checks failed", severity="error",
+                    markup=False)  # fmt: skip
         if self.report is None:
             self.query_one("#kube-summary", Static).update(
-                f"[b $error]Could not read the nodes[/]: {escape(line)} · r tries again"
+                markup("[b $error]Could not read the nodes[/]: $line · r tries again", line=line)
             )
         else:
             self.show(self.report)
@@ -274,8 +286,8 @@ class KubeScreen(Screen[None]):
             ("CHECK", "NODE", "RESULT", "MESSAGE / FIX"),
             (
                 [
-                    Text(f.check),
-                    Text(f.node or "cluster"),
+                    Text(printable(f.check)),
+                    Text(printable(f.node or "cluster")),
                     security.word(f.severity, _RESULT[f.severity] if not f.ok else "PASS"),
                     _message(security, f),
                 ]
@@ -286,7 +298,7 @@ class KubeScreen(Screen[None]):
 
 
 def _stack(table: SeverityTable, role: Text, path: Text) -> Text:
-    return Text("\n").join([table.dim(role.plain), path])
+    return Text("\n").join([table.dim(role.plain), path])  # both made printable already
 
 
 def _wiring_rows(table: SeverityTable, report: KubeReport, narrow: bool) -> list[list[Text]]:
@@ -295,7 +307,7 @@ def _wiring_rows(table: SeverityTable, report: KubeReport, narrow: bool) -> list
     for fact in report.facts:
         found = [f for f in report.wiring if f.node == fact.node and f not in apart]
         api = fact.apiserver
-        servers = Text("\n".join(api.etcd_servers) if api else "—")
+        servers = Text("\n".join(printable(s) for s in api.etcd_servers) if api else "—")
         files = Text(_tls_files(api, narrow) if api else "—")
         if found:
             status = table.word(_worst(found))
@@ -303,13 +315,13 @@ def _wiring_rows(table: SeverityTable, report: KubeReport, narrow: bool) -> list
             message = Text("\n").join(_message(table, f) for f in bad)
         else:
             status = table.dim("—")
-            message = Text(fact.error or "no kube-apiserver on this node")
+            message = Text(printable(fact.error or "no kube-apiserver on this node", newlines=True))
         for note in fact.notes:
             message.append("\n")
             message.append_text(table.dim(note))
-        rows.append([Text(fact.node), servers, files, status, message])
+        rows.append([Text(printable(fact.node)), servers, files, status, message])
     for finding in apart:
-        node = Text(finding.node or "cluster")
+        node = Text(printable(finding.node or "cluster"))
         rows.append(
             [node, Text(""), Text(""), table.word(finding.severity), _message(table, finding)]
         )
@@ -323,7 +335,7 @@ def _tls_files(api: ApiserverSettings, narrow: bool) -> str:
         if narrow:
             lines.append(f"{flag} {'✓' if path else '✗'}")
         else:
-            lines.append(posixpath.basename(path) if path else f"no --etcd-{flag}file")
+            lines.append(printable(posixpath.basename(path)) if path else f"no --etcd-{flag}file")
     return "\n".join(lines)
 
 
@@ -335,7 +347,7 @@ def _cert_order(cert: CertStatus) -> tuple[int, float, str, str]:
 def _cert_row(table: SeverityTable, cert: CertStatus) -> list[Text]:
     if cert.not_after is None:
         expires, days = table.word(CRITICAL, "unreadable"), Text("—")
-        path = Text(cert.path)
+        path = Text(printable(cert.path))
         path.append("\n")
         path.append_text(table.dim(cert.error or "unreadable"))
     else:
@@ -343,5 +355,6 @@ def _cert_row(table: SeverityTable, cert: CertStatus) -> list[Text]:
         # Rounded down, as the certificate module does: the time left is never overstated.
         left = f"{math.floor(cert.days_left)}" if cert.days_left >= 0 else "expired"
         days = Text(left, justify="right")
-        path = Text(cert.path)
-    return [Text(cert.node), Text(cert.role), path, expires, days, table.word(cert.severity)]
+        path = Text(printable(cert.path))
+    node, role = Text(printable(cert.node)), Text(printable(cert.role))
+    return [node, role, path, expires, days, table.word(cert.severity)]

@@ -5,13 +5,19 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from etcdtui.models.text import printable
+
 
 class ChoicePicker(ModalScreen[str | None]):
-    """A list of names under a question; Enter picks, Esc cancels."""
+    """A list of names under a question; Enter picks, Esc cancels.
+
+    The question and the names are plain text (member and node names), never markup.
+    """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-pick")]
 
@@ -23,10 +29,13 @@ class ChoicePicker(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker"):
-            yield Label(self.question)
+            yield Label(Content(printable(self.question)))
             yield OptionList(
                 *(
-                    Option(f"{name}{'  (current)' if name == self.current else ''}", id=name)
+                    Option(
+                        Content(printable(name) + ("  (current)" if name == self.current else "")),
+                        id=name,
+                    )
                     for name in self.choices
                 ),
                 id="clusters",

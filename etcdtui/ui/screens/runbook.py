@@ -10,15 +10,17 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, RichLog, Static
 
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Plan, RunReport
+from etcdtui.models.text import printable
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.engine import Event, Runbook, execute
 from etcdtui.runbooks.render import render_checks, render_report
-from etcdtui.ui.format import escape
+from etcdtui.ui.format import NEWLINE, markup, plain
 from etcdtui.ui.screens.confirm import ConfirmScreen
 
 RunbookFactory = Callable[["RunbookScreen"], Runbook]
@@ -26,7 +28,11 @@ RULE_HINT = "rule, e.g. dbQuotaUsage > 0.8 || dbSizeFree > 200*1024*1024 (empty:
 
 
 class RunbookScreen(Screen[None]):
-    """Shows a plan, runs it on request, journals every step."""
+    """Shows a plan, runs it on request, journals every step.
+
+    Targets, commands, output and errors come from the config and the nodes: they are shown
+    as Text or Content, never as markup, with control characters made visible.
+    """
 
     AUTO_FOCUS = "#steps"  # keys act on the plan; Tab reaches the options
 
@@ -54,7 +60,7 @@ class RunbookScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"[b]{escape(self.title_text)}[/b]", id="runbook-title")
+        yield Static(markup("[b]$title[/b]", title=self.title_text), id="runbook-title")
         if self.with_options:
             with Horizontal(id="runbook-options"):
                 yield Input(placeholder=RULE_HINT, id="rule")
@@ -110,26 +116,36 @@ class RunbookScreen(Screen[None]):
             return
         self.planning = False
         self.plan = None
-        self.query_one("#preflight", Static).update(f"[b $error]Cannot plan:[/] {escape(message)}")
-        self.notify(escape(message), title="Cannot plan", severity="error")
+        self.query_one("#preflight", Static).update(
+            markup("[b $error]Cannot plan:[/] $message", message=message, keep_newlines=True)
+        )
+        self.notify(printable(message, newlines=True), title="Cannot plan", severity="error",
+                    markup=False)  # fmt: skip
 
     def _show_plan(self, runbook: Runbook, plan: Plan, seq: int) -> None:
         if seq != self._plan_seq or self.running:
             return  # a newer plan was asked for, or a run started: this one is stale
         self.planning = False
         self.runbook, self.plan = runbook, plan
-        lines = ["[b]Preflight (read-only)[/b]", *map(escape, render_checks(plan.checks))]
+        # render_checks and plain strings in a Content join are literal text, never markup.
+        lines: list[Content | str] = [
+            Content.styled("Preflight (read-only)", "bold"),
+            *render_checks(plan.checks),
+        ]
         if plan.notes:
-            lines += ["", "[b]Now[/b]", *(f"  {escape(n)}" for n in plan.notes)]
-        verdict = ("[b $error]REFUSED: a preflight check failed; nothing will run.[/]"
+            lines += ["", Content.styled("Now", "bold"), *(f"  {printable(n)}" for n in plan.notes)]
+        verdict = (Content.styled("REFUSED: a preflight check failed; nothing will run.",
+                                  "bold $error")
                    if plan.blocked else f"{len(plan.steps)} steps; press x to execute")  # fmt: skip
         lines += ["", verdict]
-        self.query_one("#preflight", Static).update("\n".join(lines))
+        self.query_one("#preflight", Static).update(NEWLINE.join(lines))
         table = self.query_one("#steps", DataTable)
         table.clear()
         for index, step in enumerate(plan.steps, start=1):
-            command = Text(step.command + ("  DESTRUCTIVE" if step.destructive else ""))
-            table.add_row(str(index), "planned", step.target, command, key=str(index))
+            command = plain(step.command + ("  DESTRUCTIVE" if step.destructive else ""))
+            table.add_row(
+                Text(str(index)), Text("planned"), plain(step.target), command, key=str(index)
+            )
         self.refresh_bindings()
 
     # --- execute ---------------------------------------------------------------------------
@@ -148,11 +164,17 @@ class RunbookScreen(Screen[None]):
             self.notify("Nothing to do.")
             return
         if plan.destructive:
-            destructive = "\n".join(f"  {s.command}" for s in plan.steps if s.destructive)
-            question = f"This plan has DESTRUCTIVE steps on cluster {plan.cluster}:\n{destructive}"
-            screen = ConfirmScreen(escape(question), require=plan.cluster)
+            # Each value made printable on its own: the question's own line breaks stay.
+            destructive = "\n".join(
+                f"  {printable(s.command)}" for s in plan.steps if s.destructive
+            )
+            question = (
+                f"This plan has DESTRUCTIVE steps on cluster {printable(plan.cluster)}:\n"
+                f"{destructive}"
+            )
+            screen = ConfirmScreen(question, require=plan.cluster)
         else:
-            screen = ConfirmScreen(f"Run these {len(plan.steps)} steps on {escape(plan.cluster)}?")
+            screen = ConfirmScreen(f"Run these {len(plan.steps)} steps on {plan.cluster}?")
         self.app.push_screen(screen, self._confirmed)
 
     def _confirmed(self, yes: bool | None) -> None:
@@ -182,15 +204,15 @@ class RunbookScreen(Screen[None]):
         log = self.query_one("#log", RichLog)
         table = self.query_one("#steps", DataTable)
         if event.kind == "step" and event.step is not None:
-            log.write(Text(f"[{event.index}] {event.step.target}: {event.step.command}", "bold"))
-            table.update_cell(str(event.index), "STATE", "running…")
+            log.write(plain(f"[{event.index}] {event.step.target}: {event.step.command}", "bold"))
+            table.update_cell(str(event.index), "STATE", Text("running…"))
         elif event.kind == "output":
-            log.write(f"    {event.text}")
+            log.write(plain(f"    {event.text}"))
         elif event.kind == "result" and event.result is not None:
             state = f"ok {event.result.duration:.1f} s" if event.result.ok else "FAILED"
-            table.update_cell(str(event.index), "STATE", state)
+            table.update_cell(str(event.index), "STATE", Text(state))
         elif event.kind in ("stopped", "verify"):
-            log.write(event.text)
+            log.write(Text(printable(event.text, newlines=True)))
 
     def _finished(self, report: RunReport | None, error: str) -> None:
         self.running = False
@@ -198,16 +220,17 @@ class RunbookScreen(Screen[None]):
         self.refresh_bindings()
         log = self.query_one("#log", RichLog)
         if report is None:
-            log.write(f"stopped: {error}")
-            log.write(f"what ran is in the audit log: {self.audit.path}")
-            self.notify(escape(error), title="Runbook stopped", severity="error")
+            log.write(Text(f"stopped: {printable(error, newlines=True)}"))
+            log.write(plain(f"what ran is in the audit log: {self.audit.path}"))
+            self.notify(printable(error, newlines=True), title="Runbook stopped",
+                        severity="error", markup=False)  # fmt: skip
             return
         for line in render_report(report).splitlines():
-            log.write(line)
-        log.write(f"audit log: {self.audit.path}")
+            log.write(Text(line))  # render_report made every line printable
+        log.write(plain(f"audit log: {self.audit.path}"))
         title = "Runbook done" if report.ok else "Runbook FAILED"
-        self.notify(escape(report.stopped or "verified"), title=title,
-                    severity="information" if report.ok else "error")  # fmt: skip
+        self.notify(printable(report.stopped or "verified", newlines=True), title=title,
+                    severity="information" if report.ok else "error", markup=False)  # fmt: skip
 
     def action_abort(self) -> None:
         if self.running:

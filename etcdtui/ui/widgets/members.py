@@ -8,6 +8,7 @@ from textual.widgets import DataTable
 from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.units import human_bytes
 from etcdtui.services.health import quota_usage, usage_percent
+from etcdtui.ui.format import plain
 
 COLUMNS = (
     "", "NAME", "STATE", "ID", "VERSION", "TERM", "INDEX", "APPLIED", "DB SIZE", "QUOTA",
@@ -29,7 +30,7 @@ def member_state(view: MemberView) -> tuple[str, int]:
 
 
 def member_cells(view: MemberView) -> tuple[str, ...]:
-    """The row as plain strings (the table styles the state cell)."""
+    """The row as strings, raw as the cluster gave them (the table makes them safe Text)."""
     s = view.status
     usage = quota_usage(view)
     state, _ = member_state(view)
@@ -53,7 +54,7 @@ def member_cells(view: MemberView) -> tuple[str, ...]:
     )
 
 
-class MembersTable(DataTable[str | Text]):
+class MembersTable(DataTable[Text]):
     """Every member; Enter opens its detail."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -69,7 +70,9 @@ class MembersTable(DataTable[str | Text]):
                   2: colours.get("error", "red")}  # fmt: skip
         self.clear()
         for member in view.members:
-            cells: list[str | Text] = list(member_cells(member))
+            # Text, never str: DataTable reads a str cell as Rich markup, and names and URLs
+            # come from the cluster (`[/]` would crash it, `[fd00::1]` would vanish).
+            cells = [plain(cell) for cell in member_cells(member)]
             state, level = member_state(member)
             cells[2] = Text(state, style=f"bold {styles[level]}" if level else styles[level])
             if member.is_leader:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from textual.content import Content
 from textual.widgets import Static
 
 from etcdtui.models import ClusterView
+from etcdtui.models.text import printable
 from etcdtui.models.units import human_bytes, human_seconds
 from etcdtui.services.health import (
     Level,
@@ -16,57 +18,62 @@ from etcdtui.services.health import (
     usage_percent,
 )
 from etcdtui.services.history import History, human_duration
-from etcdtui.ui.format import escape, level_markup, quota_bar, sparkline
+from etcdtui.ui.format import NEWLINE, level_content, markup, quota_bar, sparkline
 from etcdtui.ui.widgets.members import member_state
 
 
 class Pane(Static):
-    """A bordered pane that renders from the latest ClusterView and History."""
+    """A bordered pane that renders from the latest ClusterView and History.
+
+    Lines are Content: our markup is parsed, names and errors from the cluster are put in as
+    data (`markup(template, name=...)`), never spliced into a markup string.
+    """
 
     def show(self, view: ClusterView, history: History) -> None:
-        self.update(self.render_view(view, history))
+        self.update(NEWLINE.join(self.render_view(view, history)))
 
-    def render_view(self, view: ClusterView, history: History) -> str:
+    def render_view(self, view: ClusterView, history: History) -> list[Content]:
         raise NotImplementedError
 
 
 class HealthPane(Pane):
     """Leader, quorum arithmetic, per-member health and every finding, worst first."""
 
-    def render_view(self, view: ClusterView, history: History) -> str:
-        lines: list[str] = []
+    def render_view(self, view: ClusterView, history: History) -> list[Content]:
+        lines: list[Content] = []
         leader = view.leader
         changes = history.leader_changes()
         if leader is not None and leader.status is not None:
-            lines.append(f"Leader  [b]{escape(leader.name)}[/b]  term {leader.status.raft_term}")
+            lines.append(markup("Leader  [b]$name[/b]  term $term", name=leader.name,
+                                term=leader.status.raft_term))  # fmt: skip
         elif view.members:
-            lines.append(level_markup(Level.CRIT, "NO LEADER"))
+            lines.append(level_content(Level.CRIT, "NO LEADER"))
         changes_text = "-" if changes is None else str(changes)
-        lines.append(
+        lines.append(Content(
             f"Leader changes (15 min): {changes_text}  {sparkline(history.leader_change_series())}"
-        )
-        lines.append(f"Quorum  {escape(quorum_sentence(view))}")
-        states = []
+        ))  # fmt: skip
+        lines.append(markup("Quorum  $sentence", sentence=quorum_sentence(view)))
+        states: list[Content] = []
         for member in view.members:
             state, level = member_state(member)
-            states.append(f"{escape(member.name)} {level_markup(Level(level), state)}")
-        lines.append("  ".join(states))
+            states.append(markup("$name ", name=member.name) + level_content(Level(level), state))
+        lines.append(Content("  ").join(states))
         findings = cluster_findings(view, changes)
-        lines.append("")
+        lines.append(Content(""))
         if not findings:
-            lines.append(level_markup(Level.OK, "ok: nothing to report"))
+            lines.append(level_content(Level.OK, "ok: nothing to report"))
         for finding in findings[:8]:
-            lines.append(f"{level_markup(finding.level)}  {escape(finding.text)}")
+            lines.append(level_content(finding.level) + markup("  $text", text=finding.text))
         if len(findings) > 8:
-            lines.append(f"… and {len(findings) - 8} more")
-        return "\n".join(lines)
+            lines.append(Content(f"… and {len(findings) - 8} more"))
+        return lines
 
 
 class QuotaPane(Pane):
     """Per member: size against quota with the 80%/95% marks, in-use, fragmentation, trend."""
 
-    def render_view(self, view: ClusterView, history: History) -> str:
-        lines: list[str] = []
+    def render_view(self, view: ClusterView, history: History) -> list[Content]:
+        lines: list[Content] = []
         if view.alarms:
             for alarm in view.alarms:
                 who = next((m.name for m in view.members if m.member_id == alarm.member_id), "?")
@@ -74,16 +81,17 @@ class QuotaPane(Pane):
                     "NOSPACE": ": writes refused; [b]n[/b] starts the recovery runbook",
                     "CORRUPT": ": members disagree; investigate before any maintenance",
                 }.get(alarm.kind, "")
-                lines.append(level_markup(Level.CRIT, f"ALARM {alarm.kind} on {who}") + advice)
+                lines.append(level_content(Level.CRIT, f"ALARM {alarm.kind} on {who}")
+                             + Content.from_markup(advice))  # fmt: skip
         else:
-            lines.append("Alarms: none")
+            lines.append(Content("Alarms: none"))
         quotas = [
             m.metrics.quota_bytes for m in view.members if m.metrics and m.metrics.quota_bytes
         ]
         eta = history.quota_eta(min(quotas) if quotas else None)
         if eta:  # 0 means a member is at its quota already: the alarm says so
             lines.append(
-                level_markup(Level.WARN if eta < 86400 else Level.OK, "growing")
+                level_content(Level.WARN if eta < 86400 else Level.OK, "growing")
                 + f": quota reached in about {human_duration(eta)} at this rate"
             )
         # name, bar, "100% CRITICAL", then a size trend when there is room for it
@@ -92,8 +100,9 @@ class QuotaPane(Pane):
         width = max(8, min(40, room - trend_width - 1 if trend_width else room))
         for member in view.members:
             s = member.status
+            name = f"{printable(member.name):<9}"  # padded as shown
             if s is None:
-                lines.append(f"{escape(member.name):<9} {'·' * width}  unreachable")
+                lines.append(markup(f"$name {'·' * width}  unreachable", name=name))
                 continue
             usage = quota_usage(member)
             level = quota_level(usage)
@@ -102,35 +111,40 @@ class QuotaPane(Pane):
             bar = quota_bar(usage, width)
             size_trend = sparkline(history.series(s.member_id), trend_width) if trend_width else ""
             lines.append(
-                f"{escape(member.name):<9} {bar} {percent} {level_markup(level)} {size_trend}"
+                markup(f"$name {bar} {percent} ", name=name)
+                + level_content(level)
+                + f" {size_trend}"
             )
             in_use_trend = sparkline(history.series(s.member_id, "in_use"), 8)
-            lines.append(
+            lines.append(Content(
                 f"  {human_bytes(s.db_size)} of {human_bytes(quota)} · in use "
                 f"{human_bytes(s.db_size_in_use)} {in_use_trend} · frag {s.fragmentation:.0%}"
-            )
-        lines.append("[dim]marks: warning 80% │ critical 95% │ · trends: 15 min[/dim]")
-        return "\n".join(lines)
+            ))  # fmt: skip
+        lines.append(
+            Content.from_markup("[dim]marks: warning 80% │ critical 95% │ · trends: 15 min[/dim]")
+        )
+        return lines
 
 
 class DiskPane(Pane):
     """WAL fsync, backend commit and peer round-trip p99 per member, over the last minute."""
 
-    def render_view(self, view: ClusterView, history: History) -> str:
+    def render_view(self, view: ClusterView, history: History) -> list[Content]:
         header = f"{'member':<10} {'WAL fsync p99':<18} {'commit p99':<18} {'peer RTT p99':<18}"
-        lines = [f"[b]{header}[/b]"]
+        lines = [Content.styled(header, "bold")]
         for member in view.members:
+            name = f"{printable(member.name):<10}"
             if member.metrics is None or member.member_id is None:
-                lines.append(f"{escape(member.name):<10} {'no metrics'}")
+                lines.append(markup("$name no metrics", name=name))
                 continue
             recent = history.recent(member.member_id, member.metrics)
             cells = []
             for _label, value, level in latencies(recent):
                 text = f"{human_seconds(value)} {level.word}" if value is not None else "-"
-                cells.append(level_markup(level, f"{text:<18}"))
-            lines.append(f"{escape(member.name):<10} " + " ".join(cells))
-        lines.append(
+                cells.append(level_content(level, f"{text:<18}"))
+            lines.append(markup("$name ", name=name) + Content(" ").join(cells))
+        lines.append(Content.from_markup(
             "[dim]good: fsync < 10 ms (critical > 500), commit < 25 ms (critical > 250), "
             "peer RTT < 150 ms[/dim]"
-        )
-        return "\n".join(lines)
+        ))  # fmt: skip
+        return lines
