@@ -7,6 +7,7 @@ Heavy imports (Textual, etcd3-py, paramiko) happen inside the command that needs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -25,14 +26,100 @@ if TYPE_CHECKING:  # only for annotations: the commands import what they need wh
     from etcdtui.runbooks.engine import Runbook
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line and exits 2."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        _say(f"{self.prog}: error: {message} (see {self.prog} --help)")
         raise SystemExit(EXIT_USAGE)
+
+
+def _say(line: str) -> None:
+    """One line on stderr, whatever it quotes: control characters (a newline in a path, an
+    ESC in an argument) are shown escaped, so the line stays one line and the terminal is
+    left alone."""
+    from etcdtui.models.text import printable
+
+    try:
+        sys.stderr.write(printable(line) + "\n")
+        sys.stderr.flush()
+    except OSError:  # stderr closed or a broken pipe: nowhere left to say it
+        pass
+
+
+def _input_file(what: str) -> Callable[[str], str]:
+    """An argparse type for a file etcdtui will read: it must be a readable regular file,
+    checked with stat before any command runs (a FIFO would hang the read, a device never
+    end it). `~` is expanded for the check only; the text is returned as given."""
+
+    def check(text: str) -> str:
+        from etcdtui.toml_io import regular_file
+
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"the {what} path is empty")
+        try:
+            regular_file(os.path.expanduser(text), what)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+        return text
+
+    return check
+
+
+def _input_path(what: str) -> Callable[[str], Path]:
+    """`_input_file`, as a Path."""
+    check = _input_file(what)
+    return lambda text: Path(check(text))
+
+
+def _optional_file(what: str) -> Callable[[str], str]:
+    """An argparse type for a file read if it exists (known_hosts): when it does, it must be
+    a regular file."""
+
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"the {what} path is empty")
+        if os.path.lexists(os.path.expanduser(text)):
+            return _input_file(what)(text)
+        return text
+
+    return check
+
+
+def _endpoints(text: str) -> str:
+    """--endpoints: not empty, and no white space or control character inside a URL (urllib
+    would drop a newline silently and connect somewhere else than what was typed)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty: give URL[,URL...]")
+    for item in text.split(","):
+        item = item.strip()
+        if any(ch.isspace() or not ch.isprintable() for ch in item):
+            raise argparse.ArgumentTypeError(f"{item!r} holds white space or a control character")
+    return text
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty")
+    return text
+
+
+def _quota_bytes(text: str) -> int:
+    """etcd's --quota-backend-bytes is an int64: refused here rather than by a started etcd."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of bytes, got {text!r}"
+        ) from None
+    if not 0 < value < 2**63:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of bytes below 2**63, got {text}"
+        )
+    return value
 
 
 def _positive_seconds(text: str) -> float:
@@ -50,21 +137,28 @@ def _add_connection(parser: argparse.ArgumentParser, suppress: bool) -> None:
     # given before the subcommand.
     default = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("connection (defaults from ETCDCTL_* variables)")
-    group.add_argument("--config", metavar="FILE", default=default, help="TOML config file")
-    group.add_argument("--cluster", metavar="NAME", default=default, help="cluster in the config")
-    group.add_argument(
-        "--endpoints", metavar="URL[,URL]", default=default, help="client URLs (ETCDCTL_ENDPOINTS)"
-    )
+    group.add_argument("--config", metavar="FILE", default=default, help="TOML config file",
+                       type=_input_file("config file"))  # fmt: skip
+    group.add_argument("--cluster", metavar="NAME", default=default, type=_non_empty,
+                       help="cluster in the config")  # fmt: skip
+    group.add_argument("--endpoints", metavar="URL[,URL]", default=default, type=_endpoints,
+                       help="client URLs (ETCDCTL_ENDPOINTS)")  # fmt: skip
     group.add_argument(
         "--cacert",
         metavar="FILE",
         default=default,
+        type=_input_file("CA certificate file (--cacert)"),
         help="CA bundle to verify servers (ETCDCTL_CACERT)",
     )
     group.add_argument(
-        "--cert", metavar="FILE", default=default, help="client certificate (ETCDCTL_CERT)"
+        "--cert",
+        metavar="FILE",
+        default=default,
+        type=_input_file("client certificate file (--cert)"),
+        help="client certificate (ETCDCTL_CERT)",
     )
-    group.add_argument("--key", metavar="FILE", default=default, help="client key (ETCDCTL_KEY)")
+    group.add_argument("--key", metavar="FILE", default=default, help="client key (ETCDCTL_KEY)",
+                       type=_input_file("client key file (--key)"))  # fmt: skip
     group.add_argument(
         "--timeout",
         metavar="SECONDS",
@@ -92,10 +186,15 @@ def _add_runbook_flags(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="where executed steps are journaled (default $XDG_STATE_HOME/etcdtui/audit.log)",
     )
+    parser.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="remove the cluster lock of a run that cannot release it (asks for the cluster name)",
+    )
 
 
 def _add_key_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--key-file", type=Path, metavar="FILE",
+    parser.add_argument("--key-file", type=_input_path("key file"), metavar="FILE",
                         help="32-byte key file (0600) for encrypted snapshots")  # fmt: skip
     parser.add_argument("--passphrase", action="store_true",
                         help="ask for a passphrase (or read $ETCDTUI_PASSPHRASE)")  # fmt: skip
@@ -196,12 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_key_flags(save)
     save.add_argument("--audit-log", type=Path, default=None, metavar="FILE")
     status_file = snap_sub.add_parser("status", help="HASH, REVISION, TOTAL KEYS, TOTAL SIZE")
-    status_file.add_argument("file", type=Path, metavar="FILE")
+    status_file.add_argument("file", type=_input_path("snapshot file"), metavar="FILE")
     status_file.add_argument("-w", "--write-out", choices=("table", "json"), default="table")
     _add_key_flags(status_file)
 
     restore = sub.add_parser("restore", help="restore every member from a snapshot (guided)")
-    restore.add_argument("file", type=Path, metavar="FILE", nargs="?",
+    restore.add_argument("file", type=_input_path("snapshot file"), metavar="FILE", nargs="?",
                          help="the snapshot (not needed with --rollback or --forget)")  # fmt: skip
     _add_connection(restore, suppress=True)
     again = restore.add_mutually_exclusive_group()
@@ -213,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument(
         "--forget", action="store_true", help="abandon its journal (changes nothing on nodes)"
     )
+    restore.add_argument("--force-foreign-snapshot", action="store_true",
+                         help="restore a snapshot of another cluster's members")  # fmt: skip
     _add_key_flags(restore)
     _add_runbook_flags(restore)
 
@@ -247,8 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="copy the client certificate, key and CA here (0600) instead "
                           "of reading them from the node each time")  # fmt: skip
     discover.add_argument("--user", default=None, help="SSH user (default: ~/.ssh/config's)")
-    discover.add_argument("--identity-file", default=None, metavar="FILE")
-    discover.add_argument("--known-hosts", default=None, metavar="FILE")
+    discover.add_argument("--identity-file", default=None, metavar="FILE",
+                          type=_input_file("SSH identity file"))  # fmt: skip
+    discover.add_argument("--known-hosts", default=None, metavar="FILE",
+                          type=_optional_file("known_hosts file"))  # fmt: skip
     discover.add_argument("--accept-new-host-keys", action="store_true",
                           help="trust hosts not yet in known_hosts (changed keys are still "
                           "refused)")  # fmt: skip
@@ -268,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--etcd-version", choices=("3.4", "3.5"), default="3.5")
     up.add_argument(
         "--quota-bytes",
-        type=int,
+        type=_quota_bytes,
         default=None,
         metavar="BYTES",
         help="etcd's --quota-backend-bytes (rehearse NOSPACE)",
@@ -335,6 +438,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_kube_check(args: argparse.Namespace) -> int:
     from etcdtui.clients.ssh import ShellPool
     from etcdtui.clients.via_ssh import open_cluster
+    from etcdtui.models.text import printable
     from etcdtui.services.kube.render import render_json, render_text
     from etcdtui.services.kube.report import cluster_report
 
@@ -352,7 +456,8 @@ def cmd_kube_check(args: argparse.Namespace) -> int:
         client.close()
         shells.close_all()
     render = render_json if args.write_out == "json" else render_text
-    print(render(report, connection.cluster))
+    # Paths, URLs and errors read from the nodes: no control character reaches the terminal.
+    print(printable(render(report, connection.cluster), newlines=True))
     return EXIT_FAILED if report.worst == "critical" else EXIT_OK
 
 
@@ -366,12 +471,35 @@ def _confirm(plan: Plan, cluster: str) -> bool:
     return input("Run these steps? [y/N] ").strip().lower() in ("y", "yes")
 
 
+def _break_lock(runbook: Runbook) -> None:
+    """--break-lock: only with the cluster's name typed on a terminal."""
+    from etcdtui.models.text import printable
+
+    lock = runbook.cluster_lock()
+    holder = lock.holder() if lock is not None else ""
+    if lock is None or not holder:
+        print("the cluster lock is not held: nothing to break", flush=True)
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("--break-lock needs the cluster name typed on a terminal")
+    answer = input(
+        f"The lock is held by {printable(holder)}. Type the cluster name "
+        f"({printable(runbook.cluster)}) to break it: "
+    )
+    if answer.strip() != runbook.cluster:
+        raise UsageError("not confirmed: the lock was left in place")
+    print(printable(lock.break_lock()), flush=True)
+
+
 def run_runbook(runbook: Runbook, args: argparse.Namespace) -> int:
     """Plan, print, confirm, execute with live output, verify: the same for every runbook."""
+    from etcdtui.models.text import printable
     from etcdtui.runbooks.audit import AuditLog
     from etcdtui.runbooks.engine import Event, execute
-    from etcdtui.runbooks.render import render_plan, render_report
+    from etcdtui.runbooks.render import block, render_plan, render_report
 
+    if args.break_lock:
+        _break_lock(runbook)
     plan = runbook.plan()
     print(render_plan(plan), flush=True)
     if plan.blocked:
@@ -389,30 +517,35 @@ def run_runbook(runbook: Runbook, args: argparse.Namespace) -> int:
     audit = AuditLog(args.audit_log)
 
     def show(event: Event) -> None:
+        # Targets, commands and output come from the config and the nodes: made printable,
+        # so a command's output cannot retitle or clear the terminal.
         if event.kind == "step" and event.step is not None:
-            target = event.step.target
-            print(f"\n[{event.index}/{len(plan.steps)}] {target}: {event.text}", flush=True)
+            target, command = printable(event.step.target), printable(event.text)
+            print(f"\n[{event.index}/{len(plan.steps)}] {target}: {command}", flush=True)
         elif event.kind == "output":
-            print(f"    {event.text}", flush=True)
+            print(f"    {block(event.text, '    ')}", flush=True)
         elif event.kind == "result" and event.result is not None:
             word = "ok" if event.result.ok else "FAILED"
             print(f"    {word} in {event.result.duration:.1f} s", flush=True)
 
     report = execute(runbook, plan, audit, on_event=show)
     print(render_report(report))
-    print(f"audit log: {audit.path}")
+    print(f"audit log: {printable(str(audit.path))}")
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def cmd_defrag(args: argparse.Namespace) -> int:
-    from etcdtui.clients.via_ssh import open_cluster
-    from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
     from etcdtui.runbooks.rule import parse_rule
 
-    rule = parse_rule(args.rule) if args.rule else None  # a bad rule exits 2 before any I/O
+    # Checked before the heavy imports and any I/O. An empty --rule is refused rather than
+    # read as "every member": leaving --rule out says that.
+    rule = parse_rule(args.rule) if args.rule is not None else None
     if not math.isfinite(args.wait) or not 0 <= args.wait <= 3600:
         raise UsageError(f"--wait takes 0 to 3600 seconds, got {args.wait:g}")
     connection = _connection(args)
+    from etcdtui.clients.via_ssh import open_cluster
+    from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
+
     shells = None
     if args.on_node or connection.via_ssh:
         if not connection.nodes:
@@ -433,10 +566,10 @@ def cmd_defrag(args: argparse.Namespace) -> int:
 
 
 def cmd_recover_nospace(args: argparse.Namespace) -> int:
+    connection = _connection(args)  # a bad config is refused before the heavy imports
     from etcdtui.clients.via_ssh import open_cluster
     from etcdtui.runbooks.defrag import DefragOptions, NospaceRecovery
 
-    connection = _connection(args)
     client = open_cluster(connection)
     try:
         options = DefragOptions(defrag_timeout=args.defrag_timeout)
@@ -448,13 +581,14 @@ def cmd_recover_nospace(args: argparse.Namespace) -> int:
 def _snapshot_key(args: argparse.Namespace, confirm: bool = False) -> SnapshotKey | None:
     from etcdtui.clients.snapshot_crypto import SnapshotKey
 
+    # Taken out of the environment at once, used or not: no child (etcdctl, sh, ssh) inherits it.
+    text = os.environ.pop("ETCDTUI_PASSPHRASE", None)
     if args.key_file and args.passphrase:
         raise UsageError("give --key-file or --passphrase, not both")
     if args.key_file:
         return SnapshotKey.from_file(args.key_file)
     if not args.passphrase:
         return None
-    text = os.environ.get("ETCDTUI_PASSPHRASE")
     if text is None:
         if not sys.stdin.isatty():
             raise UsageError("--passphrase needs a terminal, or $ETCDTUI_PASSPHRASE")
@@ -494,9 +628,11 @@ def _progress_printer() -> Callable[[int, int | None, float], None]:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     if args.snapshot_command == "status":
         return _snapshot_status(args)
+    from etcdtui.models.text import printable
     from etcdtui.models.units import human_bytes
-    from etcdtui.runbooks.audit import AuditLog, new_run_id
-    from etcdtui.runbooks.backup import SnapshotSaver, reader_for
+    from etcdtui.runbooks.audit import AuditLog
+    from etcdtui.runbooks.backup import SnapshotSaver, reader_for, save_recorded
+    from etcdtui.runbooks.node_leftovers import sweeper
     from etcdtui.runbooks.snapshot_sink import check_target
 
     if args.encrypt and not (args.key_file or args.passphrase):
@@ -504,51 +640,59 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     if (args.key_file or args.passphrase) and not args.encrypt:
         raise UsageError("--key-file/--passphrase encrypt the snapshot: add --encrypt")
     check_target(args.file.expanduser().absolute())  # before any connection is made
-    connection = _connection(args)
-    key = _snapshot_key(args, confirm=True) if args.encrypt else None
+    connection = _connection(args)  # a bad config is reported before the passphrase is asked
+    key = _snapshot_key(args, confirm=True)  # None unless --encrypt; $ETCDTUI_PASSPHRASE gone
+
+    def note(line: str) -> None:  # node-side copies left behind, or removed since
+        _say(f"etcdtui: {line}")
+
     shells = None
     if args.on_node or connection.via_ssh:
         from etcdtui.clients.ssh import ShellPool
 
         if not connection.nodes:
             raise UsageError("--on-node needs a config whose cluster lists its nodes")
-        shells = ShellPool(connection.nodes)
+        # Each node reached removes the snapshot copies an earlier save had to leave there.
+        shells = ShellPool(connection.nodes, on_connect=sweeper(connection.cluster, note))
     cluster = reader_for(connection, shells)
-    audit = AuditLog(args.audit_log)
-    run_id = new_run_id()
+
+    def started(member: str, route: str) -> None:  # printed once the audit log has the step
+        print(f"saving a snapshot of {printable(connection.cluster)} to "
+              f"{printable(str(args.file))}", flush=True)  # fmt: skip
+
     try:
         saver = SnapshotSaver(connection, cluster, shells=shells)
-        print(f"saving a snapshot of {connection.cluster} to {args.file}", flush=True)
-        if args.on_node:
-            result = saver.save_on_node(args.file, args.on_node, key, _progress_printer())
-        else:
-            result = saver.save(args.file, args.from_member, key, _progress_printer())
+        # "started" is journaled before the first byte is read; unrecordable means not started.
+        result = save_recorded(saver, AuditLog(args.audit_log), args.file,
+                               member=args.from_member, node=args.on_node, key=key,
+                               on_progress=_progress_printer(), on_start=started,
+                               on_note=note)  # fmt: skip
     finally:
         cluster.close()
         if shells is not None:
             shells.close_all()
     if sys.stderr.isatty():
         sys.stderr.write("\n")
-    audit.record(cluster=connection.cluster, runbook="snapshot-save", run_id=run_id, step=1,
-                 step_id="save", target=result.member,
-                 command=f"snapshot save {result.path} via {result.route}", exit_code=0,
-                 duration=result.seconds, note=f"sha256 {result.sha256}"
-                 + (", encrypted" if result.encrypted else ""))  # fmt: skip
-    print(f"saved {result.path}: {human_bytes(result.snapshot_size)} from {result.member} "
-          f"({result.endpoint}) via {result.route} in {result.seconds:.2f} s, "
-          f"{human_bytes(int(result.rate))}/s"
-          f"{', encrypted' if result.encrypted else ''}")  # fmt: skip
-    print(f"sha256 {result.sha256}  (in {result.path.name}.sha256)")
+    # The member's name and URL come from the cluster: never raw control characters here.
+    print(printable(f"saved {result.path}: {human_bytes(result.snapshot_size)} from "
+                    f"{result.member} ({result.endpoint}) via {result.route} in "
+                    f"{result.seconds:.2f} s, {human_bytes(int(result.rate))}/s"
+                    f"{', encrypted' if result.encrypted else ''}"))  # fmt: skip
+    print(f"sha256 {result.sha256}  (in {printable(result.path.name)}.sha256)")
     return EXIT_OK
 
 
 def _snapshot_status(args: argparse.Namespace) -> int:
     import json
 
-    from etcdtui.runbooks.catalogue import inspect_snapshot
+    from etcdtui.errors import SnapshotError
+    from etcdtui.runbooks.catalogue import check_sidecar, inspect_snapshot
 
     key = _snapshot_key(args)
     status, encrypted = inspect_snapshot(args.file, key)
+    mismatch = check_sidecar(args.file.expanduser())
+    if mismatch:  # the file is not what was saved: a FAIL, whatever etcd's own digest says
+        raise SnapshotError(f"{args.file}: {mismatch}: the file changed since it was saved")
     if args.write_out == "json":
         print(json.dumps({"hash": status.hash, "revision": status.revision,
                           "totalKey": status.total_keys, "totalSize": status.total_size,
@@ -579,6 +723,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from etcdtui.clients.ssh import ShellPool
     from etcdtui.clients.via_ssh import open_cluster
     from etcdtui.runbooks.restore import RestoreRunbook, abandon, pending_restore
+    from etcdtui.runbooks.restore_state import RestoreOptions
 
     connection = _connection(args)
     if not connection.nodes:
@@ -598,7 +743,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
             f"a restore of {connection.cluster} stopped halfway: run again with --resume to "
             "continue it, --rollback to put the old data back, or --forget"
         )
-    if not args.rollback and args.file is None:
+    # --resume takes the journal's snapshot when FILE is left out; its sha256 is checked
+    # against the journal's before any copy is made from it.
+    if not (args.rollback or args.resume) and args.file is None:
         raise UsageError("give the snapshot FILE to restore from")
     key = _snapshot_key(args)
     shells = ShellPool(connection.nodes)
@@ -612,7 +759,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
             assert pending is not None
             runbook = RestoreRunbook.rollback(pending, connection, shells, client=client)
         else:
-            runbook = RestoreRunbook(connection, args.file, key, shells, client=client)
+            options = RestoreOptions(force_foreign=args.force_foreign_snapshot)
+            runbook = RestoreRunbook(connection, args.file, key, shells, options, client=client)
         try:
             return run_runbook(runbook, args)
         finally:
@@ -637,7 +785,8 @@ def cmd_member_change(args: argparse.Namespace) -> int:
     client = open_cluster(connection, shells)
     try:
         runbook = MemberChangeRunbook(connection, client, shells, node, name,
-                                      old_member=args.member if replacing else "")  # fmt: skip
+                                      old_member=args.member if replacing else "",
+                                      audit_path=args.audit_log)  # fmt: skip
         return run_runbook(runbook, args)
     finally:
         client.close()
@@ -760,7 +909,28 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command line and return its exit status: 0 done, 1 failed (the cluster or a
+    file let us down), 2 bad input (one line on stderr), 130 interrupted, 141 the reader of
+    our output went away."""
+    try:
+        try:
+            return _dispatch(build_parser().parse_args(argv))
+        finally:
+            # Output still buffered meets a closed pipe here, not in the interpreter's last
+            # flush (which would print "Exception ignored ... BrokenPipeError").
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # `etcdtui status -w json | head -1`: the reader has what it wanted. Exit quietly as
+        # a tool killed by SIGPIPE does (128 + 13); stdout goes to /dev/null so that nothing
+        # later tries the closed pipe again.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     handlers = {
         "status": cmd_status,
         "lab": cmd_lab,
@@ -777,14 +947,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except UsageError as exc:
-        print(f"etcdtui: error: {exc}", file=sys.stderr)
+        _say(f"etcdtui: error: {exc}")
         return EXIT_USAGE
     except EtcdtuiError as exc:
-        print(f"etcdtui: {exc}", file=sys.stderr)
+        _say(f"etcdtui: {exc}")
         return EXIT_FAILED
     except (KeyboardInterrupt, EOFError):
         print("\netcdtui: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # main's: the reader of our output went away
+    except OSError as exc:
+        # The bastion itself let us down (its disk full, a folder gone): still one line.
+        where = f"{exc.filename}: " if exc.filename else ""
+        _say(f"etcdtui: {where}{exc.strerror or exc}")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":
