@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -202,3 +203,96 @@ def test_nospace_alarm_is_listed_and_fails_health(make_lab) -> None:  # type: ig
     assert not view.healthy
     alarmed = [m for m in view.members if view.alarms_for(m.member_id)]
     assert alarmed and all(not m.healthy and "NOSPACE" in m.health.error for m in alarmed)  # type: ignore[union-attr]
+
+
+def _established_with_request(port: int) -> bool:
+    """Whether a connection to `port` has been accepted by the kernel and holds unread
+    request bytes (/proc/net/tcp: the server side, ESTABLISHED, receive queue not empty)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as handle:
+            rows = handle.read().splitlines()[1:]
+        for row in rows:
+            fields = row.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            rx_queue = int(fields[4].split(":")[1], 16)
+            if local_port == port and fields[3] == "01" and rx_queue > 0:
+                return True
+    return False
+
+
+def test_member_killed_during_a_request_is_refused_not_asked_about_https(make_lab) -> None:  # type: ignore[no-untyped-def]
+    info = make_lab()
+    victim = follower(info)
+    endpoint = by_name_endpoint(info, victim)
+    pid = info.pid(victim)
+    assert pid is not None and endpoint.startswith("http://")
+    # Frozen, the member's kernel still accepts the connection and buffers the request; the
+    # kill then resets it mid-request, as a crash under load does.
+    os.kill(pid, signal.SIGSTOP)
+    outcome: list[Exception] = []
+
+    def ask() -> None:
+        try:
+            GatewayClient(endpoint, timeout=30.0).status()
+        except Exception as exc:  # the test reads it
+            outcome.append(exc)
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    port = int(endpoint.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 10
+    while not _established_with_request(port):
+        assert time.monotonic() < deadline, "the request never reached the member's port"
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    asking.join(timeout=30)
+    assert not asking.is_alive()
+    (error,) = outcome
+    assert isinstance(error, EtcdError)
+    assert str(error) == f"{endpoint}: connection refused (is etcd running on it?)"
+    assert "https" not in str(error)
+
+
+def test_plain_http_to_a_tls_port_says_to_use_https(tls_lab: LabInfo) -> None:
+    plain = tls_lab.endpoints[0].replace("https://", "http://")
+    with pytest.raises(EtcdError) as caught:
+        GatewayClient(plain).status()
+    assert caught.value.message == f"{plain}: connection closed by the server: the port speaks TLS"
+    assert caught.value.hint == "use https://"
+
+
+@pytest.mark.parametrize("when", ["expired", "not-yet-valid"])
+def test_client_certificate_out_of_its_dates_is_named_with_the_date(
+    tls_lab: LabInfo, tmp_path: Path, when: str
+) -> None:
+    from tests.client_certs import issue_client_cert
+
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    day = datetime.timedelta(days=1)
+    if when == "expired":  # valid last week, until yesterday
+        start, end = now - 7 * day, now - day
+        expected = f"expired on {end:%Y-%m-%d %H:%M} UTC"
+    else:  # issued for tomorrow
+        start, end = now + day, now + 7 * day
+        expected = f"is not valid until {start:%Y-%m-%d %H:%M} UTC"
+    cert, key = issue_client_cert(tls_lab, tmp_path / "client", start, end)
+    connection = connection_of(tls_lab)
+    connection = replace(connection, tls=replace(connection.tls, cert=cert, key=key))
+    client = ClusterClient(connection)
+    try:
+        view = client.read(metrics=False)
+    finally:
+        client.close()
+    assert not any(m.reachable for m in view.members)
+    for member in view.members:
+        assert member.error == (
+            f"{member.endpoint}: TLS handshake failed: the client certificate {cert} {expected}"
+        )
+    # The same certificate, valid today, is accepted: the dates were the whole problem.
+    good, good_key = issue_client_cert(tls_lab, tmp_path / "today", now - day, now + day)
+    connection = replace(connection, tls=replace(connection.tls, cert=good, key=good_key))
+    client = ClusterClient(connection)
+    try:
+        assert client.read(metrics=False).healthy
+    finally:
+        client.close()

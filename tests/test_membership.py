@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -271,3 +273,103 @@ def test_env_file_round_trip_and_initial_cluster() -> None:
     assert initial_cluster(members, "spare1", ("http://c:2380",)) == (
         "node1=http://a:2380,spare1=http://c:2380"
     )
+
+
+def start_again(info: LabInfo, names: list[str]) -> None:
+    for name in names:
+        subprocess.run([info.node(name).service, "start"], check=True, timeout=30)
+
+
+def leader_name(info: LabInfo) -> str:
+    client = ClusterClient(connection_of(info))
+    try:
+        leader = client.read(metrics=False, health=False).leader
+    finally:
+        client.close()
+    assert leader is not None
+    return leader.name
+
+
+# A member change run in its own process, as `etcdtui add-member/replace-member` is: once the
+# new member is started, the leader dies, and with it (adding) one more voting member, so the
+# one left cannot elect a leader and nothing can catch up. Prints what the run reported.
+QUORUM_LOSER = """
+import json, sys, time
+from pathlib import Path
+from etcdtui.clients.cluster import ClusterClient
+from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.via_ssh import open_cluster
+from etcdtui.config import load_connection
+from etcdtui.lab import load_lab
+from etcdtui.runbooks.audit import AuditLog
+from etcdtui.runbooks.engine import execute
+from etcdtui.runbooks.membership import MemberChangeRunbook
+from tests.test_membership import kill
+
+lab_dir, old, audit = sys.argv[1:4]
+info = load_lab(Path(lab_dir))
+connection = load_connection(info.config_path, "lab")
+killed, started_at, stopped_at = [], [], []
+
+
+def on_event(event):
+    if event.kind == "result" and event.step is not None and event.step.id == "start":
+        reader = ClusterClient(connection)
+        leader = reader.read(metrics=False, health=False).leader.name
+        reader.close()
+        voting = [n.name for n in info.members() if n.name not in (old, leader)]
+        killed.extend([leader] if old else [leader, voting[0]])
+        for name in killed:
+            kill(info, name)
+        started_at.append(time.monotonic())
+    if event.kind == "stopped" and started_at:
+        stopped_at.append(time.monotonic())
+
+
+shells = ShellPool(connection.nodes)
+client = open_cluster(connection, shells)
+runbook = MemberChangeRunbook(connection, client, shells, "spare1", old_member=old)
+report = execute(runbook, runbook.plan(), AuditLog(Path(audit)), on_event)
+took = stopped_at[0] - started_at[0] if stopped_at else None
+print(json.dumps({"ok": report.ok, "stopped": report.stopped, "killed": killed, "took": took}))
+"""
+
+
+def test_quorum_lost_during_a_replacement_stops_at_once_with_that_reason(
+    make_lab: Callable[..., LabInfo], tmp_path: Path
+) -> None:
+    # The failed member is dead from the start; the leader dies once the new one is started.
+    info = make_lab(etcd_version="3.5", spares=1)
+    put_keys(info)
+    old = follower(info)
+    kill(info, old)
+    audit = tmp_path / "audit.log"
+    root = str(Path(__file__).parent.parent)
+    first = subprocess.run(
+        [sys.executable, "-c", QUORUM_LOSER, str(info.dir), old, str(audit)],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": root}, cwd=root,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr[-3000:]
+    outcome = json.loads(first.stdout.splitlines()[-1])
+    stopped, killed = outcome["stopped"], outcome["killed"]
+    assert outcome["took"] is not None, "the run never stopped after the start of the new member"
+    assert not outcome["ok"]
+    assert "(catch-up on spare1) failed: quorum lost: 1 of " in stopped, stopped
+    assert "there is no leader" in stopped and all(name in stopped for name in killed)
+    assert len(killed) == 1  # with the failed member: two of the three founders are down
+    took = outcome["took"]
+    print(f"stopped {took:.1f} s after the loss")
+    assert took < 20, f"stopped {took:.0f} s after the loss, not at once"  # catch-up allows 120
+    # Stopping there is safe: with the members back, the same command run again finishes.
+    start_again(info, killed)
+    again = subprocess.run(
+        [sys.executable, "-m", "etcdtui", "replace-member", old, "--new-node", "spare1",
+         "--config", str(info.config_path),
+         "--cluster", "lab", "--yes", "--audit-log", str(audit)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+    names = healthy_view(info)
+    assert "spare1" in names and old not in names
+    assert serializable_count(info, "spare1") == KEYS

@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from etcdtui.clients.etcd import EtcdClient, GatewayClient
+from etcdtui.clients.etcd import EtcdClient, GatewayClient, explain_client_cert
 from etcdtui.clients.metrics import parse_metrics
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdError, EtcdtuiError
@@ -44,9 +44,15 @@ class _Probe:
     metrics: Future[MemberMetrics] | None
 
 
-def _error_text(exc: BaseException | None, endpoint: str, timeout: float) -> str:
+def _error_text(
+    exc: BaseException | None, endpoint: str, timeout: float, cert_file: str = ""
+) -> str:
     if exc is None:
         return f"{endpoint}: timed out after {timeout:.1f} s"
+    if isinstance(exc, EtcdError):
+        # A member that refuses our handshake says only "bad certificate" (3.5) or hangs up
+        # (3.4): an expired or not yet valid client certificate is named here instead.
+        return explain_client_cert(exc, cert_file).message
     if isinstance(exc, EtcdtuiError):
         return exc.message
     return f"{endpoint}: {type(exc).__name__}: {exc}"
@@ -106,6 +112,8 @@ class ClusterClient:
         self._learned: list[str] = []
         self._preferred = connection.endpoints[0] if connection.endpoints else ""
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="etcd")
+        # The client certificate, when it is a file here (with certs_on_node it is the node's).
+        self._cert_file = "" if connection.certs_on_node else (connection.tls.cert or "")
 
     def client(self, endpoint: str) -> EtcdClient:
         with self._lock:
@@ -165,7 +173,8 @@ class ClusterClient:
             first = next((v.error for v in views if v.error), "")
             error = f"no endpoint answered ({first})" if first else "no endpoint answered"
         elif members is None and members_err is not None:
-            error = f"member list failed: {_error_text(members_err, '', self.timeout)}"
+            why = _error_text(members_err, "", self.timeout, self._cert_file)
+            error = f"member list failed: {why}"
         return ClusterView(
             cluster=self.connection.cluster,
             members=views,
@@ -187,7 +196,9 @@ class ClusterClient:
             result[endpoint] = (
                 value
                 if value is not None
-                else EtcdError(_error_text(exc, endpoint, self.timeout), endpoint=endpoint)
+                else EtcdError(
+                    _error_text(exc, endpoint, self.timeout, self._cert_file), endpoint=endpoint
+                )
             )
         return result
 
@@ -275,14 +286,14 @@ class ClusterClient:
             return MemberView(
                 endpoint=endpoint,
                 member=member,
-                error=_error_text(status_err, endpoint, self.timeout),
+                error=_error_text(status_err, endpoint, self.timeout, self._cert_file),
             )
         took, read_err = _result(probe.read) if probe.read is not None else (0.0, None)
         own_alarms = [a.kind for a in alarms if a.member_id == status.member_id]
         if probe.read is None and status.leader_id == 0:
             health = MemberHealth(endpoint, False, 0.0, "no leader", read_ok=False)
         elif took is None:
-            error = _error_text(read_err, endpoint, self.timeout)
+            error = _error_text(read_err, endpoint, self.timeout, self._cert_file)
             health = MemberHealth(endpoint, False, 0.0, error, read_ok=False)
         elif own_alarms:
             health = MemberHealth(endpoint, False, took, "active alarm: " + ", ".join(own_alarms))

@@ -72,6 +72,32 @@ def advice(text: str) -> str:
     return next((hint for needle, hint in ADVICE if needle in text), "")
 
 
+def quorum_loss(view: ClusterView) -> str:
+    """Why the cluster cannot commit anything now, in one line ("" while it may).
+
+    Lost: fewer voting members answer than a quorum, and none of those that answer knows a
+    leader. A member keeps naming a dead leader only until its election timeout, and a
+    leader cut off from the majority steps down as fast (check-quorum), so this shows
+    within a second or two of the loss, while an election among a majority is never
+    mistaken for it.
+    """
+    voting = view.voting_members
+    if not voting:
+        return ""
+    answering = [m for m in voting if m.reachable]
+    if len(answering) >= view.quorum:
+        return ""
+    if any(m.status is not None and m.status.leader_id for m in answering):
+        return ""
+    silent = ", ".join(m.name for m in voting if not m.reachable)
+    return (
+        f"quorum lost: {len(answering)} of {len(voting)} voting members answer (not: "
+        f"{silent}), quorum is {view.quorum}, and there is no leader: etcd commits nothing "
+        "until a majority is back; restart the failed members, then run the same command "
+        "again (or restore from a snapshot)"
+    )
+
+
 def stamp() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
 
@@ -160,7 +186,9 @@ class MemberSteps:
         voting = [m for m in view.voting_members if m.healthy]
         chosen = next((m for m in voting if m.is_leader), None) or (voting[0] if voting else None)
         if chosen is None:
-            raise EtcdError("no healthy voting member answers: quorum is lost; stopping")
+            raise EtcdError(
+                quorum_loss(view) or "no healthy voting member answers: quorum is lost; stopping"
+            )
         return self.client.client(chosen.endpoint)
 
     def _ours(self, members: tuple[Member, ...]) -> Member | None:
@@ -349,6 +377,10 @@ class MemberSteps:
         last = ""
         while time.monotonic() < deadline:
             view = self.client.read(metrics=False, health=False)
+            if lost := quorum_loss(view):
+                # Nothing can catch up without a leader: waiting out the timeout only hides
+                # the cause ("does not answer yet") for two minutes.
+                return False, lost
             leader = view.leader
             try:
                 mine = self.client.client(url).status()

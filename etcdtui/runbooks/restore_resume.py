@@ -10,6 +10,7 @@ stopped. Nothing is deleted.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from etcdtui.clients.snapshot_crypto import SnapshotKey, plaintext
@@ -53,10 +54,12 @@ class ResumeSide:
         steps = state.remaining()
         checks = [Check("journal", Verdict.PASS, f"{state.path}: {state.describe()[1]}")]
         checks += self.lock_checks() + self._reach(steps)
-        if any(s.kind == "copy" for s in steps):
-            checks.append(self._same_snapshot(state))
         done = [s.id for s in state.active_steps if s.id in set(state.active_done)]
         notes = [f"already done ({state.mode}): " + (", ".join(done) or "nothing")]
+        if any(s.kind == "copy" for s in steps):
+            checks.append(self._same_snapshot(state))
+        elif state.mode == RESTORE:
+            notes.append("every node has its copy of the snapshot: the file is not read again")
         if state.current:
             notes.append(
                 f"cut short: {state.current}: it runs again, after checking what it had done"
@@ -67,19 +70,32 @@ class ResumeSide:
         return Plan(title, self.cluster, steps, tuple(checks), tuple(notes))
 
     def _same_snapshot(self, state: RestoreState) -> Check:
+        """Copies are left to make: the file they are made from must be the run's snapshot,
+        byte for byte (its plaintext's sha256 as the journal recorded it)."""
+        path = self.snapshot_path
+        # Without FILE, `restore --resume` reads the snapshot the journal names.
+        named = " (named by the journal)" if str(path) == state.snapshot.path else ""
+        if named and not path.is_absolute():
+            named = " (named by the journal, relative to the folder the run began in)"
         try:
-            with plaintext(self.snapshot_path, self.key) as clear:
+            with plaintext(path, self.key) as clear:
                 digest = sha256_file(clear)
         except EtcdtuiError as exc:
-            return Check("snapshot unchanged", Verdict.FAIL, f"copies are left to make: {exc}")
+            return Check(
+                "snapshot unchanged",
+                Verdict.FAIL,
+                f"copies are left to make from {path}{named}: {exc}; give the snapshot FILE",
+            )
         if digest != state.snapshot.sha256:
             return Check(
                 "snapshot unchanged",
                 Verdict.FAIL,
-                f"{self.snapshot_path} is not the snapshot this run restores "
+                f"{path}{named} is not the snapshot this run restores "
                 f"(sha256 {digest[:16]}..., the run's {state.snapshot.sha256[:16]}...)",
             )
-        return Check("snapshot unchanged", Verdict.PASS, f"sha256 {digest[:16]}... as planned")
+        return Check(
+            "snapshot unchanged", Verdict.PASS, f"{path}{named}: sha256 {digest[:16]}... as planned"
+        )
 
     def _reach(self, steps: tuple[Step, ...]) -> list[Check]:
         nodes = {s.arg("node") for s in steps if "node" in dict(s.args)}
@@ -176,3 +192,38 @@ class ResumeSide:
                     )
                 )
         return tuple(steps)
+
+    def rollback_summary(self, state: RestoreState) -> list[str]:
+        """The end of a rollback in words: what the run left beside each member's data dir,
+        as the node shows it now (asked over SSH). Only what exists is named: a node whose
+        restored data never went in has no rolled-back dir, one never restored has none."""
+        lines = ["old data back in place; what this run left on the nodes (nothing deleted):"]
+        for paths in state.members():
+            kinds = (
+                (paths.rolled_back, "restored data set aside"),
+                (paths.restored, "restored data, never moved in"),
+                (paths.snapshot, "the snapshot's copy"),
+            )
+            try:
+                node = self.connection.node(paths.node)
+                listed = " ".join(shlex.quote(p) for p, _ in kinds)
+                result = self.shells.shell(node.name).run(
+                    f'for p in {listed}; do if [ -e "$p" ]; then echo "$p"; fi; done',
+                    timeout=self.options.probe_timeout,
+                    sudo=node.sudo,
+                )
+                if not result.ok:
+                    raise EtcdtuiError(result.stderr.strip() or f"exit code {result.exit_code}")
+            except EtcdtuiError as exc:
+                lines.append(
+                    f"  {paths.node}: cannot look over SSH ({exc}): look for "
+                    f"{paths.data_dir}.etcdtui-*-{state.run}*"
+                )
+                continue
+            there = set(result.stdout.splitlines())
+            found = [f"{what} in {path}" for path, what in kinds if path in there]
+            lines.append(
+                f"  {paths.node}: "
+                + ("; ".join(found) or f"nothing beside {paths.data_dir} (all absent)")
+            )
+        return lines

@@ -30,6 +30,9 @@ RESTORE, ROLLBACK = "restore", "rollback"
 # status: "running" until the last step of its mode finishes, or "stopped" after a failure;
 # "abandoned" when a person has settled it by hand (abandon()).
 FINISHED, ROLLED_BACK, ABANDONED = "finished", "rolled-back", "abandoned"
+RUNNING = "running"
+# How a "running" journal whose process is gone is shown: killed, or its machine restarted.
+INTERRUPTED = "interrupted (pid gone)"
 
 
 class JournalError(EtcdtuiError):
@@ -138,12 +141,26 @@ class RestoreState:
     user: str = field(default_factory=_login)
     host: str = field(default_factory=socket.gethostname)
     source: str = ""  # the config file the cluster came from
+    # The process that last wrote the journal while running it, and its host: a "running"
+    # journal whose process is gone was interrupted (a pid means nothing on another host).
+    pid: int = 0
+    pid_host: str = ""
     path: Path | None = None  # where the journal lives (not written into it)
 
     @property
     def pending(self) -> bool:
         """Neither finished nor rolled back: it can be continued or rolled back."""
         return self.status not in (FINISHED, ROLLED_BACK, ABANDONED)
+
+    @property
+    def shown_status(self) -> str:
+        """The status as a person should read it: a "running" run whose process is gone
+        (killed, or its bastion restarted) is shown as interrupted."""
+        if self.status != RUNNING or not self.pid:
+            return self.status  # a journal written before pids were recorded: as it says
+        if self.pid_host != socket.gethostname():
+            return f"{RUNNING} (pid {self.pid} on {self.pid_host}: not checked from here)"
+        return f"{RUNNING} (pid {self.pid})" if pid_alive(self.pid) else INTERRUPTED
 
     @property
     def active_steps(self) -> tuple[Step, ...]:
@@ -175,7 +192,7 @@ class RestoreState:
         lines = [
             f"restore run {self.run} of cluster {self.cluster}, by {self.user}@{self.host} "
             f"at {self.started}: {snap.path} (revision {snap.revision}, {snap.live_keys} keys)",
-            f"status: {self.status} ({self.mode}); journal {self.path or '(not written yet)'}",
+            f"status: {self.mode} {self.shown_status}; journal {self.path or '(not written yet)'}",
         ]
         for label, steps, done in (
             ("restore", self.steps, self.done),
@@ -191,6 +208,22 @@ class RestoreState:
         if self.error:
             lines.append(f"stopped because: {self.error}")
         return lines
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host (a zombie, dead but not reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, under another user
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            # "pid (comm) S ...": the state follows the last ")" (comm may hold one).
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc to ask: it answered the signal
 
 
 def state_root() -> Path:
@@ -264,6 +297,8 @@ def from_json(data: dict[str, Any], path: Path | None = None) -> RestoreState:
         user=data["user"],
         host=data["host"],
         source=data.get("source", ""),
+        pid=int(data.get("pid", 0)),
+        pid_host=str(data.get("pid_host", "")),
         path=path,
     )
 
@@ -279,6 +314,8 @@ def save(state: RestoreState, root: Path | None = None) -> Path:
     """Write the journal atomically (0600); JournalError if it cannot be written."""
     path = state.path or journal_path(state.cluster, state.run, root)
     state.updated = _now()
+    if state.status == RUNNING:  # only the process running it writes a running journal
+        state.pid, state.pid_host = os.getpid(), socket.gethostname()
     text = json.dumps(to_json(state), indent=1) + "\n"
     tmp = path.with_name(f".{path.name}.tmp")
     try:
