@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from etcdtui.clients.cluster import ClusterClient
@@ -19,6 +20,7 @@ from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.models.units import human_bytes
 from etcdtui.runbooks.engine import Output
+from etcdtui.runbooks.lock import RunLock, with_lock
 from etcdtui.runbooks.rule import Rule, member_values
 
 WRITE_CHECK_KEY = b"etcdtui/nospace-recovery-check"
@@ -75,6 +77,7 @@ class DefragRunbook:
         self.keys_before: int | None = None
         self.sizes: dict[str, tuple[int, int, float]] = {}  # name -> size before, after, secs
         self.expected_leader: int | None = None  # who must lead when each step starts
+        self.run_lock = RunLock(connection, client, self.name)
 
     # --- read-only: preflight and plan ---------------------------------------------------
 
@@ -134,7 +137,33 @@ class DefragRunbook:
                 Check("nodes in the config (--on-node)", Verdict.FAIL if missing else Verdict.PASS,
                       "no node for: " + ", ".join(missing) if missing else "every member's node")
             )  # fmt: skip
+            nodes = [node for m in chosen if (node := self._node(m.name)) is not None]
+            if nodes:
+                checks.append(self._ssh_check(nodes))
         return checks
+
+    def _ssh_check(self, nodes: list[NodeConfig]) -> Check:
+        """--on-node logs into every chosen node (host key, login, a command) at plan time:
+        a changed host key or a dead sshd on the last node must stop the run before the
+        first member pauses, not after the others were defragmented."""
+        name = "SSH to every chosen node (--on-node)"
+        shells = self.shells
+        if shells is None:
+            return Check(name, Verdict.FAIL, "no SSH settings: --on-node needs the config's nodes")
+
+        def problem(node: NodeConfig) -> str:
+            try:
+                result = shells.shell(node.name).run("true", timeout=30, sudo=False)
+            except EtcdtuiError as exc:
+                return str(exc)
+            return "" if result.ok else f"{node.name}: `true` exited {result.exit_code}"
+
+        # In parallel: one unreachable node costs one connect timeout, not one per node.
+        with ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="preflight") as pool:
+            problems = [p for p in pool.map(problem, nodes) if p]
+        if problems:
+            return Check(name, Verdict.FAIL, "; ".join(problems))
+        return Check(name, Verdict.PASS, ", ".join(node.name for node in nodes))
 
     def _node(self, name: str) -> NodeConfig | None:
         return next((n for n in self.connection.nodes if n.member_name == name), None)
@@ -224,7 +253,7 @@ class DefragRunbook:
         view = self.client.read(metrics=bool(rule and rule.variables() & QUOTA_VARIABLES))
         self.before = view
         self.keys_before = self._key_count(view)
-        return self.plan_from(view)
+        return with_lock(self.plan_from(view), self.run_lock)
 
     def plan_from(self, view: ClusterView) -> Plan:
         """The plan for a cluster as `view` shows it (no I/O)."""
@@ -363,6 +392,9 @@ class DefragRunbook:
             checks.append(Check("no key lost", Verdict.PASS if same else Verdict.WARN, reason))
         return checks
 
+    def cluster_lock(self) -> RunLock:
+        return self.run_lock
+
     def summary(self) -> list[str]:
         lines = []
         for name, (before, after, took) in self.sizes.items():
@@ -383,6 +415,8 @@ class NospaceRecovery(DefragRunbook):
             compact=True, move_leader=False, wait=options.wait,
             defrag_timeout=options.defrag_timeout, on_node=False,
         ))  # fmt: skip
+        self.run_lock = RunLock(connection, client, self.name, use_etcd=False,
+                                local_reason="a NOSPACE alarm refuses every write")  # fmt: skip
 
     def plan(self) -> Plan:
         view = self.client.read(metrics=False)
@@ -417,7 +451,7 @@ class NospaceRecovery(DefragRunbook):
             "prove that writes succeed again", args=(("endpoint", endpoint),),
         ))  # fmt: skip
         self.keys_before = self._key_count(view)
-        return Plan(self.name, self.cluster, tuple(steps), tuple(checks))
+        return with_lock(Plan(self.name, self.cluster, tuple(steps), tuple(checks)), self.run_lock)
 
     def _do_disarm(self, step: Step, output: Output) -> tuple[bool, str]:
         client = self.client.client(step.arg("endpoint"))

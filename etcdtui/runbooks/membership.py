@@ -24,9 +24,10 @@ from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.defrag import membership_check
 from etcdtui.runbooks.engine import Output
+from etcdtui.runbooks.lock import RunLock, with_lock
 from etcdtui.runbooks.membership_config import PointerSteps
 from etcdtui.runbooks.membership_static_pod import StaticPodSteps
-from etcdtui.runbooks.membership_steps import advice, stamp
+from etcdtui.runbooks.membership_steps import advice, quorum_loss, stamp
 
 
 def _quorum(voting: int) -> int:
@@ -57,6 +58,7 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
         self.old_name = old_member
         self.name = "replace-member" if old_member else "add-member"
         self.run_stamp = stamp()
+        self.run_lock = RunLock(connection, client, self.name)
         self.catch_up_timeout = catch_up_timeout
         self.added_id: int | None = None
         self.keys: tuple[int, int] | None = None  # the leader's count, the new member's
@@ -204,7 +206,10 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
 
     def plan(self) -> Plan:
         view = self.client.read(metrics=False)
-        return self.plan_from(view)
+        return with_lock(self.plan_from(view), self.run_lock)
+
+    def cluster_lock(self) -> RunLock:
+        return self.run_lock
 
     def plan_from(self, view: ClusterView) -> Plan:
         old = (
@@ -386,7 +391,8 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
     def verify(self) -> list[Check]:
         deadline = time.monotonic() + 10
         view = self.client.read(metrics=False)
-        while not _settled(view) and time.monotonic() < deadline:  # a fresh promotion settles
+        # A fresh promotion settles within seconds; a cluster without quorum never does.
+        while not _settled(view) and not quorum_loss(view) and time.monotonic() < deadline:
             time.sleep(1.0)
             view = self.client.read(metrics=False)
         leaders = [m for m in view.members if m.is_leader]
