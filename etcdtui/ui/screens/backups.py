@@ -12,17 +12,19 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, ProgressBar, Static
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError
+from etcdtui.models.text import printable
 from etcdtui.models.units import human_age, human_bytes
 from etcdtui.runbooks.audit import AuditLog, AuditLogError
 from etcdtui.runbooks.catalogue import Catalogue, catalogue, default_snapshot_dir
 from etcdtui.runbooks.engine import Runbook
-from etcdtui.ui.format import escape
+from etcdtui.ui.format import markup, plain
 from etcdtui.ui.screens.runbook import RunbookScreen
 
 if TYPE_CHECKING:
@@ -93,12 +95,12 @@ class BackupsScreen(Screen[None]):
 
     def action_rescan(self) -> None:
         self.query_one("#backups-summary", Static).update(
-            f"Snapshots in [b]{escape(str(self.folder))}[/b] · reading…"
+            markup("Snapshots in [b]$folder[/b] · reading…", folder=self.folder)
         )
         try:
             key = self._key()
         except EtcdtuiError as exc:
-            self.notify(escape(str(exc)), title="Key file", severity="error")
+            self.notify(printable(str(exc)), title="Key file", severity="error", markup=False)
             key = None
         self._scan(key)
 
@@ -123,26 +125,29 @@ class BackupsScreen(Screen[None]):
         for item in found.entries:
             status = item.status
             table.add_row(
-                Path(item.path).name,
+                plain(Path(item.path).name),
                 human_age(found.now - item.modified),
                 human_bytes(item.file_size),
                 str(status.revision) if status else "?",
                 str(status.total_keys) if status else "?",
-                status.cluster_version or "?" if status else "?",
+                plain(status.cluster_version or "?" if status else "?"),
                 "yes" if item.encrypted else "no",
-                "yes" if item.verified else escape(item.problem or "no"),
+                "yes" if item.verified else plain(item.problem or "no"),
                 key=item.path,
             )
         rpo = f"RPO {found.rpo_hours:g} h"
         warning = found.warning
-        line = f"Snapshots in [b]{escape(found.folder)}[/b] · {len(found.entries)} · {rpo}"
+        template = "Snapshots in [b]$folder[/b] · $count · $rpo"
         if warning:
-            line += f"\n[b $warning]WARNING:[/] {escape(warning)}"
+            template += "\n[b $warning]WARNING:[/] $note"
         self.pending = pending
         if pending is not None:
-            line += (f"\n[b $error]A restore stopped halfway[/] (run {escape(pending.run)}, "
-                     f"{escape(pending.status)}): C continues it, B rolls it back")  # fmt: skip
-        self.query_one("#backups-summary", Static).update(line)
+            template += ("\n[b $error]A restore stopped halfway[/] (run $run, $state): "
+                         "C continues it, B rolls it back")  # fmt: skip
+        self.query_one("#backups-summary", Static).update(markup(
+            template, folder=found.folder, count=len(found.entries), rpo=rpo, note=warning,
+            run=pending.run if pending else "", state=pending.status if pending else "",
+        ))  # fmt: skip
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -185,7 +190,7 @@ class BackupsScreen(Screen[None]):
         try:
             key = self._key()
         except EtcdtuiError as exc:
-            self.notify(escape(str(exc)), title="Key file", severity="error")
+            self.notify(printable(str(exc)), title="Key file", severity="error", markup=False)
             return
         title = f"Restore · {self.connection.cluster} · every member from {path.name}"
         self._restore_screen(title, lambda shells: RestoreRunbook(
@@ -226,7 +231,7 @@ class BackupsScreen(Screen[None]):
         try:
             key = self._key() if encrypt else None
         except EtcdtuiError as exc:
-            self.notify(escape(str(exc)), title="Key file", severity="error")
+            self.notify(printable(str(exc)), title="Key file", severity="error", markup=False)
             return
         if encrypt and key is None:
             self.notify("Give the key file to encrypt with.", title="Key file", severity="error")
@@ -234,15 +239,15 @@ class BackupsScreen(Screen[None]):
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
-            self.notify(escape(f"cannot make {self.folder}: {exc.strerror or exc}"),
-                        title="Snapshot not saved", severity="error")  # fmt: skip
+            reason = printable(f"cannot make {self.folder}: {exc.strerror or exc}")
+            self.notify(reason, markup=False, title="Snapshot not saved", severity="error")
             return
         path = self.folder / snapshot_name(self.connection.cluster)
         self.saving = True
         bar = self.query_one("#backups-progress", ProgressBar)
         bar.display = True
         bar.update(total=None, progress=0)
-        self.query_one("#backups-status", Static).update(f"Saving {escape(str(path))}…")
+        self.query_one("#backups-status", Static).update(markup("Saving $path…", path=path))
         self._save(path, key)
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
@@ -274,11 +279,13 @@ class BackupsScreen(Screen[None]):
             return
         self.app.call_from_thread(
             self._done,
-            f"[b $success]Saved[/] {escape(str(result.path))}: "
-            f"{human_bytes(result.snapshot_size)} from {escape(result.member)} in "
-            f"{result.seconds:.1f} s ({human_bytes(int(result.rate))}/s, {escape(result.route)})"
-            + (", encrypted" if result.encrypted else ""),
-        )
+            markup(
+                "[b $success]Saved[/] $path: $size from $member in $took ($rate, $route)$enc",
+                path=result.path, size=human_bytes(result.snapshot_size), member=result.member,
+                took=f"{result.seconds:.1f} s", rate=f"{human_bytes(int(result.rate))}/s",
+                route=result.route, enc=", encrypted" if result.encrypted else "",
+            ),
+        )  # fmt: skip
 
     def _progress(self, done: int, total: int | None, seconds: float) -> None:
         bar = self.query_one("#backups-progress", ProgressBar)
@@ -291,13 +298,14 @@ class BackupsScreen(Screen[None]):
             + f" · {rate}"
         )
 
-    def _done(self, message: str, error: str = "") -> None:
+    def _done(self, message: str | Content, error: str = "") -> None:
         """Leave "saving"; `error` (plain text, from outside) goes to the status line and to
         one notification."""
         self.saving = False
         self.query_one("#backups-progress", ProgressBar).display = False
-        line = f"{message}: {escape(error)}" if error else message
+        # With an error, `message` is our own markup word ("[b $error]FAILED[/]").
+        line = markup(f"{message}: $reason", reason=error) if error else message
         self.query_one("#backups-status", Static).update(line)
         if error:
-            self.notify(escape(error), title="Snapshot save", severity="error")
+            self.notify(printable(error), title="Snapshot save", severity="error", markup=False)
         self.action_rescan()
