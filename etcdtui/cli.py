@@ -300,8 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_key_flags(status_file)
 
     restore = sub.add_parser("restore", help="restore every member from a snapshot (guided)")
-    restore.add_argument("file", type=_input_path("snapshot file"), metavar="FILE", nargs="?",
-                         help="the snapshot (not needed with --rollback or --forget)")  # fmt: skip
+    restore.add_argument(
+        "file", type=_input_path("snapshot file"), metavar="FILE", nargs="?",
+        help="the snapshot (optional with --resume; none with --rollback or --forget)",
+    )  # fmt: skip
     _add_connection(restore, suppress=True)
     again = restore.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",

@@ -27,6 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
         low = 20000 + int(worker[2:]) * WORKER_PORTS
         os.environ[PORT_RANGE_ENV] = f"{low}-{min(low + WORKER_PORTS, 32768) - 1}"
 
+
 VERSIONS = ("3.4", "3.5")
 
 

@@ -367,6 +367,10 @@ class GatewayClient:
             self._client._session.mount("https://", adapter)
         self._verify = verify
         self._cert = cert
+        self._cert_file = tls.cert or ""  # named when a handshake fails on its dates
+
+    def _failure(self, exc: BaseException, timeout: float) -> EtcdError:
+        return describe_failure(exc, self.endpoint, timeout, bool(self._cert), self._cert_file)
 
     def _rpc(self, path: str, data: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         timeout = timeout or self.timeout
@@ -380,7 +384,9 @@ class GatewayClient:
         except EtcdtuiError:
             raise  # already one line (an SSH tunnel that could not open, say)
         except Exception as exc:
-            raise describe_failure(exc, self.endpoint, timeout, bool(self._cert)) from None
+            raise describe_failure(
+                exc, self.endpoint, timeout, bool(self._cert), self._cert_file
+            ) from None
         return result
 
     def status(self) -> MemberStatus:
@@ -405,7 +411,9 @@ class GatewayClient:
         except EtcdtuiError:
             raise
         except Exception as exc:
-            raise describe_failure(exc, self.endpoint, self.timeout, bool(self._cert)) from None
+            raise describe_failure(
+                exc, self.endpoint, self.timeout, bool(self._cert), self._cert_file
+            ) from None
         return text
 
     def defragment(self, timeout: float) -> None:
@@ -440,7 +448,9 @@ class GatewayClient:
         except EtcdtuiError:
             raise
         except Exception as exc:
-            raise describe_failure(exc, self.endpoint, timeout, bool(self._cert)) from None
+            raise describe_failure(
+                exc, self.endpoint, timeout, bool(self._cert), self._cert_file
+            ) from None
 
     def compact(self, revision: int, timeout: float) -> None:
         # physical: return only once the compaction is applied to the backend, as

@@ -256,7 +256,7 @@ class DefragRunbook:
         return with_lock(self.plan_from(view), self.run_lock)
 
     def plan_from(self, view: ClusterView) -> Plan:
-        """The plan for a cluster as `view` shows it (no I/O)."""
+        """The plan for a cluster as `view` shows it (no I/O, but for --on-node's SSH check)."""
         self.expected_leader = view.leader.member_id if view.leader else None
         chosen = self.chosen(view)
         checks = self.preflight(view, chosen)

@@ -183,8 +183,8 @@ class RestoreRunbook(NodeSide, ResumeSide):
                 Check(
                     "no restore left halfway",
                     Verdict.FAIL,
-                    f"run {pending.run} stopped halfway ({pending.status}): continue it or roll it "
-                    f"back first (journal {pending.path})",
+                    f"run {pending.run} stopped halfway ({pending.shown_status}): continue it "
+                    f"or roll it back first (journal {pending.path})",
                 )
             )
         view = self.client.read(metrics=False)
@@ -386,8 +386,5 @@ class RestoreRunbook(NodeSide, ResumeSide):
                 if not any(s.id.startswith("control-plane-restart-") for s in state.steps):
                     lines.append(f"now, by hand: {REMINDER}")
         elif state.status == ROLLED_BACK:
-            lines.append(
-                "old data back in place; restored data kept aside: "
-                + ", ".join(f"{n.node}:{n.rolled_back}" for n in state.members())
-            )
+            lines += self.rollback_summary(state)
         return lines

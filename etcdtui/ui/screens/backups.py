@@ -146,7 +146,7 @@ class BackupsScreen(Screen[None]):
                          "C continues it, B rolls it back")  # fmt: skip
         self.query_one("#backups-summary", Static).update(markup(
             template, folder=found.folder, count=len(found.entries), rpo=rpo, note=warning,
-            run=pending.run if pending else "", state=pending.status if pending else "",
+            run=pending.run if pending else "", state=pending.shown_status if pending else "",
         ))  # fmt: skip
         self.refresh_bindings()
 
