@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from etcdtui import __version__
 from etcdtui.errors import EtcdtuiError, UsageError
+from etcdtui.models.text import printable
 
 if TYPE_CHECKING:  # only for annotations: the commands import what they need when they run
     from etcdtui.clients.snapshot_crypto import SnapshotKey
@@ -41,7 +42,6 @@ def _say(line: str) -> None:
     """One line on stderr, whatever it quotes: control characters (a newline in a path, an
     ESC in an argument) are shown escaped, so the line stays one line and the terminal is
     left alone."""
-    from etcdtui.models.text import printable
 
     try:
         sys.stderr.write(printable(line) + "\n")
@@ -440,7 +440,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_kube_check(args: argparse.Namespace) -> int:
     from etcdtui.clients.ssh import ShellPool
     from etcdtui.clients.via_ssh import open_cluster
-    from etcdtui.models.text import printable
     from etcdtui.services.kube.render import render_json, render_text
     from etcdtui.services.kube.report import cluster_report
 
@@ -467,7 +466,8 @@ def _confirm(plan: Plan, cluster: str) -> bool:
     """Ask on the terminal: the cluster's name for a destructive plan, y/N otherwise."""
     if plan.destructive:
         answer = input(
-            f"This plan has DESTRUCTIVE steps. Type the cluster name ({cluster}) to go on: "
+            f"This plan has DESTRUCTIVE steps. Type the cluster name ({printable(cluster)}) to go "
+            "on: "
         )
         return answer.strip() == cluster
     return input("Run these steps? [y/N] ").strip().lower() in ("y", "yes")
@@ -475,7 +475,6 @@ def _confirm(plan: Plan, cluster: str) -> bool:
 
 def _break_lock(runbook: Runbook) -> None:
     """--break-lock: only with the cluster's name typed on a terminal."""
-    from etcdtui.models.text import printable
 
     lock = runbook.cluster_lock()
     holder = lock.holder() if lock is not None else ""
@@ -495,7 +494,6 @@ def _break_lock(runbook: Runbook) -> None:
 
 def run_runbook(runbook: Runbook, args: argparse.Namespace) -> int:
     """Plan, print, confirm, execute with live output, verify: the same for every runbook."""
-    from etcdtui.models.text import printable
     from etcdtui.runbooks.audit import AuditLog
     from etcdtui.runbooks.engine import Event, execute
     from etcdtui.runbooks.render import block, render_plan, render_report
@@ -630,7 +628,6 @@ def _progress_printer() -> Callable[[int, int | None, float], None]:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     if args.snapshot_command == "status":
         return _snapshot_status(args)
-    from etcdtui.models.text import printable
     from etcdtui.models.units import human_bytes
     from etcdtui.runbooks.audit import AuditLog
     from etcdtui.runbooks.backup import SnapshotSaver, reader_for, save_recorded
@@ -717,7 +714,7 @@ def _snapshot_status(args: argparse.Namespace) -> int:
     print(rule)
     digest = "sha256 digest ok" if status.digest == "ok" else "no sha256 digest (a db copy)"
     version = f"; etcd {status.cluster_version}" if status.cluster_version else ""
-    print(f"{digest}{version}{'; encrypted' if encrypted else ''}")
+    print(printable(f"{digest}{version}{'; encrypted' if encrypted else ''}"))
     return EXIT_OK
 
 
@@ -734,13 +731,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.forget or args.resume or args.rollback:
         if pending is None:
             raise UsageError(f"no unfinished restore of cluster {connection.cluster}")
-        print("\n".join(pending.describe()), flush=True)
+        print(printable("\n".join(pending.describe()), newlines=True), flush=True)
     if args.forget:
         abandon(pending, "forgotten with etcdtui restore --forget")  # type: ignore[arg-type]
         print("marked as abandoned: nothing on the nodes was changed")
         return EXIT_OK
     if pending is not None and not (args.resume or args.rollback):
-        print("\n".join(pending.describe()))
+        print(printable("\n".join(pending.describe()), newlines=True))
         raise UsageError(
             f"a restore of {connection.cluster} stopped halfway: run again with --resume to "
             "continue it, --rollback to put the old data back, or --forget"
@@ -835,10 +832,10 @@ def cmd_discover(args: argparse.Namespace) -> int:
         open_shell,
         copy_certs_to=args.copy_certs if args.write else None,
         cluster_name=name,
-        on_progress=lambda line: print(line, file=sys.stderr, flush=True),
+        on_progress=lambda line: print(printable(line), file=sys.stderr, flush=True),
     )
     for warning in found.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     print(dump_toml({"clusters": {name: found.cluster}}), end="", flush=True)
     if not args.write:
         print(f"# not written: add --write NAME to add it to {path}", file=sys.stderr)
@@ -865,7 +862,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     directory = (args.dir or default_lab_dir()).resolve()
     if args.lab_command == "down":
         for line in lab_down(directory):
-            print(line)
+            print(printable(line))
         return EXIT_OK
     if args.spares < 0 or args.spares > 5:
         raise UsageError(f"--spares takes 0 to 5, got {args.spares}")

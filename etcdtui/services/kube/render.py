@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from etcdtui.models.text import printable
 from etcdtui.services.kube.report import KubeReport
 from etcdtui.services.kube.wiring import CRITICAL, OK, WARN, Finding
 
@@ -14,24 +15,27 @@ _WORD = {OK: "ok", WARN: "WARN", CRITICAL: "CRITICAL"}
 def _finding_lines(findings: tuple[Finding, ...]) -> list[str]:
     lines = []
     for f in sorted(findings, key=lambda f: (f.ok, f.severity != CRITICAL)):
-        lines.append(f"  {_WORD.get(f.severity, f.severity):8} {f.check:17} {f.message}")
+        # Messages quote node files and etcd's answers: one line each, control characters
+        # made visible, so a value cannot fake a line of the report.
+        lines.append(f"  {_WORD.get(f.severity, f.severity):8} {f.check:17} {printable(f.message)}")
         if f.fix:
-            lines.append(f"  {'':8} {'':17} fix: {f.fix}")
+            lines.append(f"  {'':8} {'':17} fix: {printable(f.fix)}")
     return lines
 
 
 def render_text(report: KubeReport, cluster: str) -> str:
     """Worst first in every section, one line per finding, the fix under it."""
-    lines = [f"cluster {cluster}: Kubernetes checks {_WORD[report.worst]}", "", "API server wiring"]
+    title = f"cluster {printable(cluster)}: Kubernetes checks {_WORD[report.worst]}"
+    lines = [title, "", "API server wiring"]
     lines += _finding_lines(report.wiring) or ["  (no kube-apiserver settings read)"]
     lines += ["", "Certificates"]
     order = {CRITICAL: 0, WARN: 1, OK: 2}
     for cert in sorted(report.certs, key=lambda c: (order.get(c.severity, 0), c.days_left)):
-        lines.append(f"  {_WORD.get(cert.severity, cert.severity):8} {cert.message}")
+        lines.append(f"  {_WORD.get(cert.severity, cert.severity):8} {printable(cert.message)}")
     if not report.certs:
         lines.append("  (no certificates read)")
     lines += ["", "Security checks", *_finding_lines(report.security)]
-    notes = [f"  {f.node}: {n}" for f in report.facts for n in f.notes]
+    notes = [f"  {printable(f.node)}: {printable(n)}" for f in report.facts for n in f.notes]
     if notes:
         lines += ["", "Notes", *notes]
     return "\n".join(lines)
