@@ -263,15 +263,17 @@ def test_unenforced_client_cert_auth_is_flagged(kube_lab: LabInfo) -> None:
     manifest = kube_dir(kube_lab, "node3") / "manifests/etcd.yaml"
     # --client-cert-auth=false alone changes nothing while --trusted-ca-file is set (etcd
     # still asks for a certificate): only a request made without one tells the truth.
+    starts = _etcd_starts(kube_lab, "node3")
     original = _set_flag(manifest, "client-cert-auth", None)
     _set_flag(manifest, "trusted-ca-file", None)
     try:
-        time.sleep(2)  # the kubelet restarts etcd with the new flags
+        _wait_etcd_started(kube_lab, "node3", after=starts)  # the kubelet applied the flags
         healthy_view(conn, 3)
         report = kube_report(kube_lab)
     finally:
+        starts = _etcd_starts(kube_lab, "node3")
         manifest.write_text(original)
-    time.sleep(2)
+    _wait_etcd_started(kube_lab, "node3", after=starts)
     healthy_view(conn, 3)
     node3 = kube_lab.node("node3").client_url
     failed = [f for f in report.security if not f.ok]
@@ -283,6 +285,18 @@ def test_unenforced_client_cert_auth_is_flagged(kube_lab: LabInfo) -> None:
 def _events(info: LabInfo, node: str) -> list[str]:
     lines = (info.node(node).node_dir / "kubelet.log").read_text().splitlines()
     return [line.split(" ", 1)[1] for line in lines]
+
+
+def _etcd_starts(info: LabInfo, node: str) -> int:
+    return sum(e.startswith("started pod etcd ") for e in _events(info, node))
+
+
+def _wait_etcd_started(info: LabInfo, node: str, after: int, timeout: float = 60) -> None:
+    """Until the node's kubelet has (re)started etcd since `after` starts were logged."""
+    deadline = time.monotonic() + timeout
+    while _etcd_starts(info, node) <= after:
+        assert time.monotonic() < deadline, f"the kubelet did not restart etcd on {node}"
+        time.sleep(0.1)
 
 
 def test_restore_goes_through_the_static_pod_manifests(kube_lab: LabInfo, tmp_path: Path) -> None:
