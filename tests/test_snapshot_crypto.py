@@ -217,7 +217,10 @@ def test_swapped_chunks_are_detected(tmp_path: Path, key: SnapshotKey) -> None:
         opened(sealed, key)
 
 
-@pytest.mark.parametrize("garbage", [b"x", os.urandom(RECORD), os.urandom(3 * RECORD + 7)])
+@pytest.mark.parametrize(
+    "garbage", [b"x", b"\xa5" * RECORD, b"\x5a" * (3 * RECORD + 7)],
+    ids=["one-byte", "a-record", "three-records-and-more"],
+)  # fmt: skip
 def test_bytes_after_the_final_chunk_are_refused(
     tmp_path: Path, key: SnapshotKey, garbage: bytes
 ) -> None:
@@ -279,8 +282,11 @@ def test_raw_hex_and_base64_key_files_are_the_same_key(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [os.urandom(31), os.urandom(33), b"\n", b"z" * 64 + b"\n", base64.b64encode(os.urandom(31))],
-)
+    # Fixed bytes: parameters must be the same in every pytest-xdist worker.
+    [bytes(range(31)), bytes(range(100, 133)), b"\n", b"z" * 64 + b"\n",
+     base64.b64encode(bytes(range(7, 38)))],
+    ids=["31-bytes", "33-bytes", "newline", "64-z", "base64-of-31"],
+)  # fmt: skip
 def test_a_key_file_of_the_wrong_size_is_refused(tmp_path: Path, content: bytes) -> None:
     path = private_key_file(tmp_path / "bad.key", content)
     with pytest.raises(UsageError, match="is not a snapshot key: expected 32 random bytes"):
