@@ -18,8 +18,12 @@ from etcdtui.ui.paths import styles_dir
 async def main():
     app = EtcdtuiApp(from_flags("127.0.0.1:1"), refresh=60)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        summary = lambda: str(app.query_one("#summary").render())
+        for _ in range(300):  # the first poll's answer, within 30 s even on a loaded machine
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.1)
+            if "unreachable" in summary():
+                break
         print("module=" + etcdtui.__file__)
         print("styles=" + str(styles_dir()))
         print("summary=" + str(app.query_one("#summary").render()).replace("\\n", " "))

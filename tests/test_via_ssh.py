@@ -60,6 +60,9 @@ def hidden_endpoints(info: LabInfo, tmp_path: Path, **cluster: Any) -> Path:
         endpoints.append(fake)
     lab["endpoints"] = endpoints
     lab["via"] = "ssh"
+    # Each request opens an SSH channel and a TLS handshake through it: on a loaded 2-core
+    # machine (the suite's parallel workers) that can take longer than the lab's 2 s.
+    lab["timeout"] = 10.0
     lab.update(cluster)
     return write_config(tmp_path / "ssh.toml", data)
 

@@ -269,6 +269,13 @@ def _tls_failure(text: str, endpoint: str, client_cert: bool) -> EtcdTLSError:
             hint="give --cert and --key",
             endpoint=endpoint,
         )
+    if "EOF occurred in violation of protocol" in text:
+        # etcd 3.4 hangs up, without an alert, on a client certificate it does not trust.
+        return EtcdTLSError(
+            f"{endpoint}: the server closed the TLS handshake on the client certificate",
+            hint="is it signed by the CA etcd trusts?",
+            endpoint=endpoint,
+        )
     if "WRONG_VERSION_NUMBER" in text:
         return EtcdTLSError(
             f"{endpoint}: TLS handshake failed: the endpoint does not speak TLS",

@@ -31,7 +31,13 @@ from etcdtui.clients.ssh_channel import (
 from etcdtui.clients.ssh_connect import Connector, load_ssh_config
 from etcdtui.clients.ssh_faults import from_paramiko, is_dropped, quiet_paramiko_threads
 from etcdtui.clients.ssh_faults import reason as dropped_reason
-from etcdtui.clients.stall import StallWatch, TransferStalled, Watchdog
+from etcdtui.clients.stall import (
+    LinkMonitor,
+    StallWatch,
+    TransferStalled,
+    Watchdog,
+    stall_seconds,
+)
 from etcdtui.config import NodeConfig
 from etcdtui.errors import ForwardingDenied, SshError, SshTimeout, UsageError
 from etcdtui.models.command import CommandResult
@@ -71,6 +77,7 @@ class SshShell:
         self._transports: list[paramiko.Transport] = []
         self._low_latency: paramiko.Transport | None = None
         self._opening = threading.Lock()
+        self._probe_lock = threading.Lock()  # LinkMonitor's keepalive requests
 
     def __enter__(self) -> SshShell:
         return self
@@ -161,12 +168,20 @@ class SshShell:
         channel = self._exec(f"echo {marker}$$; {actual}", shown=actual)
         watch = StallWatch(self.node, stall) if stall is not None else None
         finished = stalled = False
+        monitor = self._monitor(channel)
         try:
             try:
-                finished = pump(channel, started + timeout, stdin or b"", stdout, stderr, watch)
+                with monitor:
+                    finished = pump(channel, started + timeout, stdin or b"", stdout, stderr, watch)
             except TransferStalled:
                 stalled = True
                 raise
+            if monitor.dead.is_set():
+                raise SshError(
+                    f"{self.node}: the SSH connection was lost while running `{actual}`: "
+                    f"no answer from the node for {2 * monitor.every:g} s",
+                    node=self.node,
+                )
             if not finished:
                 raise SshTimeout(
                     f"{self.node}: `{actual}` did not finish within {timeout:g} s and was killed",
@@ -237,6 +252,18 @@ class SshShell:
             confirmed = self._terminate(channel, pid, sudo)
         if not confirmed or watchdog.fired.is_set():
             self.close()
+
+    def _monitor(self, channel: paramiko.Channel) -> LinkMonitor:
+        """Dead-link detection for a command's channel (see LinkMonitor)."""
+        transport = channel.get_transport()
+
+        def probe() -> object:
+            assert transport is not None
+            # One request in flight per connection: paramiko keeps one completion event.
+            with self._probe_lock:
+                return transport.global_request("keepalive@openssh.com", wait=True)
+
+        return LinkMonitor(probe, self.close, stall_seconds())
 
     def _exec(self, command: str, shown: str = "") -> paramiko.Channel:
         """A session channel running `command` (`shown` in errors); reconnects once if the

@@ -124,3 +124,51 @@ class Watchdog(StallWatch):
                 with contextlib.suppress(Exception):
                     self.on_stall()
                 return
+
+
+class LinkMonitor:
+    """While a quiet command runs (a stop that waits, a restore): after each `every` seconds
+    with no reply seen, ask the server for one (an OpenSSH keepalive request, which any
+    server answers, if only with "failure"). No answer within `every` more seconds means the
+    link is dead: `on_dead` closes the connection, so the command fails at once instead of
+    waiting out its own timeout (TCP alone may take many minutes to notice)."""
+
+    def __init__(
+        self, probe: Callable[[], object], on_dead: Callable[[], None], every: float
+    ) -> None:
+        self.probe = probe
+        self.on_dead = on_dead
+        self.every = every
+        self.dead = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="etcdtui-link", daemon=True)
+
+    def __enter__(self) -> LinkMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.every):
+            answered = threading.Event()
+
+            def ask(answered: threading.Event = answered) -> None:
+                with contextlib.suppress(Exception):  # a closed transport: no answer
+                    self.probe()
+                    answered.set()
+
+            threading.Thread(target=ask, name="etcdtui-keepalive", daemon=True).start()
+            waited = time.monotonic() + self.every
+            while not answered.is_set() and not self._done.is_set():
+                if time.monotonic() >= waited:
+                    self.dead.set()
+                    self.on_dead()
+                    return
+                answered.wait(0.1)

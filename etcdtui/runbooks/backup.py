@@ -94,7 +94,13 @@ def choose_member(view: ClusterView, wanted: str | None) -> MemberView:
         return followers[0]
     if healthy:
         return healthy[0]
-    raise EtcdError("no healthy member to take a snapshot from", hint="see etcdtui status")
+    # Say why: every member's own problem (an expired client certificate, say), or the
+    # cluster's, rather than only that none was healthy.
+    problems = sorted({m.problem for m in members if m.problem}) or [view.error or "unknown"]
+    raise EtcdError(
+        f"no healthy member to take a snapshot from: {'; '.join(problems)}",
+        hint="see etcdtui status",
+    )
 
 
 def find_etcdctl() -> str | None:

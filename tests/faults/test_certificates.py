@@ -45,9 +45,7 @@ def assert_untouched(scenario: Lab) -> None:
     "version",
     [
         "3.5",
-        pytest.param("3.4", marks=pytest.mark.xfail(strict=True, reason=(
-            "etcd 3.4 hangs up on a client cert of another CA and describe_failure says only "
-            "'TLS handshake failed', not that the client certificate was refused"))),
+        "3.4",  # hangs up on the certificate rather than send an alert
     ],
 )  # fmt: skip
 def test_client_cert_of_another_ca_is_refused_with_a_tls_error_before_any_step(
@@ -78,9 +76,6 @@ def test_expired_client_cert_is_named_expired_and_nothing_runs(lab: Callable[...
     assert_untouched(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "snapshot save with a refused client certificate says only 'no healthy member to take a "
-    "snapshot from', hiding the TLS error that every member answered with"))  # fmt: skip
 def test_snapshot_save_with_an_expired_cert_names_the_expired_certificate(
     lab: Callable[..., Lab],
 ) -> None:

@@ -164,9 +164,6 @@ def test_sshd_killed_during_a_restore_stops_it_and_resume_finishes_once_sshd_is_
     assert apiserver_marks(info) == ["stopped", "started"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a restore step whose node-side command runs while the node's link drops waits for its "
-    "command_timeout (900 s): node-side commands have no dead-link detection"))  # fmt: skip
 def test_link_dropped_during_a_restore_stops_it_and_resume_finishes_once_the_link_is_back(
     lab: Callable[..., Lab], undo: Undo
 ) -> None:
