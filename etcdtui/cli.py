@@ -642,8 +642,10 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     connection = _connection(args)  # a bad config is reported before the passphrase is asked
     key = _snapshot_key(args, confirm=True)  # None unless --encrypt; $ETCDTUI_PASSPHRASE gone
 
+    held: list[str] = []
+
     def note(line: str) -> None:  # node-side copies left behind, or removed since
-        _say(f"etcdtui: {line}")
+        held.append(line)  # shown after the outcome: a failure's cause comes first
 
     shells = None
     if args.on_node or connection.via_ssh:
@@ -666,12 +668,17 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
                                member=args.from_member, node=args.on_node, key=key,
                                on_progress=_progress_printer(), on_start=started,
                                on_note=note)  # fmt: skip
+    except EtcdtuiError as exc:
+        exc.notes.extend(held)
+        raise
     finally:
         cluster.close()
         if shells is not None:
             shells.close_all()
     if sys.stderr.isatty():
         sys.stderr.write("\n")
+    for line in held:
+        _say(f"etcdtui: {line}")
     # The member's name and URL come from the cluster: never raw control characters here.
     print(printable(f"saved {result.path}: {human_bytes(result.snapshot_size)} from "
                     f"{result.member} ({result.endpoint}) via {result.route} in "
@@ -950,6 +957,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except EtcdtuiError as exc:
         _say(f"etcdtui: {exc}")
+        for line in exc.notes:
+            _say(f"etcdtui: {line}")
         return EXIT_FAILED
     except (KeyboardInterrupt, EOFError):
         print("\netcdtui: interrupted", file=sys.stderr)

@@ -10,6 +10,9 @@ class EtcdtuiError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # Lines a front end shows after the message (e.g. where a node-side copy remains):
+        # the cause comes first, what it left behind below it.
+        self.notes: list[str] = []
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message

@@ -134,3 +134,30 @@ def test_break_lock_needs_the_typed_cluster_name(
     out = capsys.readouterr().out
     assert "broke the lock held by ops@bastion-2" in out and "[PASS] cluster lock free" in out
     assert lock_value(info) is None
+
+
+def test_a_lock_this_process_could_not_revoke_does_not_block_its_next_run(
+    make_lab: Callable[..., LabInfo], tmp_path: Path
+) -> None:
+    from etcdtui.clients.cluster import ClusterClient
+    from etcdtui.config import load_connection
+    from etcdtui.runbooks.lock import RunLock
+
+    info = make_lab()
+    connection = load_connection(info.config_path, "lab")
+    client = ClusterClient(connection)
+    try:
+        first = RunLock(connection, client, "defrag", root=tmp_path)
+        first.acquire()
+        first._lease = None  # as when quorum was lost at its end: the key outlives the run
+        first.release()
+        assert Holder.decode(lock_value(info) or b"") is not None
+        second = RunLock(connection, client, "add-member", root=tmp_path)
+        assert second.check().verdict.value == "pass"
+        assert "etcd lease lock" in second.acquire()
+        held = Holder.decode(lock_value(info) or b"")
+        assert held is not None and held.runbook == "add-member"
+        second.release()
+        assert lock_value(info) is None
+    finally:
+        client.close()

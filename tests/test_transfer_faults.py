@@ -171,8 +171,9 @@ def _no_traceback(err: str) -> None:
     assert "Traceback" not in err and "Exception in thread" not in err, err
 
 
-def _last_line(err: str) -> str:
-    return err.rstrip("\n").splitlines()[-1]
+def _cause_line(err: str) -> str:
+    """The first of etcdtui's lines on stderr: the cause, before any note of what it left."""
+    return next(line for line in err.splitlines() if line.startswith("etcdtui: "))
 
 
 def _nothing_saved(path: Path) -> None:
@@ -198,7 +199,7 @@ def test_a_dropped_link_stalls_the_on_node_save_and_the_next_save_removes_the_co
     err = capfd.readouterr().err
     assert code == 1, err
     assert STALL - EARLY <= took < STALL + MARGIN, f"{took:.1f} s after the link went down"
-    assert _last_line(err) == f"etcdtui: no data from node2 for {STALL} s: the transfer stalled"
+    assert _cause_line(err) == f"etcdtui: no data from node2 for {STALL} s: the transfer stalled"
     _no_traceback(err)
     left = LEFT.findall(err)
     assert len(left) == 1, err
@@ -235,7 +236,7 @@ def test_sshd_killed_mid_copy_reports_the_dropped_connection_and_where_the_copy_
     assert code == 1, err
     assert took < MARGIN
     # The cause, not the clean-up's "cannot connect" (sshd is gone: nothing can connect).
-    assert _last_line(err) == "etcdtui: node2: the SSH connection dropped during the transfer"
+    assert _cause_line(err) == "etcdtui: node2: the SSH connection dropped during the transfer"
     assert "cannot connect" not in err
     _no_traceback(err)
     left = LEFT.findall(err)
@@ -271,7 +272,7 @@ def test_sshd_killed_while_etcdctl_saves_on_the_node_reports_the_cause_in_one_li
         _restart_sshd(lab, "node2")
     assert save.returncode == 1, err
     assert took < MARGIN
-    assert _last_line(err) == (
+    assert _cause_line(err) == (
         "etcdtui: node2: the SSH connection dropped while etcdctl saved the snapshot on the node"
     )
     _no_traceback(err)
@@ -291,7 +292,7 @@ def test_a_frozen_etcdctl_on_the_node_stalls_the_save_which_stops_it_and_cleans_
                           capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
     took = time.monotonic() - began
     assert save.returncode == 1, save.stderr
-    assert _last_line(save.stderr) == (
+    assert _cause_line(save.stderr) == (
         f"etcdtui: no data from node2 for {STALL} s: the transfer stalled"
     )
     assert took < STALL + MARGIN + 3  # + starting Python and connecting
@@ -336,7 +337,7 @@ def test_the_gateway_stream_through_ssh_stalls_with_the_same_one_line(
     err = capfd.readouterr().err
     assert code == 1, err
     assert STALL - EARLY <= took < STALL + MARGIN
-    assert _last_line(err) == f"etcdtui: no data from node2 for {STALL} s: the transfer stalled"
+    assert _cause_line(err) == f"etcdtui: no data from node2 for {STALL} s: the transfer stalled"
     _no_traceback(err)
     _nothing_saved(path)
 

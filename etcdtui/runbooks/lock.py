@@ -31,6 +31,7 @@ from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Check, Plan, Verdict
 
 LOCK_KEY = RESERVED_PREFIX + b"lock"
+_HELD_HERE: dict[Path, int] = {}  # lock file -> id() of the RunLock of this process holding it
 LEASE_TTL = 20  # seconds the key outlives a holder that stopped renewing it
 KEEPALIVE_EVERY = 5.0
 
@@ -97,12 +98,16 @@ def _machine_id() -> str:
         return ""
 
 
-def _stale(raw: bytes | None) -> bool:
+def _stale(raw: bytes | None, path: Path, lock: object) -> bool:
     """A lock this bastion's own process took and died holding (its lease not yet expired):
     safe to take over, since the lock file proves no live run here holds it."""
     holder = Holder.decode(raw) if raw else None
     if holder is None or (holder.host, holder.machine) != (socket.gethostname(), _machine_id()):
         return False
+    if holder.pid == os.getpid():
+        # Ours, left by a run whose lease could not be revoked (quorum was lost as it ended),
+        # unless another run of this process holds this cluster's lock file right now.
+        return _HELD_HERE.get(path, id(lock)) == id(lock)
     try:
         os.kill(holder.pid, 0)
     except ProcessLookupError:
@@ -206,7 +211,7 @@ class RunLock:
                 raw = client.get(LOCK_KEY)
             except EtcdtuiError:
                 continue
-            return "" if _stale(raw) else _said(raw)
+            return "" if _stale(raw, self.path, self) else _said(raw)
         return ""
 
     def _clients(self) -> list[EtcdClient]:
@@ -253,6 +258,7 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, me.encode(), 0)
         self._fd = fd
+        _HELD_HERE[self.path] = id(self)
 
     def _take_etcd(self, me: Holder) -> bool:
         """True with the key created; False when the cluster takes no writes (the local lock
@@ -271,7 +277,7 @@ class RunLock:
                 with contextlib.suppress(EtcdtuiError):
                     client.lease_revoke(lease)
                 continue
-            if existing is not None and _stale(existing) and self._local_free_here():
+            if existing is not None and _stale(existing, self.path, self):
                 # A run of this bastion killed before it could revoke its lease: take over.
                 client.delete(LOCK_KEY)
                 existing = client.put_if_absent(LOCK_KEY, me.encode(), lease)
@@ -286,10 +292,6 @@ class RunLock:
             return True
         self.local_reason = "the cluster takes no writes: " + (errors[-1] if errors else "?")
         return False
-
-    def _local_free_here(self) -> bool:
-        """We hold the lock file: no other run of this cluster is alive on this bastion."""
-        return self._fd is not None
 
     def _renew(self) -> None:
         assert self._lease is not None
@@ -319,6 +321,8 @@ class RunLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if _HELD_HERE.get(self.path) == id(self):
+            del _HELD_HERE[self.path]
 
     def holder(self) -> str:
         """Who holds the lock now ("" if nobody)."""

@@ -251,7 +251,8 @@ def node_checks(
 ) -> list[Check]:
     """SSH, disk, restore tool and versions, as the probes found them."""
     checks = []
-    down = [f"{name}: {p.error}" for name, p in probes.items() if p.error]
+    # SSH errors name their node already ("node2: host key ..."): not twice.
+    down = [f"{name}: {p.error.removeprefix(f'{name}: ')}" for name, p in probes.items() if p.error]
     checks.append(
         Check(
             "SSH to every node",
