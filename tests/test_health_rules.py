@@ -29,6 +29,7 @@ from etcdtui.services.health import (
     quota_level,
     quota_usage,
 )
+from etcdtui.services.history import Latencies
 
 IDS = (0x8E9E05C52164694D, 0x91BC3C398FB3C146, 0xFD422379FDA50E48, 0x4F4C3AB7E5E5B1A2, 0x2C1D0B9A)
 GIB = 1024**3
@@ -135,8 +136,13 @@ def p99_of(value: float) -> Histogram:
     return Histogram(((0.0, 98.0), (value, 99.0), (INF, 100.0)), 100.0, 1.0)
 
 
+def window(metrics: MemberMetrics) -> Latencies:
+    """The p99s of these histograms, as if they were the last minute's observations."""
+    return Latencies.of(metrics, span=60.0)
+
+
 def levels_for(**histograms: Histogram) -> dict[str, Level]:
-    return {label: lvl for label, _, lvl in latencies(MemberMetrics("e", **histograms))}
+    return {label: lvl for label, _, lvl in latencies(window(MemberMetrics("e", **histograms)))}
 
 
 @pytest.mark.parametrize(
@@ -178,7 +184,7 @@ def test_latencies_use_etcd_thresholds_per_metric() -> None:
         backend_commit=slow((0.256, 0.512)),  # p99 509 ms
         peer_rtt={"a": slow((0.001, 0.002)), "b": slow((0.128, 0.256))},  # slowest 254.7 ms
     )
-    (fsync, commit, rtt) = latencies(metrics)
+    (fsync, commit, rtt) = latencies(window(metrics))
     assert fsync[0] == "WAL fsync p99" and fsync[2] is Level.WARN
     assert fsync[1] == pytest.approx(0.008 + 0.008 * 0.99)
     assert commit[0] == "backend commit p99" and commit[2] is Level.CRIT
@@ -187,13 +193,30 @@ def test_latencies_use_etcd_thresholds_per_metric() -> None:
 
 
 def test_latencies_without_histograms_are_ok_and_unknown() -> None:
-    assert [(v, lvl) for _, v, lvl in latencies(MemberMetrics("e"))] == [(None, Level.OK)] * 3
+    assert [(v, lvl) for _, v, lvl in latencies(Latencies())] == [(None, Level.OK)] * 3
 
 
-def test_slow_fsync_is_named_with_its_value() -> None:
-    view = node(2, metrics=MemberMetrics("e", wal_fsync=slow((0.512, 1.024))))
-    assert member_findings(view, cluster(node(1), view, node(3))) == [
-        Finding(Level.CRIT, "node2 WAL fsync p99 1.0 s", "node2")
+def test_slow_fsync_is_named_with_its_value_and_window() -> None:
+    metrics = MemberMetrics("e", wal_fsync=slow((0.512, 1.024)))
+    view = node(2, metrics=metrics)
+    assert member_findings(view, cluster(node(1), view, node(3)), window(metrics)) == [
+        Finding(Level.CRIT, "node2 WAL fsync p99 1.0 s over the last 60 s", "node2")
+    ]
+
+
+def test_latency_findings_judge_the_window_never_the_lifetime_histograms() -> None:
+    # Slow for its whole life, fast in the last minute: the window decides, and a member
+    # whose window is not known yet gets no latency finding at all.
+    metrics = MemberMetrics("e", wal_fsync=slow((0.512, 1.024)))
+    view = node(2, metrics=metrics)
+    whole = cluster(node(1), view, node(3))
+    fast = Latencies(wal_fsync=0.002, span=60.0)
+    assert member_findings(view, whole, fast) == []
+    assert member_findings(view, whole) == []
+    assert cluster_findings(whole, latency={IDS[1]: fast}) == []
+    slow_now = {IDS[1]: Latencies(wal_fsync=0.8, span=30.0)}
+    assert texts(cluster_findings(whole, latency=slow_now)) == [
+        "node2 WAL fsync p99 800 ms over the last 30 s"
     ]
 
 
@@ -297,14 +320,19 @@ def test_applied_index_lagging_leader_by_more_than_1000_is_a_warning(lag, warned
 
 
 def test_findings_are_sorted_worst_first() -> None:
+    metrics = {
+        IDS[1]: MemberMetrics("e", wal_fsync=slow((0.008, 0.016))),
+        IDS[2]: MemberMetrics("e", wal_fsync=slow((0.512, 1.024))),
+    }
     view = cluster(
         node(1, version="3.4.23"),
-        node(2, metrics=MemberMetrics("e", wal_fsync=slow((0.008, 0.016)))),
-        node(3, metrics=MemberMetrics("e", wal_fsync=slow((0.512, 1.024)))),
+        node(2, metrics=metrics[IDS[1]]),
+        node(3, metrics=metrics[IDS[2]]),
         node(4, reachable=False),
         alarms=(Alarm(IDS[0], "NOSPACE"),),
     )
-    levels = [f.level for f in cluster_findings(view, leader_changes=5)]
+    latency = {member_id: window(m) for member_id, m in metrics.items()}
+    levels = [f.level for f in cluster_findings(view, leader_changes=5, latency=latency)]
     assert levels == sorted(levels, reverse=True)
     assert levels[0] is Level.CRIT and levels[-1] is Level.WARN
     # 1 of 4 down (one more loses quorum), the alarm, node3's fsync, node4 unreachable.

@@ -13,7 +13,7 @@ from etcdtui.models import (
     MemberStatus,
     MemberView,
 )
-from etcdtui.services.history import History, human_duration
+from etcdtui.services.history import History, human_duration, window_label
 
 IDS = (0x8E9E05C52164694D, 0x91BC3C398FB3C146, 0xFD422379FDA50E48)
 INF = float("inf")
@@ -212,7 +212,7 @@ def feed(points: dict[float, MemberMetrics]) -> History:
     return history_of(*(view_at(t, metrics=(m, None, None)) for t, m in points.items()))
 
 
-def test_recent_narrows_histograms_to_the_last_minute() -> None:
+def test_latency_is_the_p99_of_the_last_minute_of_observations() -> None:
     points = {
         0: scraped(fsync(80_000, 0)),
         20: scraped(fsync(90_000, 0)),  # older than a minute at t=90: not the base
@@ -223,29 +223,66 @@ def test_recent_narrows_histograms_to_the_last_minute() -> None:
     history = feed(points)
     now = points[90]
     assert now.wal_fsync_p99 == pytest.approx(0.001 * 99_099 / 100_000)  # since start: fast
-    recent = history.recent(IDS[0], now)
-    assert recent.wal_fsync == fsync(0, 100)
-    assert recent.wal_fsync_p99 == pytest.approx(0.5 + 0.5 * 0.99)
-    assert (recent.quota_bytes, recent.leader_changes) == (2**31, 2)
+    latency = history.latency(IDS[0])
+    assert latency is not None
+    assert latency.wal_fsync == pytest.approx(fsync(0, 100).quantile(0.99))
+    assert latency.wal_fsync == pytest.approx(0.5 + 0.5 * 0.99)
+    assert latency.span == 60.0 and latency.window == "over the last 60 s"
 
 
-def test_recent_narrows_each_peer_round_trip() -> None:
+def test_latency_is_computed_once_per_refresh() -> None:
+    history = feed({0: scraped(fsync(10, 0)), 30: scraped(fsync(20, 0))})
+    first = history.latency(IDS[0])
+    assert history.latency(IDS[0]) is first  # read, never recomputed
+    assert history.latencies[IDS[0]] is first
+    history.add(view_at(40, metrics=(scraped(fsync(20, 5)), None, None)))
+    assert history.latency(IDS[0]) is not first
+
+
+def test_latency_of_each_peer_round_trip() -> None:
     history = feed(
         {0: scraped(fsync(10, 0), fsync(1000, 0)), 30: scraped(fsync(20, 0), fsync(1000, 10))}
     )
-    recent = history.recent(IDS[0], history.samples[-1].metrics[IDS[0]])
-    assert recent.peer_rtt["fd422379fda50e48"] == fsync(0, 10)
-    assert recent.wal_fsync is not None
-    assert (recent.wal_fsync.buckets, recent.wal_fsync.count) == (fsync(10, 0).buckets, 10)
+    latency = history.latency(IDS[0])
+    assert latency is not None
+    assert latency.peer_rtt["fd422379fda50e48"] == pytest.approx(fsync(0, 10).quantile(0.99))
+    assert latency.peer_rtt_max == latency.peer_rtt["fd422379fda50e48"]
+    assert latency.wal_fsync == pytest.approx(fsync(10, 0).quantile(0.99))
+    assert latency.window == "over the last 30 s"  # just after start: the span it covers
 
 
-def test_recent_is_since_start_when_there_is_no_earlier_sample() -> None:
+def test_first_refresh_has_no_window_yet() -> None:
     now = scraped(fsync(100, 1))
-    assert feed({0: now}).recent(IDS[0], now) is now
-    assert feed({0: scraped(fsync(1, 0)), 61: now}).recent(IDS[0], now) is now
+    latency = feed({0: now}).latency(IDS[0])
+    assert latency is not None
+    assert (latency.wal_fsync, latency.span) == (None, None)
+    assert latency.window == "from the second refresh on"
+    # A base older than the window does not count either: no lifetime numbers sneak in.
+    latency = feed({0: scraped(fsync(1, 0)), 61: now}).latency(IDS[0])
+    assert latency is not None and latency.wal_fsync is None
 
 
-def test_recent_keeps_the_lifetime_histogram_when_nothing_was_observed_lately() -> None:
+def test_nothing_observed_in_the_window_is_unknown_not_the_lifetime_p99() -> None:
     now = scraped(fsync(100, 1))
-    recent = feed({0: scraped(fsync(100, 1)), 30: now}).recent(IDS[0], now)
-    assert recent.wal_fsync == now.wal_fsync
+    latency = feed({0: scraped(fsync(100, 1)), 30: now}).latency(IDS[0])
+    assert latency is not None and latency.wal_fsync is None
+    assert now.wal_fsync_p99 is not None
+
+
+def test_a_restarted_member_counts_what_it_observed_since_its_restart() -> None:
+    latency = feed({0: scraped(fsync(1000, 0)), 30: scraped(fsync(10, 10))}).latency(IDS[0])
+    assert latency is not None
+    assert latency.wal_fsync == pytest.approx(fsync(10, 10).quantile(0.99))
+
+
+def test_a_member_without_metrics_has_no_latency() -> None:
+    history = feed({0: scraped(fsync(10, 0)), 30: scraped(fsync(20, 0))})
+    assert history.latency(IDS[1]) is None
+    history.clear()
+    assert history.latency(IDS[0]) is None
+
+
+def test_window_label_names_the_minute_within_one_refresh() -> None:
+    assert window_label(58.0) == "over the last 60 s"
+    assert window_label(12.4) == "over the last 12 s"
+    assert window_label(None) == "from the second refresh on"

@@ -6,17 +6,20 @@ import os
 import signal
 import subprocess
 import time
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 
 from textual.widgets import DataTable, Static
 
-from etcdtui.config import cluster_names, from_flags
+from etcdtui.config import cluster_names, dump_toml, from_flags, load_connection
 from etcdtui.lab import LabInfo
+from etcdtui.ui.actions import palette_entries
 from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.screens.backups import BackupsScreen
 from etcdtui.ui.screens.dashboard import DashboardScreen
 from etcdtui.ui.screens.picker import ClusterPicker
+from etcdtui.ui.widgets.footer import KeyFooter
 from tests.conftest import connection_of, follower
 
 
@@ -133,13 +136,14 @@ async def test_read_only_hides_every_changing_action(plain_lab: LabInfo) -> None
     app = EtcdtuiApp(connection_of(plain_lab), refresh=60, read_only=True)
     async with app.run_test(size=(120, 30)) as pilot:
         await app.workers.wait_for_complete()
-        shown_keys = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
-        assert "d" not in shown_keys and {"r", "s"} <= shown_keys  # backups are a read
+        shown_keys = {b.key for b, _, _ in app.screen.query_one(KeyFooter).shown()}
+        assert not {"d", "a", "n"} & shown_keys and {"r", "s"} <= shown_keys  # backups: a read
         await pilot.press("d")
         await pilot.pause()
         assert isinstance(app.screen, DashboardScreen)  # no runbook screen opened
-        palette = [c.title for c in app.get_system_commands(app.screen)]
-        assert not any(t.startswith(("Defragment", "NOSPACE")) for t in palette)
+        palette = [entry.name for entry, _ in palette_entries(app.screen)]
+        assert not any(t.startswith(("Defragment", "NOSPACE", "Add a member")) for t in palette)
+        assert any("read-only" in n.message for n in app._notifications)  # d said why
         await pilot.press("s")
         await pilot.pause()
         assert isinstance(app.screen, BackupsScreen)
@@ -220,3 +224,54 @@ async def test_backoff_when_no_member_answers() -> None:
         assert "retrying in" in str(app.query_one("#summary", Static).render())
         app.failures = 5000  # hours of an unreachable cluster: the pause stays capped
         assert app.next_delay() == 30.0
+
+
+async def test_a_changed_config_file_is_reloaded_and_its_ghost_member_leaves(
+    plain_lab: LabInfo, tmp_path: Path
+) -> None:
+    """What replace-member leaves behind: the config lists a member that is gone. Once the
+    config is rewritten, the dashboard drops the UNREACHABLE row and its CRITICAL finding."""
+    ghost = "http://127.0.0.1:1"  # a removed member's client URL: nothing answers there
+    data = tomllib.loads(plain_lab.config_path.read_text())
+    clean = dump_toml(data)
+    data["clusters"][plain_lab.cluster]["endpoints"].append(ghost)
+    config = tmp_path / "etcdtui.toml"
+    config.write_text(dump_toml(data))
+    connection = load_connection(config, plain_lab.cluster)
+    app = EtcdtuiApp(connection, refresh=0.2, config_path=config, clusters=cluster_names(config))
+    async with app.run_test(size=(80, 24)) as pilot:
+        deadline = time.monotonic() + 20
+        while ghost not in rows(app):
+            assert time.monotonic() < deadline
+            await pilot.pause(0.05)
+        assert rows(app)[ghost][2] == "UNREACHABLE"
+        assert "CRITICAL" in str(app.query_one("#health", Static).render())
+        config.write_text(clean)
+        stamp = config.stat().st_mtime_ns + 1_000_000_000
+        os.utime(config, ns=(stamp, stamp))  # a new mtime even on a coarse clock
+        while ghost in rows(app) or app.connection.endpoints != connection.endpoints[:-1]:
+            assert time.monotonic() < deadline
+            await pilot.pause(0.05)
+        polls = app.polls
+        while app.polls < polls + 2:
+            await pilot.pause(0.05)
+        assert ghost not in rows(app) and len(rows(app)) == 3
+        assert "CRITICAL" not in str(app.query_one("#health", Static).render())
+        assert any("Config file changed" in (n.title or "") for n in app._notifications)
+
+
+async def test_ctrl_r_reloads_the_config_and_says_when_nothing_changed(
+    plain_lab: LabInfo,
+) -> None:
+    app = EtcdtuiApp(connection_of(plain_lab), refresh=60, config_path=plain_lab.config_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert any("nothing new" in n.message for n in app._notifications)
+    flags = EtcdtuiApp(from_flags(plain_lab.endpoints[0]), refresh=60)
+    async with flags.run_test(size=(80, 24)) as pilot:
+        await flags.workers.wait_for_complete()
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert any("not read from a config file" in n.message for n in flags._notifications)

@@ -5,12 +5,14 @@ Every finding carries a level and a sentence, so the screen never relies on colo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
-from etcdtui.models import ClusterView, MemberMetrics, MemberView
+from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.units import human_seconds
 from etcdtui.models.urls import name_problem, suspicious_urls
+from etcdtui.services.history import Latencies
 
 # etcd's documented thresholds (docs: tuning, hardware, metrics).
 QUOTA_WARN, QUOTA_CRIT = 0.80, 0.95
@@ -85,11 +87,16 @@ def quorum_sentence(view: ClusterView) -> str:
     )
 
 
-def cluster_findings(view: ClusterView, leader_changes: int | None = None) -> list[Finding]:
+def cluster_findings(
+    view: ClusterView,
+    leader_changes: int | None = None,
+    latency: Mapping[int, Latencies] | None = None,
+) -> list[Finding]:
     """Everything wrong with the cluster as a whole, worst first.
 
     `leader_changes` is how many times the leader changed within the last 15 minutes
-    (from the history), when known.
+    (from the history), when known; `latency` the p99s of this refresh by member ID (the
+    history's, so a finding says the number the panes show).
     """
     found: list[Finding] = []
     if view.error and not any(m.reachable for m in view.members):
@@ -127,12 +134,16 @@ def cluster_findings(view: ClusterView, leader_changes: int | None = None) -> li
             Finding(Level.WARN, f"{leader_changes} leader changes in 15 min: unstable leadership")
         )
     for member in view.members:
-        found.extend(member_findings(member, view))
+        own = latency.get(member.member_id) if latency and member.member_id else None
+        found.extend(member_findings(member, view, own))
     return sorted(found, key=lambda f: -f.level)
 
 
-def member_findings(member: MemberView, view: ClusterView) -> list[Finding]:
-    """What is wrong with one member."""
+def member_findings(
+    member: MemberView, view: ClusterView, latency: Latencies | None = None
+) -> list[Finding]:
+    """What is wrong with one member; its latencies are judged from `latency` (this refresh's
+    p99s over the history's window), never from its lifetime histograms."""
     name = member.name
     found: list[Finding] = []
     if member.member is not None:
@@ -167,16 +178,17 @@ def member_findings(member: MemberView, view: ClusterView) -> list[Finding]:
         lag = leader.status.applied_index - member.status.applied_index
         if lag > APPLIED_LAG_WARN:
             found.append(Finding(Level.WARN, f"{name} applied index {lag} behind the leader", name))
-    if member.metrics is not None:
-        for label, value, lvl in latencies(member.metrics):
+    if latency is not None:
+        for label, value, lvl in latencies(latency):
             if lvl:
-                found.append(Finding(lvl, f"{name} {label} {human_seconds(value)}", name))
+                text = f"{name} {label} {human_seconds(value)} {latency.window}"
+                found.append(Finding(lvl, text, name))
     return found
 
 
-def latencies(metrics: MemberMetrics) -> list[tuple[str, float | None, Level]]:
+def latencies(latency: Latencies) -> list[tuple[str, float | None, Level]]:
     """(label, p99 in seconds, level) for WAL fsync, backend commit and peer round trip."""
-    fsync, commit, rtt = metrics.wal_fsync_p99, metrics.backend_commit_p99, metrics.peer_rtt_p99
+    fsync, commit, rtt = latency.wal_fsync, latency.backend_commit, latency.peer_rtt_max
     return [
         ("WAL fsync p99", fsync, latency_level(fsync, FSYNC_GOOD, FSYNC_WARN)),
         ("backend commit p99", commit, latency_level(commit, COMMIT_GOOD, COMMIT_WARN)),

@@ -1,16 +1,53 @@
-"""The last 15 minutes of a cluster: sizes, leader changes, and recent latency percentiles."""
+"""The last 15 minutes of a cluster: sizes, leader changes, and the p99 latencies of the last
+minute, computed once per refresh."""
 
 from __future__ import annotations
 
 import itertools
 from collections import deque
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from etcdtui.models import ClusterView, Histogram, MemberMetrics
 
 WINDOW = 15 * 60.0
-# Percentiles over the last minute of observations, not since the member started.
+# Latency percentiles cover the observations of the last minute, never since the member
+# started: one window, named on every screen that shows a p99.
 LATENCY_WINDOW = 60.0
+
+
+@dataclass(frozen=True)
+class Latencies:
+    """One member's p99 latencies for one refresh, over one window, in seconds.
+
+    None where nothing was observed in the window (or before the second refresh).
+    """
+
+    wal_fsync: float | None = None
+    backend_commit: float | None = None
+    peer_rtt: Mapping[str, float | None] = field(default_factory=dict)  # by peer ID (hex)
+    span: float | None = None  # seconds the window covers; None: one refresh so far
+
+    @property
+    def peer_rtt_max(self) -> float | None:
+        """The slowest peer's round-trip p99."""
+        values = [v for v in self.peer_rtt.values() if v is not None]
+        return max(values) if values else None
+
+    @property
+    def window(self) -> str:
+        """What follows "p99" on screen: "over the last 60 s"."""
+        return window_label(self.span)
+
+    @classmethod
+    def of(cls, metrics: MemberMetrics, span: float | None = None) -> Latencies:
+        """The p99s of these histograms as they are (for histograms that are a window's)."""
+        return cls(
+            wal_fsync=metrics.wal_fsync_p99,
+            backend_commit=metrics.backend_commit_p99,
+            peer_rtt={peer: h.quantile(0.99) for peer, h in metrics.peer_rtt.items()},
+            span=span,
+        )
 
 
 @dataclass(frozen=True)
@@ -29,9 +66,11 @@ class History:
     def __init__(self, window: float = WINDOW) -> None:
         self.window = window
         self.samples: deque[Sample] = deque()
+        self._latency: dict[int, Latencies] = {}
 
     def clear(self) -> None:
         self.samples.clear()
+        self._latency = {}
 
     def add(self, view: ClusterView) -> None:
         sample = Sample(
@@ -64,6 +103,7 @@ class History:
             if not old.metrics:
                 break  # everything older was trimmed already
             self.samples[index] = replace(old, metrics={})
+        self._latency = self._latencies()
 
     def series(self, member_id: int, what: str = "db_size") -> list[float]:
         """One member's db_size or in_use over the window, oldest first."""
@@ -117,37 +157,67 @@ class History:
         rate = (v1 - v0) / (t1 - t0)
         return max(quota - v1, 0) / rate
 
-    def recent(self, member_id: int, current: MemberMetrics) -> MemberMetrics:
-        """`current` with its histograms narrowed to the last minute of observations."""
-        base = next(
-            (
-                s.metrics[member_id]
-                for s in self.samples
-                if member_id in s.metrics and s.at >= self.samples[-1].at - LATENCY_WINDOW
-            ),
-            None,
-        )
-        if base is None or base is current:
-            return current
+    def latency(self, member_id: int) -> Latencies | None:
+        """This member's p99 latencies of the latest refresh (None if it gave no metrics).
 
-        def narrow(now: Histogram | None, then: Histogram | None) -> Histogram | None:
-            if now is None or then is None:
-                return now
-            delta = now.minus(then)
-            return delta if delta.count > 0 else now
+        Computed once per refresh in `add`: every pane, the detail screen and the findings
+        read these same numbers.
+        """
+        return self._latency.get(member_id)
 
-        return MemberMetrics(
-            endpoint=current.endpoint,
-            quota_bytes=current.quota_bytes,
-            db_total_size=current.db_total_size,
-            has_leader=current.has_leader,
-            leader_changes=current.leader_changes,
-            wal_fsync=narrow(current.wal_fsync, base.wal_fsync),
-            backend_commit=narrow(current.backend_commit, base.backend_commit),
-            peer_rtt={
-                to: narrow(h, base.peer_rtt.get(to)) or h for to, h in current.peer_rtt.items()
-            },
-        )
+    @property
+    def latencies(self) -> Mapping[int, Latencies]:
+        """Every member's p99 latencies of the latest refresh, by member ID."""
+        return self._latency
+
+    def _latencies(self) -> dict[int, Latencies]:
+        last = self.samples[-1]
+        found: dict[int, Latencies] = {}
+        for member_id, current in last.metrics.items():
+            # The oldest earlier refresh within the window: its counters are the baseline.
+            base = next(
+                (
+                    s
+                    for s in self.samples
+                    if s is not last and member_id in s.metrics and s.at >= last.at - LATENCY_WINDOW
+                ),
+                None,
+            )
+            if base is None:
+                found[member_id] = Latencies()  # one refresh: nothing measured yet
+                continue
+            then = base.metrics[member_id]
+            found[member_id] = Latencies(
+                wal_fsync=_p99_since(current.wal_fsync, then.wal_fsync),
+                backend_commit=_p99_since(current.backend_commit, then.backend_commit),
+                peer_rtt={
+                    peer: _p99_since(h, then.peer_rtt.get(peer))
+                    for peer, h in current.peer_rtt.items()
+                },
+                span=last.at - base.at,
+            )
+        return found
+
+
+def _p99_since(now: Histogram | None, then: Histogram | None) -> float | None:
+    """The p99 of what was observed since `then`; None when nothing was.
+
+    A histogram absent before, or whose count went down (the member restarted), is all new.
+    """
+    if now is None:
+        return None
+    if then is None or now.count < then.count:
+        return now.quantile(0.99)
+    return now.minus(then).quantile(0.99)
+
+
+def window_label(span: float | None) -> str:
+    """The latency window as every screen names it after "p99": "over the last 60 s"
+    (shorter just after start; within one refresh of 60 s counts as 60 s)."""
+    if span is None:
+        return "from the second refresh on"
+    seconds = LATENCY_WINDOW if span >= LATENCY_WINDOW - 5 else span
+    return f"over the last {seconds:.0f} s"
 
 
 def human_duration(seconds: float) -> str:

@@ -117,19 +117,46 @@ def nospace() -> ClusterView:
     )
 
 
+def _scaled(h: Histogram | None, factor: float) -> Histogram | None:
+    """The same latencies, fewer of them: an earlier scrape of a steadily busy member."""
+    if h is None:
+        return None
+    return Histogram(tuple((b, c * factor) for b, c in h.buckets), h.count * factor,
+                     h.total * factor)  # fmt: skip
+
+
+def _earlier_metrics(metrics: MemberMetrics | None, factor: float) -> MemberMetrics | None:
+    if metrics is None:
+        return None
+    return replace(
+        metrics,
+        wal_fsync=_scaled(metrics.wal_fsync, factor),
+        backend_commit=_scaled(metrics.backend_commit, factor),
+        peer_rtt={p: h for p, h in ((p, _scaled(h, factor)) for p, h in metrics.peer_rtt.items())
+                  if h is not None},
+    )  # fmt: skip
+
+
 def history(view: ClusterView, minutes: int = 15, step: float = 30.0) -> list[ClusterView]:
-    """Earlier refreshes of `view`, its databases growing towards their current size."""
+    """Earlier refreshes of `view`: databases growing towards their current size, and the
+    latency histograms filling at a steady rate (so a window's p99 is the view's own)."""
     count = int(minutes * 60 / step)
     views = []
     for k in range(count):
-        shrink = 1 - 0.004 * (count - k)
+        ago = count - k
+        shrink = 1 - 0.004 * ago
+        filled = 1 - 0.5 * ago / count
         members = tuple(
-            replace(m, status=replace(m.status, db_size=int(m.status.db_size * shrink)))
+            replace(
+                m,
+                status=replace(m.status, db_size=int(m.status.db_size * shrink)),
+                metrics=_earlier_metrics(m.metrics, filled),
+            )
             if m.status is not None
             else m
             for m in view.members
         )
-        views.append(replace(view, members=members, taken_at=view.taken_at - (count - k) * step))
+        views.append(replace(view, members=members, taken_at=view.taken_at - ago * step))
     return views
 
 

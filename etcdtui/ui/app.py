@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
+from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 
 from etcdtui.clients.cluster import ClusterClient, ClusterSource
 from etcdtui.clients.via_ssh import open_cluster
-from etcdtui.config import Connection, load_connection
+from etcdtui.config import Connection, cluster_names, load_connection
 from etcdtui.errors import EtcdtuiError
-from etcdtui.models import MemberView
+from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.text import printable
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.services.history import History
+from etcdtui.ui.actions import BY_ID, ActionCommands, UiAction, global_bindings, where_of
+from etcdtui.ui.actions import refusal as refusal_of
 from etcdtui.ui.messages import ClusterRefreshed
 from etcdtui.ui.paths import styles_dir
 from etcdtui.ui.screens.audit import AuditScreen
@@ -36,38 +39,25 @@ if TYPE_CHECKING:
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 MAX_BACKOFF = 30.0
-# Actions that change the cluster: hidden and refused with --read-only.
-CHANGING = {"defrag", "recover_nospace", "replace_member", "add_member"}
+READ_ONLY = (
+    "etcdtui runs read-only (--read-only): nothing that changes the cluster runs. "
+    "Restart it without --read-only to do this."
+)
 
 SourceFactory = Callable[[Connection], ClusterSource]
-DASHBOARD_ONLY = CHANGING | {
-    "switch_cluster",
-    "toggle_pause",
-    "cycle_interval",
-    "refresh_now",
-    "snapshot",
-    "kubernetes",
-}
 
 
 class EtcdtuiApp(App[int]):
-    """The dashboard over one cluster at a time."""
+    """The dashboard over one cluster at a time.
+
+    Keys, palette entries and help come from the action table (`etcdtui.ui.actions`): the
+    dashboard and detail screens bind their own; the app binds those of every screen.
+    """
 
     CSS_PATH = str(styles_dir() / "app.tcss")
     TITLE = "etcdtui"
-    BINDINGS = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("r", "refresh_now", "Refresh", id="refresh"),
-        Binding("p", "toggle_pause", "Pause", id="pause"),
-        Binding("i", "cycle_interval", "Interval", id="interval"),
-        Binding("c", "switch_cluster", "Cluster", id="cluster"),
-        Binding("d", "defrag", "Defrag", id="defrag"),
-        Binding("n", "recover_nospace", "NOSPACE recovery", id="recover-nospace"),
-        Binding("l", "audit_log", "Audit log", id="audit-log"),
-        Binding("s", "snapshot", "Backups", id="snapshot"),
-        Binding("k", "kubernetes", "Kubernetes", id="kubernetes"),
-        Binding("question_mark", "help", "Help", key_display="?", id="help"),
-    ]
+    BINDINGS = global_bindings()
+    COMMANDS = App.COMMANDS | {ActionCommands}
 
     def __init__(
         self,
@@ -91,7 +81,7 @@ class EtcdtuiApp(App[int]):
         if self.source is None and connection is not None:
             self.source = self._factory(connection)
         self.history = History()
-        self.view = None
+        self.view: ClusterView | None = None
         self.paused = False
         self.polls = 0
         self.failures = 0
@@ -100,7 +90,11 @@ class EtcdtuiApp(App[int]):
         self.audit = audit or AuditLog()
         self._runbook_client: ClusterClient | None = None
         self._shells: ShellPool | None = None
+        # Runbook clients of a connection replaced by a reload: closed at the end (a runbook
+        # screen may still use them).
+        self._retired: list[Callable[[], None]] = []
         self._nospace_shown = False
+        self._config_stamp = self._stamp()
 
     # --- screens ---------------------------------------------------------------------------
 
@@ -125,9 +119,14 @@ class EtcdtuiApp(App[int]):
         self.sub_title = printable(f"{self.connection.cluster} · {endpoints}")
         if self.connection.via_ssh:
             self.sub_title += " · via ssh"
-        if self.read_only:
-            self.sub_title += " · read-only"
         self.poll()
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """The header's title, behind a READ-ONLY badge with --read-only (on every screen)."""
+        content = super().format_title(title, sub_title)
+        if not self.read_only:
+            return content
+        return Content.assemble(("READ-ONLY", "bold reverse $warning"), " ", content)
 
     # --- polling ---------------------------------------------------------------------------
 
@@ -169,12 +168,13 @@ class EtcdtuiApp(App[int]):
             self._nospace_shown = nospace
             self.refresh_bindings()
         self._arm()
+        self.check_config()
 
     def next_delay(self) -> float:
         """The refresh interval, doubled per failed refresh while no member answers."""
         if not self.failures:
             return self.refresh_interval
-        doubled = self.refresh_interval * 2 ** min(self.failures, 16)  # no overflow after hours
+        doubled = self.refresh_interval * 2.0 ** min(self.failures, 16)  # no overflow after hours
         return min(doubled, max(MAX_BACKOFF, self.refresh_interval))
 
     def state_text(self) -> str:
@@ -191,17 +191,31 @@ class EtcdtuiApp(App[int]):
 
     # --- actions ---------------------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in CHANGING and self.read_only:
-            return False  # hidden from the footer and refused
-        if action in DASHBOARD_ONLY and not isinstance(self.screen, DashboardScreen):
-            return False  # a runbook or detail screen has its own keys
-        if action == "recover_nospace":
-            # Offered only while a NOSPACE alarm is active.
-            return self.view is not None and any(a.kind == "NOSPACE" for a in self.view.alarms)
-        return not (action == "switch_cluster" and len(self.clusters) < 2)
+    def refusal(self, entry: UiAction) -> str | None:
+        """Why this action does nothing now (its key says so, the footer leaves it out)."""
+        if entry.changes_cluster and self.read_only:
+            return READ_ONLY
+        if entry.id == "cluster" and len(self.clusters) < 2:
+            if self.clusters:
+                return "only one cluster is configured"
+            return "no config file with several clusters (started with --endpoints)"
+        if entry.id == "recover-nospace" and not self._nospace_shown:
+            return "no NOSPACE alarm is active: nothing to recover"
+        if entry.id == "reload-config" and self._config_file() is None:
+            return "this cluster was not read from a config file (--endpoints)"
+        return None
+
+    def refused(self, action_id: str, screen: Screen[object] | None = None) -> bool:
+        """True, with a notification saying why, when the action cannot run now."""
+        entry = BY_ID[action_id]
+        reason = refusal_of(screen or self.screen, entry)
+        if reason:
+            self.notify(reason, title=f"{entry.key_display} {entry.name}: not now",
+                        severity="warning", markup=False)  # fmt: skip
+        return reason is not None
 
     def action_refresh_now(self) -> None:
+        self.check_config()
         self.poll()
 
     def action_toggle_pause(self) -> None:
@@ -232,31 +246,36 @@ class EtcdtuiApp(App[int]):
         await super().action_quit()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        if isinstance(self.screen, HelpScreen):
+            return
+        where, interval = where_of(self.screen), self.refresh_interval
+        self.push_screen(HelpScreen(where, read_only=self.read_only, interval=interval,
+                                    backoff=MAX_BACKOFF))  # fmt: skip
 
     def action_member_detail(self) -> None:
         key = self.dashboard.selected_member_key() if self.dashboard else None
         if key is None or self.view is None:
+            self.notify("No member is selected.", severity="warning")
             return
         self.push_screen(MemberDetailScreen(key, self.view, self.history))
 
-    def member_actions(self, member: MemberView) -> list[str]:
-        """What can be done to this member, as shown in its detail."""
-        if self.read_only:
-            return []
-        actions = [
-            "d  defragment (the defrag runbook: followers first, leader last)",
-            "s  backups: save a snapshot, see the catalogue",
-        ]
-        if not member.reachable or (member.member is not None and not member.member.started):
-            actions.append("R  replace this member with another node (learner first)")
-        if member.member is not None and not member.member.started:
-            actions.append("X  remove it: added but never started, it still counts toward quorum")
-        return actions
+    def copy_member_id(self, member: MemberView | None) -> None:
+        """`y`: the member's ID in hex, as etcdctl prints it, to the clipboard (OSC 52)."""
+        if member is None:
+            self.notify("No member is selected.", severity="warning")
+            return
+        if member.member_id is None:
+            self.notify(f"{member.name} has no member ID: it is not in the member list.",
+                        severity="warning", markup=False)  # fmt: skip
+            return
+        member_id = format(member.member_id, "x")
+        self.copy_to_clipboard(member_id)
+        self.notify(f"Copied {member.name}'s member ID {member_id} to the clipboard.",
+                    title="Copied", markup=False)  # fmt: skip
 
     def _free_nodes(self) -> list[str]:
         """Nodes of the config that run no member now: where a member can be added."""
-        members = {m.name for m in self.view.members} if self.view is not None else set()
+        members = {m.name for m in self.view.members} if self.view is not None else set[str]()
         return [n.name for n in self.connection.nodes
                 if n.member_name not in members and n.peer_urls and n.client_urls]  # fmt: skip
 
@@ -284,14 +303,14 @@ class EtcdtuiApp(App[int]):
         self.push_screen(ChoicePicker(question, free), chosen)
 
     def action_replace_member(self, member: str) -> None:
-        if self.read_only:
+        if self.refused("replace-member"):
             return
         title = f"Replace member {member} · {self.connection.cluster} · learner first"
         self._member_change(title, member)
 
     def action_remove_stuck_member(self, member_id: int) -> None:
         """Remove a member added but never started (it counts toward quorum)."""
-        if self.read_only:
+        if self.refused("remove-unstarted"):
             return
         from etcdtui.runbooks.stuck_member import StuckMemberRemoval
 
@@ -301,7 +320,7 @@ class EtcdtuiApp(App[int]):
                                                      member_id), self.audit))  # fmt: skip
 
     def action_add_member(self) -> None:
-        if self.read_only:
+        if self.refused("add-member"):
             return
         self._member_change(f"Add a member · {self.connection.cluster} · learner first", "")
 
@@ -320,7 +339,7 @@ class EtcdtuiApp(App[int]):
         return self._runbook_client
 
     def action_defrag(self) -> None:
-        if self.read_only:
+        if self.refused("defrag"):
             return
 
         # Imported here: the runbooks pull in paramiko, which the dashboard's start need not pay.
@@ -337,7 +356,7 @@ class EtcdtuiApp(App[int]):
         self.push_screen(RunbookScreen(title, factory, self.audit, options=True))
 
     def action_recover_nospace(self) -> None:
-        if self.read_only:
+        if self.refused("recover-nospace"):
             return
         from etcdtui.runbooks.defrag import NospaceRecovery
 
@@ -366,6 +385,8 @@ class EtcdtuiApp(App[int]):
         self.push_screen(KubeScreen(self.connection, reader))
 
     def action_switch_cluster(self) -> None:
+        if self.source is not None and self.refused("cluster"):
+            return
         if not self.clusters:
             return
 
@@ -387,44 +408,97 @@ class EtcdtuiApp(App[int]):
             self.notify(printable(str(exc), newlines=True), title="Cannot use this cluster",
                         severity="error", markup=False)  # fmt: skip
             return
-        old = self.source
-        self._generation += 1
-        self.connection = connection
-        self.source = self._factory(connection)
+        self._use(connection)
         self.history.clear()
         self.view = None
-        self.failures = 0
-        if old is not None:
-            old.close()
-        if self._runbook_client is not None:
-            self._runbook_client.close()
-            self._runbook_client = None
         if (dashboard := self.dashboard) is not None:
             dashboard.reset(f"Connecting to {connection.cluster}…")
         self._start()
 
+    def _use(self, connection: Connection) -> None:
+        """Poll `connection` from now on; a poll of the old one still under way is ignored."""
+        old = self.source
+        self._generation += 1
+        self.connection = connection
+        self.source = self._factory(connection)
+        self.failures = 0
+        self._config_stamp = self._stamp()
+        if old is not None:
+            old.close()
+        if self._runbook_client is not None:
+            self._retired.append(self._runbook_client.close)
+            self._runbook_client = None
+        if self._shells is not None:
+            self._retired.append(self._shells.close_all)
+            self._shells = None
+
+    # --- the config file -------------------------------------------------------------------
+
+    def _config_file(self) -> Path | None:
+        """The file this cluster was read from (None with --endpoints)."""
+        source = self.connection.source
+        if not source or source == "flags":
+            return None
+        return Path(source)
+
+    def _stamp(self) -> int | None:
+        path = self._config_file()
+        if path is None:
+            return None
+        try:
+            return os.stat(path).st_mtime_ns
+        except OSError:
+            return None
+
+    def check_config(self) -> None:
+        """Reload the config when its file changed (a runbook wrote it: replace, add member).
+
+        Called after every refresh and when the dashboard shows again; one stat, no read.
+        """
+        if self._config_file() is not None and self._stamp() != self._config_stamp:
+            self.reload_config(changed=True)
+
+    def action_reload_config(self) -> None:
+        if not self.refused("reload-config"):
+            self.reload_config()
+
+    def reload_config(self, changed: bool = False) -> None:
+        """Read the config file again and poll what it says now: a replaced member leaves the
+        dashboard instead of staying as an unreachable ghost."""
+        path = self._config_file()
+        if path is None:
+            return
+        self._config_stamp = self._stamp()  # a broken file is reported once, not every poll
+        try:
+            connection = load_connection(path, self.connection.cluster)
+            names = cluster_names(path)
+        except EtcdtuiError as exc:
+            self.notify(printable(str(exc), newlines=True), title="Config not reloaded",
+                        severity="error", markup=False)  # fmt: skip
+            return
+        if self.config_path is not None and path.resolve() == self.config_path.resolve():
+            self.clusters = names
+        if connection == self.connection:
+            if not changed:
+                self.notify("The config file says nothing new for this cluster.",
+                            title="Config reloaded")  # fmt: skip
+            return
+        self._use(connection)
+        self.notify(printable(f"{path}: {connection.cluster} now has endpoints "
+                              f"{', '.join(connection.endpoints)}"),
+                    title="Config file changed: reloaded", markup=False)  # fmt: skip
+        self.refresh_bindings()
+        self._start()
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        commands = [
-            ("Audit log", "Every runbook step executed", "audit_log"),
-            ("Refresh now", "Poll every member now", "refresh_now"),
-            ("Pause / resume refresh", "Stop or restart polling", "toggle_pause"),
-            ("Change refresh interval", "Cycle 0.5 s … 30 s", "cycle_interval"),
-            ("Member detail", "Every field of the selected member", "member_detail"),
-            ("Help", "What each pane and threshold means", "help"),
-            ("Switch cluster", "Pick another cluster", "switch_cluster"),
-            ("Defragment…", "Followers first, leader last", "defrag"),
-            ("NOSPACE recovery…", "Compact, defrag all, disarm", "recover_nospace"),
-            ("Backups…", "Save a snapshot; the snapshot catalogue", "snapshot"),
-            ("Kubernetes…", "API server wiring, certificate expiry, security", "kubernetes"),
-            ("Add a member…", "Scale out one member at a time, learner first", "add_member"),
-        ]
-        for title, help_text, action in commands:
-            # The palette obeys the same rules as the keys (read-only, dashboard-only actions).
-            if self.check_action(action, ()):
-                yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
+        # Our own Quit (from the action table) will not quit while a runbook runs.
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command
 
     def on_unmount(self) -> None:
+        for close in self._retired:
+            close()
         if self.source is not None:
             self.source.close()
         if self._shells is not None:

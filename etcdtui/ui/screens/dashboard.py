@@ -5,18 +5,19 @@ from __future__ import annotations
 import time
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
-from textual.events import Resize
+from textual.events import Resize, ScreenResume
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from etcdtui.models import ClusterView
 from etcdtui.models.text import printable
 from etcdtui.services.health import Level, quorum_sentence
 from etcdtui.services.history import History
+from etcdtui.ui.actions import Where, bindings_for
 from etcdtui.ui.format import level_content, markup
+from etcdtui.ui.widgets.footer import KeyFooter
 from etcdtui.ui.widgets.members import MembersTable
 from etcdtui.ui.widgets.panes import DiskPane, HealthPane, Pane, QuotaPane
 
@@ -27,21 +28,16 @@ class DashboardScreen(Screen[None]):
     """Everything at a glance; refreshed by the app's poller."""
 
     AUTO_FOCUS = "#members"
-
-    BINDINGS = [
-        Binding("1", "focus_pane('members')", "Members", show=False, id="pane-members"),
-        Binding("2", "focus_pane('health')", "Health", show=False, id="pane-health"),
-        Binding("3", "focus_pane('quota')", "Quota", show=False, id="pane-quota"),
-        Binding("4", "focus_pane('disk')", "Disk", show=False, id="pane-disk"),
-    ]
+    BINDINGS = bindings_for(Where.DASHBOARD)
+    _view: ClusterView | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Connecting…", id="summary")
+        yield Input(placeholder="filter: name, URL or ID (Enter keeps it, Esc clears)",
+                    id="filter", compact=True)  # fmt: skip
         with VerticalScroll(id="body"):
-            table = MembersTable(id="members")
-            table.border_title = "Members [1]"
-            yield table
+            yield MembersTable(id="members")
             with Horizontal(id="lower"):
                 for pane_id, title, cls in (
                     ("health", "Leader & health [2]", HealthPane),
@@ -52,10 +48,16 @@ class DashboardScreen(Screen[None]):
                     pane.border_title = title
                     pane.can_focus = True
                     yield pane
-        yield Footer()
+        yield KeyFooter()
 
     def on_resize(self, event: Resize) -> None:
         self.query_one("#lower").set_class(event.size.width < WIDE, "-narrow")
+
+    def on_screen_resume(self, event: ScreenResume) -> None:
+        # Back from a runbook, which may have rewritten the config (replace, add member).
+        check = getattr(self.app, "check_config", None)
+        if check is not None:
+            check()
 
     def show(self, view: ClusterView, history: History, state: str) -> None:
         """Render a refresh. `state` says whether polling runs, is paused or backs off."""
@@ -70,10 +72,11 @@ class DashboardScreen(Screen[None]):
 
         `state` is our own markup; everything from the cluster goes in as data.
         """
-        view = getattr(self, "_view", None)
+        view = self._view
         summary = self.query_one("#summary", Static)
+        read_only = " [b reverse $warning] READ-ONLY [/]" if self.app_read_only else ""
         if view is None:
-            summary.update(Content("Connecting… ") + Content.from_markup(state))
+            summary.update(Content.from_markup(f"Connecting…{read_only} {state}"))
             return
         stamp = time.strftime("%H:%M:%S", time.localtime(view.taken_at))
         level = Level.OK if view.healthy else Level.CRIT
@@ -90,7 +93,7 @@ class DashboardScreen(Screen[None]):
         notes = [markup("\n[dim]note: $note[/dim]", note=note) for note in view.notes]
         summary.update(Content.assemble(
             level_content(level, "HEALTHY" if view.healthy else "UNHEALTHY"),
-            markup(f"{badge}  [b]$cluster[/b] · $sentence\n", cluster=view.cluster,
+            markup(f"{read_only}{badge}  [b]$cluster[/b] · $sentence\n", cluster=view.cluster,
                    sentence=sentence),
             Content.from_markup(
                 f"[dim]{stamp} · refreshed in {view.duration * 1000:.0f} ms ·[/dim] {state}"
@@ -98,6 +101,10 @@ class DashboardScreen(Screen[None]):
             *notes,
         ))  # fmt: skip
         summary.set_class(not view.healthy, "-unhealthy")
+
+    @property
+    def app_read_only(self) -> bool:
+        return bool(getattr(self.app, "read_only", False))
 
     def reset(self, message: str) -> None:
         """Forget the last cluster's data (after a switch)."""
@@ -107,10 +114,49 @@ class DashboardScreen(Screen[None]):
         for pane in self.query(Pane):
             pane.update("waiting for the first refresh…")
 
+    # --- keys ------------------------------------------------------------------------------
+
     def action_focus_pane(self, pane: str) -> None:
         widget = self.query_one(f"#{pane}")
         widget.focus()
         self.query_one("#body", VerticalScroll).scroll_to_widget(widget, animate=False)
+
+    def action_filter(self) -> None:
+        """`/`: type to filter the members; Enter keeps the filter, Esc clears it."""
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        if not field.display and not self.query_one(MembersTable).filter_text:
+            return
+        field.value = ""
+        field.display = False
+        self.query_one(MembersTable).set_filter("")
+        self.query_one(MembersTable).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.query_one(MembersTable).set_filter(event.value.strip())
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            table = self.query_one(MembersTable)
+            if not table.filter_text:
+                event.input.display = False
+            table.focus()
+
+    def action_sort(self) -> None:
+        column = self.query_one(MembersTable).next_sort()
+        self.notify(f"Members sorted by {column}" if column else "Members in the cluster's order",
+                    timeout=2)  # fmt: skip
+
+    def action_copy_id(self) -> None:
+        """`y`: the selected member's ID (hex, as etcdctl prints it) to the clipboard (OSC 52)."""
+        copy = getattr(self.app, "copy_member_id", None)
+        if copy is not None:
+            copy(self.query_one(MembersTable).selected_member())
 
     def selected_member_key(self) -> str | None:
         return self.query_one(MembersTable).selected_key()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.models import ClusterView, MemberView
@@ -15,7 +14,9 @@ from etcdtui.models.text import printable
 from etcdtui.models.units import human_bytes, human_seconds
 from etcdtui.services.health import Level, latencies, member_findings, quota_usage
 from etcdtui.services.history import History
+from etcdtui.ui.actions import UiAction, Where, bindings_for, entries_for, refusal
 from etcdtui.ui.format import NEWLINE, level_content, markup
+from etcdtui.ui.widgets.footer import KeyFooter
 from etcdtui.ui.widgets.members import member_state, row_key
 
 
@@ -34,7 +35,10 @@ def _bytes(value: int | None) -> str:
 
 def describe(member: MemberView, view: ClusterView, history: History, node: NodeConfig | None,
              actions: list[str]) -> Content:  # fmt: skip
-    """The detail text for one member: our markup, with every outside value put in as data."""
+    """The detail text for one member: our markup, with every outside value put in as data.
+
+    Latencies and findings are the history's numbers of this refresh: the same the panes show.
+    """
     state, level = member_state(member)
     s, m = member.status, member.metrics
     client_urls = member.member.client_urls if member.member else (member.endpoint,)
@@ -74,15 +78,14 @@ def describe(member: MemberView, view: ClusterView, history: History, node: Node
     alarms = view.alarms_for(member.member_id)
     kinds = ", ".join(printable(a.kind) for a in alarms) if alarms else "none"
     lines.append(f"Alarms          {kinds}")
-    if m is not None and member.member_id is not None:
-        recent = history.recent(member.member_id, m)
-        lines += ["", Content.styled("Metrics (last minute)", "bold")]
-        for label, value, lvl in latencies(recent):
-            lines.append(
-                Content(f"{label:<20} ") + level_content(lvl, f"{human_seconds(value)} {lvl.word}")
-            )
-        for peer, hist in sorted(recent.peer_rtt.items()):
-            lines.append(f"  to {printable(peer):<16} {human_seconds(hist.quantile(0.99))}")
+    latency = history.latency(member.member_id) if member.member_id is not None else None
+    if m is not None and latency is not None:
+        lines += ["", Content.styled(f"Metrics (p99 {latency.window})", "bold")]
+        for label, value, lvl in latencies(latency):
+            shown = f"{human_seconds(value)} {lvl.word}" if value is not None else "-"
+            lines.append(Content(f"{label:<20} ") + level_content(lvl, shown))
+        for peer, p99 in sorted(latency.peer_rtt.items()):
+            lines.append(f"  to {printable(peer):<16} {human_seconds(p99)}")
         lines.append(
             f"Leader changes seen {m.leader_changes if m.leader_changes is not None else '-'}"
         )
@@ -101,7 +104,7 @@ def describe(member: MemberView, view: ClusterView, history: History, node: Node
             f"Profile         {printable(node.profile)}" + ("  (sudo)" if node.sudo else ""),
             f"Data dir        {printable(node.data_dir)}",
         ]
-    findings = member_findings(member, view)
+    findings = member_findings(member, view, latency)
     if findings:
         lines += ["", Content.styled("Findings", "bold")]
         lines += [level_content(f.level) + f"  {printable(f.text)}" for f in findings]
@@ -111,14 +114,14 @@ def describe(member: MemberView, view: ClusterView, history: History, node: Node
     return NEWLINE.join(lines)
 
 
-class MemberDetailScreen(Screen[None]):
-    """Live detail of one member; Esc goes back."""
+# What the Actions list names: this screen's own keys, not help, palette, quit or back.
+_GENERIC = {"help", "palette", "quit", "back"}
 
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="back"),
-        Binding("R", "replace", "Replace this member", id="replace-member"),
-        Binding("X", "remove_stuck", "Remove (never started)", id="remove-unstarted"),
-    ]
+
+class MemberDetailScreen(Screen[None]):
+    """Live detail of one member; Esc goes back. Every key it lists works here."""
+
+    BINDINGS = bindings_for(Where.DETAIL)
 
     def __init__(self, key: str, view: ClusterView, history: History) -> None:
         super().__init__()
@@ -132,29 +135,44 @@ class MemberDetailScreen(Screen[None]):
         view = getattr(self.app, "view", None) or self._first[0]
         return next((m for m in view.members if row_key(m) == self.key), None)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("replace", "remove_stuck") and getattr(self.app, "read_only", False):
-            return False
-        if action == "remove_stuck":
+    def refusal(self, entry: UiAction) -> str | None:
+        """Why a key of this screen does nothing for this member (the app adds read-only)."""
+        if entry.id == "remove-unstarted":
             member = self._member()
-            return member is not None and member.member is not None and not member.member.started
-        return True
+            if member is None or member.member is None or member.member.started:
+                return "X removes only a member that was added but never started"
+        return None
+
+    def actions(self) -> list[str]:
+        """The keys that work here now, as the Actions list shows them."""
+        return [
+            f"{e.key_display:<3}{e.help}"
+            for e in entries_for(Where.DETAIL)
+            if e.id not in _GENERIC and e.footer and not refusal(self, e)
+        ]
 
     def action_replace(self) -> None:
+        if self.app.refused("replace-member", self):  # type: ignore[attr-defined]
+            return
         member = self._member()
         if member is not None:
             self.app.action_replace_member(member.name)  # type: ignore[attr-defined]
 
     def action_remove_stuck(self) -> None:
+        if self.app.refused("remove-unstarted", self):  # type: ignore[attr-defined]
+            return
         member = self._member()
-        if member is not None and member.member is not None and not member.member.started:
+        if member is not None and member.member is not None:
             self.app.action_remove_stuck_member(member.member.id)  # type: ignore[attr-defined]
+
+    def action_copy_id(self) -> None:
+        self.app.copy_member_id(self._member())  # type: ignore[attr-defined]
 
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll():
             yield Static("…", id="detail")
-        yield Footer()
+        yield KeyFooter()
 
     def show(self, view: ClusterView, history: History) -> None:
         member = next((m for m in view.members if row_key(m) == self.key), None)
@@ -162,7 +180,10 @@ class MemberDetailScreen(Screen[None]):
         if member is None:
             detail.update(Content("This member is no longer in the cluster."))
             return
-        app = self.app
-        connection: Connection = app.connection  # type: ignore[attr-defined]
-        actions: list[str] = app.member_actions(member)  # type: ignore[attr-defined]
-        detail.update(describe(member, view, history, node_for(connection, member), actions))
+        removable = member.member is not None and not member.member.started
+        if removable != getattr(self, "_removable", None):
+            self._removable = removable
+            self.refresh_bindings()  # X comes and goes with the member's state
+        connection: Connection = self.app.connection  # type: ignore[attr-defined]
+        detail.update(describe(member, view, history, node_for(connection, member),
+                               self.actions()))  # fmt: skip

@@ -9,6 +9,14 @@ from etcdtui.models import ClusterView
 from etcdtui.models.text import printable
 from etcdtui.models.units import human_bytes, human_seconds
 from etcdtui.services.health import (
+    COMMIT_GOOD,
+    COMMIT_WARN,
+    FSYNC_GOOD,
+    FSYNC_WARN,
+    LEADER_CHANGE_WINDOW,
+    PEER_RTT_WARN,
+    QUOTA_CRIT,
+    QUOTA_WARN,
     Level,
     cluster_findings,
     latencies,
@@ -18,8 +26,11 @@ from etcdtui.services.health import (
     usage_percent,
 )
 from etcdtui.services.history import History, human_duration
+from etcdtui.ui.actions import BY_ID
 from etcdtui.ui.format import NEWLINE, level_content, markup, quota_bar, sparkline
 from etcdtui.ui.widgets.members import member_state
+
+NOSPACE_KEY = BY_ID["recover-nospace"].key_display
 
 
 class Pane(Static):
@@ -49,8 +60,10 @@ class HealthPane(Pane):
         elif view.members:
             lines.append(level_content(Level.CRIT, "NO LEADER"))
         changes_text = "-" if changes is None else str(changes)
+        minutes = LEADER_CHANGE_WINDOW // 60
         lines.append(Content(
-            f"Leader changes (15 min): {changes_text}  {sparkline(history.leader_change_series())}"
+            f"Leader changes ({minutes} min): {changes_text}  "
+            f"{sparkline(history.leader_change_series())}"
         ))  # fmt: skip
         lines.append(markup("Quorum  $sentence", sentence=quorum_sentence(view)))
         states: list[Content] = []
@@ -58,7 +71,7 @@ class HealthPane(Pane):
             state, level = member_state(member)
             states.append(markup("$name ", name=member.name) + level_content(Level(level), state))
         lines.append(Content("  ").join(states))
-        findings = cluster_findings(view, changes)
+        findings = cluster_findings(view, changes, history.latencies)
         lines.append(Content(""))
         if not findings:
             lines.append(level_content(Level.OK, "ok: nothing to report"))
@@ -78,7 +91,7 @@ class QuotaPane(Pane):
             for alarm in view.alarms:
                 who = next((m.name for m in view.members if m.member_id == alarm.member_id), "?")
                 advice = {
-                    "NOSPACE": ": writes refused; [b]n[/b] starts the recovery runbook",
+                    "NOSPACE": f": writes refused; [b]{NOSPACE_KEY}[/b] starts the recovery",
                     "CORRUPT": ": members disagree; investigate before any maintenance",
                 }.get(alarm.kind, "")
                 lines.append(level_content(Level.CRIT, f"ALARM {alarm.kind} on {who}")
@@ -120,31 +133,43 @@ class QuotaPane(Pane):
                 f"  {human_bytes(s.db_size)} of {human_bytes(quota)} · in use "
                 f"{human_bytes(s.db_size_in_use)} {in_use_trend} · frag {s.fragmentation:.0%}"
             ))  # fmt: skip
-        lines.append(
-            Content.from_markup("[dim]marks: warning 80% │ critical 95% │ · trends: 15 min[/dim]")
-        )
+        lines.append(Content.styled(
+            f"marks: warning {QUOTA_WARN:.0%} │ critical {QUOTA_CRIT:.0%} │ · trends: "
+            f"{history.window / 60:.0f} min", "dim",
+        ))  # fmt: skip
         return lines
 
 
 class DiskPane(Pane):
-    """WAL fsync, backend commit and peer round-trip p99 per member, over the last minute."""
+    """WAL fsync, backend commit and peer round-trip p99 per member: the history's numbers of
+    this refresh, over its one window, named in the border."""
 
     def render_view(self, view: ClusterView, history: History) -> list[Content]:
         header = f"{'member':<10} {'WAL fsync p99':<18} {'commit p99':<18} {'peer RTT p99':<18}"
         lines = [Content.styled(header, "bold")]
+        windows = set()
         for member in view.members:
             name = f"{printable(member.name):<10}"
-            if member.metrics is None or member.member_id is None:
+            latency = history.latency(member.member_id) if member.member_id else None
+            if member.metrics is None or latency is None:
                 lines.append(markup("$name no metrics", name=name))
                 continue
-            recent = history.recent(member.member_id, member.metrics)
+            windows.add(latency.window)
             cells = []
-            for _label, value, level in latencies(recent):
+            for _label, value, level in latencies(latency):
                 text = f"{human_seconds(value)} {level.word}" if value is not None else "-"
                 cells.append(level_content(level, f"{text:<18}"))
             lines.append(markup("$name ", name=name) + Content(" ").join(cells))
-        lines.append(Content.from_markup(
-            "[dim]good: fsync < 10 ms (critical > 500), commit < 25 ms (critical > 250), "
-            "peer RTT < 150 ms[/dim]"
-        ))  # fmt: skip
+        lines.append(Content.styled(thresholds(), "dim"))
+        # One window per refresh; a member that answered less often says its own.
+        self.border_subtitle = "p99 " + " / ".join(sorted(windows)) if windows else None
         return lines
+
+
+def thresholds() -> str:
+    """The Disk & network legend, from the health rules' own constants."""
+    return (
+        f"good: fsync < {human_seconds(FSYNC_GOOD)} (critical > {human_seconds(FSYNC_WARN)}), "
+        f"commit < {human_seconds(COMMIT_GOOD)} (critical > {human_seconds(COMMIT_WARN)}), "
+        f"peer RTT < {human_seconds(PEER_RTT_WARN)} · -: nothing observed"
+    )
