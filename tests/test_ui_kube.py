@@ -60,14 +60,6 @@ async def test_k_on_a_cluster_without_nodes_says_ssh_settings_are_needed() -> No
         assert not isinstance(app.screen, KubeScreen)
 
 
-async def test_kube_screen_is_in_the_command_palette() -> None:
-    app = sample_app("healthy")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert "Kubernetes…" in titles
-
-
 async def test_read_runs_off_the_ui_thread_and_shows_worst_first() -> None:
     threads: list[threading.Thread] = []
 
@@ -109,3 +101,26 @@ async def test_a_failed_read_is_a_one_line_notification(error: Exception) -> Non
         assert len(messages) == 1 and "\n" not in messages[0]
         assert str(error).splitlines()[0] in messages[0]
         assert "Could not read the nodes" in _summary(app)
+
+
+async def test_an_empty_certificate_table_says_why_no_certificate_was_read() -> None:
+    from etcdtui.services.kube.inspect import NodeFacts
+    from etcdtui.ui.screens.kube import no_certificates_reason
+
+    facts = (NodeFacts("node1", error="SSH connection refused"), NodeFacts("node2"))
+    report = replace(sample_kube_report(), certs=(), facts=facts)
+    app = sample_app("healthy")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await app.push_screen(KubeScreen(sample_connection(), lambda: report))
+        await settle(pilot)
+        assert "certificates none read" in _summary(app) and "nothing" not in _summary(app)
+        assert not app.screen.query_one("#kube-certs").display
+        empty = app.screen.query_one("#kube-certs-empty", Static)
+        text = str(empty.render())
+        assert empty.display and text.startswith("No certificate could be read: ")
+        assert "name no certificate file" in text and "node1: SSH connection refused" in text
+    unread = replace(report, facts=(facts[0],))
+    assert no_certificates_reason(unread) == (
+        "no node could be read (node1: SSH connection refused)"
+    )

@@ -11,6 +11,7 @@ from etcdtui.clients.cluster import ClusterClient
 from etcdtui.lab import LabInfo
 from etcdtui.models import ClusterView
 from etcdtui.runbooks.audit import AuditLog
+from etcdtui.ui.actions import BY_ID
 from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.screens.audit import AuditScreen
 from etcdtui.ui.screens.confirm import ConfirmScreen
@@ -25,14 +26,18 @@ def states(screen: RunbookScreen) -> list[str]:
 
 
 async def open_defrag(app: EtcdtuiApp, pilot) -> RunbookScreen:  # type: ignore[no-untyped-def]
+    """The defrag screen, planned, its rule left (Esc) so that keys act on the plan."""
     await app.workers.wait_for_complete()
     await pilot.pause()
     await pilot.press("d")
     await pilot.pause()
     screen = app.screen
     assert isinstance(screen, RunbookScreen)
+    assert app.focused is screen.query_one("#rule", Input)  # the screen opens in the rule
     while screen.plan is None:
         await pilot.pause(0.05)
+    await pilot.press("escape")
+    assert isinstance(app.screen, RunbookScreen)
     return screen
 
 
@@ -92,7 +97,7 @@ async def test_defrag_runs_after_confirmation_and_journals_each_step(
         await pilot.pause()
         assert isinstance(app.screen, AuditScreen)
         rows = app.screen.query_one("#audit", DataTable).row_count
-        assert rows == 2 * len(screen.plan.steps) + 1  # type: ignore[union-attr]  # plan, started, done
+        assert rows == len(screen.plan.steps) + 1  # type: ignore[union-attr]  # the plan, each step
     after = sizes(info)
     assert all(after[n] < before[n] for n in before)
     lines = [json.loads(line) for line in audit.path.read_text().splitlines()]
@@ -129,34 +134,37 @@ async def test_bad_rule_is_a_notification_and_nothing_is_planned(plain_lab: LabI
     app = EtcdtuiApp(connection_of(plain_lab), refresh=60, audit=AuditLog(Path("/nonexistent/a")))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_defrag(app, pilot)
-        screen.query_one("#rule", Input).focus()
+        screen.set_focus(screen.query_one("#rule", Input))
         await pilot.press(*"dbSze > 1", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
         text = str(screen.query_one("#preflight", Static).render())
         assert "unknown variable" in text and "column" in text
         assert screen.plan is None
-        await pilot.press("x")  # nothing to execute: no confirmation appears
+        await pilot.press("escape", "x")  # nothing to execute: no confirmation appears
         await pilot.pause()
         assert isinstance(app.screen, RunbookScreen)
 
 
-async def test_abort_stops_before_the_next_step(make_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_abort_stops_before_the_next_step_and_ends_aborted(make_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     info: LabInfo = make_lab()
     app = EtcdtuiApp(connection_of(info), refresh=60, audit=AuditLog(tmp_path / "audit.log"))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_defrag(app, pilot)
         await pilot.press("x", "y")
         while not states(screen)[0].startswith("ok"):
             await pilot.pause(0.05)
+        assert str(screen.query_one("#runbook-status", Static).render()).startswith("step ")
         await pilot.press("q")  # refused while a runbook runs
         await pilot.pause()
         assert app.is_running
         await pilot.press("a")
         await wait_done(screen, pilot)
+        status = str(screen.query_one("#runbook-status", Static).render())
     report = screen.report
     assert report is not None and "aborted by the user" in report.stopped
     assert len(report.results) < len(report.plan.steps)
+    assert status.startswith(f"ABORTED after {len(report.results)} of {len(report.plan.steps)}")
 
 
 async def test_nospace_recovery_is_offered_only_with_the_alarm(make_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -165,14 +173,15 @@ async def test_nospace_recovery_is_offered_only_with_the_alarm(make_lab, tmp_pat
     async with app.run_test(size=(120, 40)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.check_action("recover_nospace", ()) is False
+        nospace = BY_ID["recover-nospace"]
+        assert app.refusal(nospace) == "no NOSPACE alarm is active: nothing to recover"
         for i in range(64):
             if etcdctl(info, "put", f"/fill/{i}", stdin="x" * 256 * 1024).returncode != 0:
                 break
         await pilot.press("r")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.check_action("recover_nospace", ()) is True
+        assert app.refusal(nospace) is None
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, RunbookScreen) and "NOSPACE" in app.screen.title_text

@@ -194,8 +194,13 @@ def lab_up(
             except Exception as exc:  # keep the original failure: it is the one to act on
                 say(f"cleaning up after the failure also failed: {exc}")
             raise
-    members_text = ", ".join(n.name for n in info.members())
-    say(f"lab is up in {time.monotonic() - began:.1f} s: etcd {etcd_version} ({members_text})")
+    started = info.members()
+    listed = ", ".join(n.name for n in started)
+    # The one "lab is up" line (the CLI prints only how to use the lab after it).
+    say(
+        f"lab is up in {time.monotonic() - began:.1f} s: {len(started)} members of etcd "
+        f"{etcd_version} ({listed})"
+    )
     return info
 
 

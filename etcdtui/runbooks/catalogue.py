@@ -10,18 +10,48 @@ from pathlib import Path
 
 from etcdtui.clients.snapshot_crypto import SnapshotKey, is_encrypted, plaintext
 from etcdtui.clients.snapshot_file import read_status
+from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError, SnapshotError, SnapshotKeyError, UsageError
 from etcdtui.models.snapshot import SnapshotEntry, SnapshotStatus
+from etcdtui.runbooks.identity import connection_key, legacy_folder_name
 from etcdtui.toml_io import open_regular, read_regular, regular_file
 
 # Files that are not snapshots themselves.
 _SKIP_SUFFIXES = (".sha256", ".part", ".tmp", ".json", ".log", ".txt", ".md")
 
 
-def default_snapshot_dir(cluster: str) -> Path:
-    """Where snapshots go when the config names no snapshot_dir."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "etcdtui" / "snapshots" / cluster
+def default_snapshot_dir(connection: Connection) -> Path:
+    """Where snapshots go when the config names no snapshot_dir:
+    `$XDG_STATE_HOME/etcdtui/snapshots/<key>` (`~/.local/state/...` when unset or relative),
+    keyed by the cluster's identity, so two clusters named `lab` from two config files never
+    share a folder (nor restore each other's snapshots)."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"
+    return root / "etcdtui" / "snapshots" / connection_key(connection)
+
+
+def snapshot_dir(connection: Connection) -> Path:
+    """The config's snapshot_dir, else the cluster's default folder."""
+    return (
+        Path(connection.snapshot_dir)
+        if connection.snapshot_dir
+        else default_snapshot_dir(connection)
+    )
+
+
+def legacy_snapshot_dir(connection: Connection) -> Path | None:
+    """The folder named after the cluster alone, where snapshots went before folders were keyed
+    by identity, if it still holds snapshot files (None otherwise, or with a snapshot_dir)."""
+    if connection.snapshot_dir:
+        return None
+    current = default_snapshot_dir(connection)
+    folder = current.parent / legacy_folder_name(connection.cluster)
+    if folder == current:
+        return None  # a cluster from no config file: its folder is still the name alone
+    try:
+        return folder if snapshot_files(folder) else None
+    except (UsageError, OSError):
+        return None
 
 
 def inspect_snapshot(path: Path, key: SnapshotKey | None) -> tuple[SnapshotStatus, bool]:

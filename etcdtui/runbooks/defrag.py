@@ -19,6 +19,7 @@ from etcdtui.errors import EtcdError, EtcdtuiError
 from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.models.units import human_bytes
+from etcdtui.runbooks.audit import new_run_id
 from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.lock import RunLock, with_lock
 from etcdtui.runbooks.rule import Rule, member_values
@@ -78,6 +79,7 @@ class DefragRunbook:
         self.sizes: dict[str, tuple[int, int, float]] = {}  # name -> size before, after, secs
         self.expected_leader: int | None = None  # who must lead when each step starts
         self.run_lock = RunLock(connection, client, self.name)
+        self.run_id = new_run_id()  # the screen shows it with the plan; the engine records it
 
     # --- read-only: preflight and plan ---------------------------------------------------
 
@@ -386,7 +388,7 @@ class DefragRunbook:
             # A live Kubernetes cluster writes all the time: a different count is worth a look,
             # not a failed defrag (which moves no key).
             same = keys_after == self.keys_before
-            reason = f"{keys_after} keys (before: {self.keys_before})"
+            reason = f"{keys_after} live keys (before: {self.keys_before})"
             if not same:
                 reason += "; clients may have written meanwhile"
             checks.append(Check("no key lost", Verdict.PASS if same else Verdict.WARN, reason))

@@ -1,16 +1,24 @@
 """The one engine every runbook runs on: refuse a blocked plan, run the steps in order, journal
-each to the audit log, stop at the first failure or when asked to abort, then verify."""
+each to the audit log, stop at the first failure or when asked to abort, then verify.
+
+A run ends DONE (every step ran and the verification passed), ABORTED (the user stopped it
+between two steps) or FAILED (a step failed, the cluster lock was lost, or the verification
+found a problem). A runbook that names its run in its plan (`run_id`) has its steps recorded
+under that id, so the id the plan showed is the one the audit log and the report carry.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from etcdtui.errors import EtcdtuiError, UsageError
 from etcdtui.models.runbook import Check, Plan, RunReport, Step, StepResult, Verdict
-from etcdtui.runbooks.audit import AuditLog, new_run_id
+from etcdtui.runbooks.audit import AuditLog, AuditLogError, new_run_id
+from etcdtui.runbooks.etcd_log import with_cause
 from etcdtui.runbooks.lock import RunLock
 
 Output = Callable[[str], None]
@@ -35,11 +43,44 @@ class Runbook(Protocol):
         ...
 
 
+@runtime_checkable
+class NamedRun(Protocol):
+    """A runbook whose plan shows its run's id: the engine records the run under it."""
+
+    run_id: str
+
+
+class Outcome(StrEnum):
+    """How a run ended, as the report's last line and the screen's status say it."""
+
+    DONE = "DONE"
+    ABORTED = "ABORTED"
+    FAILED = "FAILED"
+
+
+# How report.stopped begins when the user aborted: `outcome` knows an abort by it.
+ABORTED_BY_USER = "aborted by the user"
+
+
+def outcome(report: RunReport) -> Outcome:
+    """DONE, ABORTED (stopped by the user between steps, whatever the verification found) or
+    FAILED."""
+    if report.stopped.startswith(ABORTED_BY_USER) and all(r.ok for r in report.results):
+        return Outcome.ABORTED
+    return Outcome.DONE if report.ok else Outcome.FAILED
+
+
+def run_id_for(runbook: object) -> str:
+    """The id the runbook's plan showed, else a new one."""
+    named = runbook.run_id if isinstance(runbook, NamedRun) else ""
+    return named or new_run_id()
+
+
 @dataclass(frozen=True)
 class Event:
     """What the engine tells a screen or the CLI while it runs."""
 
-    kind: str  # "step", "output", "result", "verify", "stopped", "done"
+    kind: str  # "step", "output", "result", "verify", "stopped", "aborted", "done"
     index: int = 0
     step: Step | None = None
     text: str = ""
@@ -76,7 +117,7 @@ def execute(
         failed = "; ".join(f"{c.name}: {c.reason}" for c in plan.checks if c.failed)
         raise PlanRefused(f"{runbook.name} refused by its preflight: {failed}")
     emit = on_event or (lambda event: None)
-    report = RunReport(plan=plan, run_id=new_run_id())
+    report = RunReport(plan=plan, run_id=run_id_for(runbook))
     # One run at a time per cluster, held to the end of the verification; a second run is
     # refused here (LockHeld) before anything is recorded or changed.
     lock = runbook.cluster_lock()
@@ -100,8 +141,30 @@ def execute(
     for check in report.verification:
         emit(Event("verify", text=f"{check.verdict.value}: {check.name}: {check.reason}"))
     report.summary = runbook.summary()
-    emit(Event("done", text="ok" if report.ok else report.stopped or "verification failed"))
+    result = outcome(report)
+    emit(Event("done", text=result.value if result is not Outcome.FAILED else
+               report.stopped or "verification failed"))  # fmt: skip
     return report
+
+
+# The exit code an abort is recorded with: 130, as a shell reports a command stopped by Ctrl+C.
+ABORT_EXIT = 130
+
+
+def _record_stop(
+    audit: AuditLog, plan: Plan, report: RunReport, index: int, step: Step, step_id: str,
+    exit_code: int,
+) -> None:  # fmt: skip
+    """A run that stops before a step is on record too: the step it did not run, and why.
+    Nothing more runs either way, so a log that cannot take it is said in the report."""
+    try:
+        audit.record(
+            cluster=plan.cluster, runbook=plan.runbook, run_id=report.run_id, step=index,
+            step_id=step_id, target=step.target, command=f"not run: {step.command}",
+            exit_code=exit_code, duration=0.0, note=report.stopped,
+        )  # fmt: skip
+    except AuditLogError as exc:
+        report.stopped += f" (not recorded: {exc.message})"
 
 
 def _run_steps(
@@ -117,11 +180,13 @@ def _run_steps(
     abort, or a lost cluster lock."""
     for index, step in enumerate(plan.steps, start=1):
         if should_abort():
-            report.stopped = f"aborted by the user before step {index} ({step.id})"
-            emit(Event("stopped", index, step, report.stopped))
+            report.stopped = f"{ABORTED_BY_USER} before step {index} ({step.id})"
+            _record_stop(audit, plan, report, index, step, "abort", ABORT_EXIT)
+            emit(Event("aborted", index, step, report.stopped))
             return
         if lock is not None and lock.lost:
             report.stopped = f"stopped before step {index} ({step.id}): {lock.lost}"
+            _record_stop(audit, plan, report, index, step, "stop", 1)
             emit(Event("stopped", index, step, report.stopped))
             return
         emit(Event("step", index, step, step.command))
@@ -136,6 +201,9 @@ def _run_steps(
             emit(Event("output", index, step, line))
 
         result = run_step_safely(runbook, step, output)
+        if not result.ok:
+            # etcd's own reason first, when the output holds its log: the raw output follows.
+            result = replace(result, output=with_cause(result.output))
         report.results.append(result)
         audit.record(
             cluster=plan.cluster, runbook=plan.runbook, run_id=report.run_id, step=index,

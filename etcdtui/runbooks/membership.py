@@ -21,13 +21,14 @@ from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdError, EtcdtuiError, UsageError
 from etcdtui.models import ClusterView, Member, MemberView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
-from etcdtui.runbooks.audit import AuditLog
+from etcdtui.runbooks.audit import AuditLog, new_run_id
 from etcdtui.runbooks.defrag import membership_check
 from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.lock import RunLock, with_lock
 from etcdtui.runbooks.membership_config import PointerSteps
 from etcdtui.runbooks.membership_static_pod import StaticPodSteps
-from etcdtui.runbooks.membership_steps import advice, quorum_loss, stamp
+from etcdtui.runbooks.membership_steps import advice, quorum_loss
+from etcdtui.runbooks.node_ports import LISTENING_SCRIPT, listening, taken
 
 
 def _quorum(voting: int) -> int:
@@ -57,7 +58,10 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
         self.new_name = new_name or self.new_node.member or self.new_node.name
         self.old_name = old_member
         self.name = "replace-member" if old_member else "add-member"
-        self.run_stamp = stamp()
+        # The run's id, shown in the plan and recorded in the audit log (the engine takes it),
+        # and the stamp of what the run moves aside on the nodes.
+        self.run_id = new_run_id()
+        self.run_stamp = self.run_id
         self.run_lock = RunLock(connection, client, self.name)
         self.catch_up_timeout = catch_up_timeout
         self.added_id: int | None = None
@@ -91,6 +95,29 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
         return Check(
             f"{node.name} reachable, data dir free", Verdict.PASS, f"{node.data_dir} is {state}"
         )
+
+    def _ports_check(self, ours: Member | None) -> Check:
+        """The new member's peer and client ports, free on its node: etcd exits at once when
+        one is taken, after the member was added."""
+        node = self.new_node
+        urls = list(dict.fromkeys([*node.peer_urls, *node.client_urls, node.local_client_url]))
+        urls = [url for url in urls if url]
+        name = f"{node.name}: peer and client ports free"
+        try:
+            result = self._sh(node, LISTENING_SCRIPT, timeout=15)
+        except EtcdtuiError as exc:
+            return Check(name, Verdict.FAIL, str(exc))
+        if not result.stdout.strip():
+            reason = "cannot read /proc/net/tcp there: not checked"
+            return Check(name, Verdict.WARN, f"{reason} ({_fallback(result.stderr)})")
+        busy = taken(urls, listening(result.stdout))
+        if not busy:
+            return Check(name, Verdict.PASS, ", ".join(urls))
+        if ours is not None:  # added before: the etcd an earlier run started may hold them
+            return Check(name, Verdict.WARN, "in use: " + ", ".join(busy) + " (by the etcd "
+                         "an earlier run started there?)")  # fmt: skip
+        return Check(name, Verdict.FAIL, "in use: " + ", ".join(busy) + ": etcd could not "
+                     "bind them; stop what listens there, or give the node other URLs")  # fmt: skip
 
     def preflight(
         self, view: ClusterView, old: MemberView | None, ours: Member | None
@@ -171,16 +198,24 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
             and (m.is_learner or not m.member.started)
             and (ours is None or m.member.id != ours.id)
         ]
-        checks.append(
-            Check(
-                "no member change pending",
-                Verdict.FAIL if pending else Verdict.PASS,
+        own = ours is not None and (ours.is_learner or not ours.started)
+        if pending:
+            verdict, reason = (
+                Verdict.FAIL,
                 "pending: "
-                + ", ".join(f"{m.name} {m.member_id:x}" for m in pending if m.member_id is not None)
-                if pending
-                else "no learner or unstarted member",
+                + ", ".join(
+                    f"{m.name} {m.member_id:x}" for m in pending if m.member_id is not None
+                ),
             )
-        )
+        elif own:
+            assert ours is not None
+            verdict, reason = (
+                Verdict.PASS,
+                f"pending: only this run's own learner {ours.id:x} (continuing)",
+            )
+        else:
+            verdict, reason = Verdict.PASS, "no learner or unstarted member"
+        checks.append(Check("no other member change pending", verdict, reason))
         clash = [
             m.name
             for m in view.members
@@ -199,6 +234,7 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
         )
         if ours is None or not ours.started:
             checks.append(self._data_dir_state())
+            checks.append(self._ports_check(ours))
             paths = self.static_pod(self.new_node)
             if paths is not None:
                 checks.extend(self.static_pod_checks(paths))
@@ -463,7 +499,7 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
                 Check(
                     "keys on the new member",
                     Verdict.PASS if theirs == ours else Verdict.WARN,
-                    f"{ours} keys on {self.new_name}, {theirs} on the leader",
+                    f"{ours} live keys on {self.new_name}, {theirs} on the leader",
                 )
             )
         return checks
@@ -473,7 +509,9 @@ class MemberChangeRunbook(StaticPodSteps, PointerSteps):
         if self.added_id is not None:
             lines.append(f"{self.new_name}: member {self.added_id:x}")
         if self.keys is not None:
-            lines.append(f"keys: {self.keys[0]} on the leader, {self.keys[1]} on {self.new_name}")
+            lines.append(
+                f"live keys: {self.keys[0]} on the leader, {self.keys[1]} on {self.new_name}"
+            )
         return lines
 
 

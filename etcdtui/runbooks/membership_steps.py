@@ -22,6 +22,7 @@ from etcdtui.models.command import CommandResult
 from etcdtui.models.runbook import Step
 from etcdtui.models.urls import name_problem, url_problem
 from etcdtui.runbooks.engine import Output
+from etcdtui.runbooks.etcd_log import failure_cause
 
 Outcome = tuple[bool, str]
 
@@ -366,7 +367,11 @@ class MemberSteps:
                 return True, f"etcd already runs on {node.name}"
         result = self._sh(node, self.connection.profile_command(node, "start"), timeout=90)
         if not result.ok:
-            text = output_tail(result)
+            # etcd's own words first (from its log: "bind: address already in use"), then the
+            # end of the output as it came.
+            cause = failure_cause(result.stdout + result.stderr)
+            tail = output_tail(result)
+            text = f"{cause}\n{tail}" if cause else tail
             hint = advice(text)
             return False, text + (f"\nadvice: {hint}" if hint else "")
         return True, f"etcd started on {node.name}"

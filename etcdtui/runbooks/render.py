@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from etcdtui.models.runbook import Check, Plan, RunReport, Verdict
 from etcdtui.models.text import printable
+from etcdtui.runbooks.engine import Outcome, outcome
 
 _MARK = {Verdict.PASS: "PASS", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL"}
 # Steps that only look (or wait): a run stopped before them left nothing untouched there.
-READ_ONLY_KINDS = frozenset({"wait", "health", "wait_stopped", "wait_healthy", "checksum"})
+READ_ONLY_KINDS = frozenset(
+    {"wait", "health", "wait_stopped", "wait_healthy", "checksum", "catch_up"}
+)
 
 
 def block(text: str, indent: str) -> str:
@@ -48,17 +51,29 @@ def render_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def untouched_targets(report: RunReport) -> list[str]:
+    """Targets of the steps a stopped run never reached that changes nothing elsewhere: not
+    one a step that ran (or failed, maybe half done) acted on, such as a learner added before
+    its promotion was reached."""
+    ran = len(report.results)
+    acted = {t for r in report.results if r.step.kind not in READ_ONLY_KINDS
+             for t in r.step.target.split(",")}  # fmt: skip
+    later = {t for s in report.plan.steps[ran:] if s.kind not in READ_ONLY_KINDS
+             for t in s.target.split(",")}  # fmt: skip
+    return sorted(later - acted)
+
+
 def render_report(report: RunReport) -> str:
     """Where the run ended, the before/after figures and the verification."""
     lines = [""]
     ran = len(report.results)
     total = len(report.plan.steps)
+    result = outcome(report)
     if report.stopped:
-        lines.append(f"STOPPED after {ran} of {total} steps: {block(report.stopped, '  ')}")
-        untouched = [s for s in report.plan.steps[ran:] if s.kind not in READ_ONLY_KINDS]
-        if untouched:
-            targets = sorted({t for s in untouched for t in s.target.split(",")})
-            lines.append("not run, left untouched: " + printable(", ".join(targets)))
+        head = "ABORTED" if result is Outcome.ABORTED else "STOPPED"
+        lines.append(f"{head} after {ran} of {total} steps: {block(report.stopped, '  ')}")
+        if untouched := untouched_targets(report):
+            lines.append("not run, left untouched: " + printable(", ".join(untouched)))
     else:
         lines.append(f"ran all {total} steps")
     if report.summary:
@@ -66,7 +81,6 @@ def render_report(report: RunReport) -> str:
     lines += ["", "Verify:", *render_checks(report.verification)]
     lines += [
         "",
-        f"{printable(report.plan.runbook)}: {'DONE' if report.ok else 'FAILED'} "
-        f"(run {printable(report.run_id)})",
+        f"{printable(report.plan.runbook)}: {result.value} (run {printable(report.run_id)})",
     ]
     return "\n".join(lines)

@@ -1,10 +1,14 @@
 """The restore's journal: what a run planned, which steps finished, where it left the data.
 
-One JSON file per cluster and run, `$XDG_STATE_HOME/etcdtui/restore/<cluster>/<run>.json`
-(`~/.local/state/...` when unset or relative), replaced atomically (written beside, fsynced,
+One JSON file per cluster and run, `$XDG_STATE_HOME/etcdtui/restore/<key>/<run>.json`
+(`~/.local/state/...` when unset or relative; `<key>` is the cluster's identity, its name and a
+digest of its config file: see identity.py), replaced atomically (written beside, fsynced,
 renamed) before and after every step, so a run cut short by a dropped SSH connection, a failed
 step or a killed process can be shown, continued or rolled back. It holds paths, the plan and
 the new cluster token: never the snapshot's key or passphrase.
+
+Journals written before the key held the config file live under the name alone
+(`restore/<cluster>/`): they are still found, for the cluster of the same name and config.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import fcntl
 import getpass
 import json
 import os
-import re
 import socket
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +27,7 @@ from typing import Any
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError, UsageError
 from etcdtui.models.runbook import Step
+from etcdtui.runbooks.identity import cluster_key, legacy_folder_name
 
 FORMAT = 1
 RESTORE, ROLLBACK = "restore", "rollback"
@@ -191,7 +195,8 @@ class RestoreState:
         snap = self.snapshot
         lines = [
             f"restore run {self.run} of cluster {self.cluster}, by {self.user}@{self.host} "
-            f"at {self.started}: {snap.path} (revision {snap.revision}, {snap.live_keys} keys)",
+            f"at {self.started}: {snap.path} (revision {snap.revision}, "
+            f"{snap.live_keys} live keys)",
             f"status: {self.mode} {self.shown_status}; journal {self.path or '(not written yet)'}",
         ]
         for label, steps, done in (
@@ -233,12 +238,13 @@ def state_root() -> Path:
     return root / "etcdtui" / "restore"
 
 
-def _folder_name(cluster: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", cluster).lstrip(".") or "_"
+def cluster_folder(cluster: str, source: str, root: Path | None = None) -> Path:
+    """The folder of one cluster's journals and restore lock, keyed by its identity."""
+    return (root or state_root()) / cluster_key(cluster, source)
 
 
-def journal_path(cluster: str, run: str, root: Path | None = None) -> Path:
-    return (root or state_root()) / _folder_name(cluster) / f"{run}.json"
+def journal_path(cluster: str, run: str, root: Path | None = None, source: str = "") -> Path:
+    return cluster_folder(cluster, source, root) / f"{run}.json"
 
 
 def _step_to_json(step: Step) -> dict[str, Any]:
@@ -312,7 +318,7 @@ def _make_folder(folder: Path) -> None:
 
 def save(state: RestoreState, root: Path | None = None) -> Path:
     """Write the journal atomically (0600); JournalError if it cannot be written."""
-    path = state.path or journal_path(state.cluster, state.run, root)
+    path = state.path or journal_path(state.cluster, state.run, root, state.source)
     state.updated = _now()
     if state.status == RUNNING:  # only the process running it writes a running journal
         state.pid, state.pid_host = os.getpid(), socket.gethostname()
@@ -352,23 +358,38 @@ def load(path: Path) -> RestoreState:
         raise UsageError(f"{path}: not a restore journal etcdtui can read ({exc})") from None
 
 
-def journals(cluster: str, root: Path | None = None) -> list[RestoreState]:
-    """Every journal of `cluster`, oldest first (run ids sort by time)."""
-    folder = (root or state_root()) / _folder_name(cluster)
-    if not folder.is_dir():
-        return []
-    states = []
-    for path in sorted(folder.glob("*.json")):
-        with contextlib.suppress(UsageError):  # a foreign or torn file: not ours to act on
-            state = load(path)
-            if state.cluster == cluster:
-                states.append(state)
-    return states
+def _same_source(written: str, source: str) -> bool:
+    """Whether a journal written for config `written` is of the cluster from `source`; one
+    from before sources were recorded ("") is taken on its cluster's name."""
+    if not written or written == source:
+        return True
+    return bool(source) and os.path.realpath(written) == os.path.realpath(source)
+
+
+def journals(cluster: str, root: Path | None = None, source: str = "") -> list[RestoreState]:
+    """Every journal of the cluster `cluster` defined in `source`, oldest first (run ids sort
+    by time): its own folder, and the folder named after `cluster` alone that journals used
+    before (only those written for the same config file)."""
+    base = root or state_root()
+    found: dict[Path, RestoreState] = {}
+    for folder, legacy in ((cluster_folder(cluster, source, base), False),
+                           (base / legacy_folder_name(cluster), True)):  # fmt: skip
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.json")):
+            with contextlib.suppress(UsageError):  # a foreign or torn file: not ours to act on
+                state = load(path)
+                if state.cluster != cluster or path in found:
+                    continue
+                if legacy and not _same_source(state.source, source):
+                    continue  # another cluster of the same name, from another config
+                found[path] = state
+    return sorted(found.values(), key=lambda s: (s.run, str(s.path)))
 
 
 def pending_restore(connection: Connection, root: Path | None = None) -> RestoreState | None:
     """The newest restore of this cluster that stopped halfway (None if every run ended)."""
-    pending = [s for s in journals(connection.cluster, root) if s.pending]
+    pending = [s for s in journals(connection.cluster, root, connection.source) if s.pending]
     return pending[-1] if pending else None
 
 
@@ -380,13 +401,23 @@ def abandon(state: RestoreState, why: str, root: Path | None = None) -> None:
 
 
 class ClusterLock:
-    """One restore (or rollback) at a time per cluster: an flock on
-    `<root>/<cluster>/.lock`, held from the first step to the end of the run; the kernel
-    drops it when the process dies, even by SIGKILL."""
+    """One restore (or rollback) at a time per cluster: an flock on `<folder>/.lock`, held
+    from the first step to the end of the run; the kernel drops it when the process dies,
+    even by SIGKILL.
 
-    def __init__(self, cluster: str, root: Path | None = None) -> None:
+    `<folder>` is the cluster's journal folder when `source` (its config file) is given, else
+    the folder named after the cluster alone (as before journals were keyed by identity).
+    """
+
+    def __init__(self, cluster: str, root: Path | None = None, source: str | None = None) -> None:
         self.cluster = cluster
-        self.path = (root or state_root()) / _folder_name(cluster) / ".lock"
+        base = root or state_root()
+        folder = (
+            base / legacy_folder_name(cluster)
+            if source is None
+            else cluster_folder(cluster, source, base)
+        )
+        self.path = folder / ".lock"
         self._fd: int | None = None
 
     def acquire(self) -> None:

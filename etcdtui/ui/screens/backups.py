@@ -22,10 +22,11 @@ from etcdtui.errors import EtcdtuiError
 from etcdtui.models.text import printable
 from etcdtui.models.units import human_age, human_bytes
 from etcdtui.runbooks.audit import AuditLog, AuditLogError
-from etcdtui.runbooks.catalogue import Catalogue, catalogue, default_snapshot_dir
+from etcdtui.runbooks.catalogue import Catalogue, catalogue, legacy_snapshot_dir, snapshot_dir
 from etcdtui.runbooks.engine import Runbook
 from etcdtui.ui.format import markup, plain
 from etcdtui.ui.screens.runbook import RunbookScreen
+from etcdtui.ui.widgets.tickbox import TickBox
 
 if TYPE_CHECKING:
     from etcdtui.clients.ssh import ShellPool
@@ -60,22 +61,26 @@ class BackupsScreen(Screen[None]):
         self.connection = connection
         self.cluster = cluster
         self.audit = audit
-        self.folder = Path(connection.snapshot_dir or default_snapshot_dir(connection.cluster))
+        # Keyed by the cluster's identity: two clusters named `lab` never share snapshots.
+        self.folder = snapshot_dir(connection)
         self.saving = False
         self.pending: RestoreState | None = None  # a restore that stopped halfway
+        self.legacy: Path | None = None  # the name-only folder of older etcdtui versions
         self._shells: ShellPool | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="backups-summary")
         with Horizontal(id="backups-options"):
-            yield Checkbox("Encrypt new snapshots", id="backups-encrypt")
+            yield TickBox("Encrypt new snapshots", id="backups-encrypt")  # [x] without colour
             yield Input(placeholder="key file (0600): to encrypt, and to verify encrypted ones",
                         id="backups-key")  # fmt: skip
         yield ProgressBar(id="backups-progress", show_eta=False)
         yield Static("", id="backups-status")
         table: DataTable[str] = DataTable(id="backups", cursor_type="row", zebra_stripes=True)
-        table.add_columns("FILE", "AGE", "SIZE", "REVISION", "KEYS", "ETCD", "ENCRYPTED",
+        # TOTAL KEYS as `etcdctl snapshot status` counts them: every bucket's items, more
+        # than the live keys a cluster or the restore counts (the summary says so).
+        table.add_columns("FILE", "AGE", "SIZE", "REVISION", "TOTAL KEYS", "ETCD", "ENCRYPTED",
                           "VERIFIED")  # fmt: skip
         yield table
         yield Footer()
@@ -109,6 +114,7 @@ class BackupsScreen(Screen[None]):
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         found = catalogue(self.folder, key, self.connection.rpo_hours)  # type: ignore[arg-type]
         pending = self._pending()
+        self.legacy = legacy_snapshot_dir(self.connection)
         self.app.call_from_thread(self._show, found, pending)
 
     def _pending(self) -> RestoreState | None:
@@ -137,7 +143,13 @@ class BackupsScreen(Screen[None]):
             )
         rpo = f"RPO {found.rpo_hours:g} h"
         warning = found.warning
-        template = "Snapshots in [b]$folder[/b] · $count · $rpo"
+        template = (
+            "Snapshots in [b]$folder[/b] · $count · $rpo\n"
+            "TOTAL KEYS: every bucket's items (etcdctl); the cluster counts live keys"
+        )
+        if self.legacy is not None:
+            template += ("\n[b]Older snapshots[/b] in $legacy (shared by every cluster named "
+                         "$name): move this cluster's here")  # fmt: skip
         if warning:
             template += "\n[b $warning]WARNING:[/] $note"
         self.pending = pending
@@ -147,6 +159,7 @@ class BackupsScreen(Screen[None]):
         self.query_one("#backups-summary", Static).update(markup(
             template, folder=found.folder, count=len(found.entries), rpo=rpo, note=warning,
             run=pending.run if pending else "", state=pending.shown_status if pending else "",
+            legacy=self.legacy or "", name=self.connection.cluster,
         ))  # fmt: skip
         self.refresh_bindings()
 

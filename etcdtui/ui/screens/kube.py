@@ -146,7 +146,21 @@ def _counts(severities: Iterable[str], words: dict[str, str] | None = None) -> s
     seen = list(severities)
     words = words or {OK: "ok", WARN: "warn", CRITICAL: "critical"}
     parts = [f"[{_VAR[s]}]{seen.count(s)} {words[s]}[/]" for s in (CRITICAL, WARN, OK) if s in seen]
-    return ", ".join(parts) or "nothing"
+    return ", ".join(parts) or "none"
+
+
+def no_certificates_reason(report: KubeReport) -> str:
+    """Why the certificate table is empty, in words (a node's error is outside text)."""
+    failed = [f"{f.node}: {f.error}" for f in report.facts if f.error]
+    if not report.facts:
+        return "no node was read"
+    if len(failed) == len(report.facts):
+        return "no node could be read (" + "; ".join(failed) + ")"
+    why = (
+        "the etcd and kube-apiserver settings found on the nodes name no certificate file "
+        "(etcd without TLS, or run neither as a kubeadm static pod nor by systemd)"
+    )
+    return why + (f"; not read: {'; '.join(failed)}" if failed else "")
 
 
 def summary_markup(report: KubeReport) -> str:
@@ -154,10 +168,11 @@ def summary_markup(report: KubeReport) -> str:
     worst = report.worst
     taken = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(report.taken_at))
     security = {OK: "pass", WARN: "warn", CRITICAL: "critical"}
+    certs = _counts(c.severity for c in report.certs) if report.certs else "none read"
     return (
         f"[b {_VAR[worst]}]{_WORD[worst]}[/] · "
         f"wiring {_counts(f.severity for f in report.wiring)} · "
-        f"certificates {_counts(c.severity for c in report.certs)} · "
+        f"certificates {certs} · "
         f"security {_counts((f.severity for f in report.security), security)} · "
         f"{len(report.facts)} nodes · {taken}"
     )
@@ -184,6 +199,10 @@ class KubeScreen(Screen[None]):
         with VerticalScroll(id="kube-body"):
             yield SeverityTable("API server wiring", id="kube-wiring")
             yield SeverityTable("Certificates", id="kube-certs")
+            empty = Static("", id="kube-certs-empty")
+            empty.border_title = "Certificates"
+            empty.display = False
+            yield empty
             yield SeverityTable("Security checks", id="kube-security")
         yield Footer()
 
@@ -266,6 +285,11 @@ class KubeScreen(Screen[None]):
             wrap=4,
         )
         certs = self.query_one("#kube-certs", SeverityTable)
+        empty = self.query_one("#kube-certs-empty", Static)
+        certs.display, empty.display = bool(report.certs), not report.certs
+        if not report.certs:
+            empty.update(markup("[b]No certificate could be read:[/b] $why",
+                                why=no_certificates_reason(report)))  # fmt: skip
         ordered_certs = sorted(report.certs, key=_cert_order)
         if narrow:
             certs.fill(

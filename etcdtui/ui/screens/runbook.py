@@ -1,10 +1,19 @@
 """A runbook on screen: preflight, the plan with its exact commands, confirm, live execution
-with an abort key between steps, verification. One screen for every runbook."""
+with an abort key between steps, verification. One screen for every runbook.
+
+At 80x24 the status line stays above the plan: "8 steps planned: press x to execute", then
+"step 6 of 9: defrag node2 (12 s)" ticking while a step runs, then DONE, ABORTED or FAILED.
+The step table follows the running step, and commands wrap in it instead of running off the
+screen. With a form (the defrag's rule), the screen opens in the rule: keys type there until
+Esc leaves it, and only then does `x` execute; a plan made for another rule never runs.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -12,19 +21,41 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Checkbox, DataTable, Footer, Header, Input, RichLog, Static
+from textual.timer import Timer
+from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Static
 
 from etcdtui.errors import EtcdtuiError
-from etcdtui.models.runbook import Plan, RunReport
+from etcdtui.models.runbook import Plan, RunReport, Step, StepResult
 from etcdtui.models.text import printable
 from etcdtui.runbooks.audit import AuditLog
-from etcdtui.runbooks.engine import Event, Runbook, execute
+from etcdtui.runbooks.engine import Event, NamedRun, Outcome, Runbook, execute, outcome
 from etcdtui.runbooks.render import render_checks, render_report
+from etcdtui.runbooks.rule import RuleError
 from etcdtui.ui.format import NEWLINE, markup, plain
+from etcdtui.ui.paths import styles_dir
 from etcdtui.ui.screens.confirm import ConfirmScreen
+from etcdtui.ui.widgets.run_log import RunLog
+from etcdtui.ui.widgets.tickbox import TickBox
+from etcdtui.ui.wrap import break_line
 
 RunbookFactory = Callable[["RunbookScreen"], Runbook]
 RULE_HINT = "rule, e.g. dbQuotaUsage > 0.8 || dbSizeFree > 200*1024*1024 (empty: every member)"
+_STATE_WIDTH = 9  # "planned", "running…", "ok 12.3 s", "FAILED", "not run"
+_TARGET_MAX = 16  # wider targets wrap in their column
+
+
+def step_label(step: Step) -> str:
+    """A step in a few words: `defrag node2`, `health before node2`, `compact (node1)`."""
+    suffix = f"-{step.target}"
+    if step.id.endswith(suffix) and len(step.id) > len(suffix):
+        return f"{step.id[: -len(suffix)].replace('-', ' ')} {step.target}"
+    return f"{step.id.replace('-', ' ')} ({step.target})"
+
+
+def took(seconds: float) -> str:
+    """`12 s`, `2 min 05 s`."""
+    whole = int(seconds)
+    return f"{whole} s" if whole < 120 else f"{whole // 60} min {whole % 60:02d} s"
 
 
 class RunbookScreen(Screen[None]):
@@ -34,8 +65,8 @@ class RunbookScreen(Screen[None]):
     as Text or Content, never as markup, with control characters made visible.
     """
 
-    AUTO_FOCUS = "#steps"  # keys act on the plan; Tab reaches the options
-
+    CSS_PATH = str(styles_dir() / "runbook.tcss")
+    AUTO_FOCUS = "#steps"  # keys act on the plan; with a form, on_mount focuses the rule
     BINDINGS = [
         Binding("escape", "leave", "Back", id="runbook-back"),
         Binding("p", "plan", "Re-plan", id="runbook-plan"),
@@ -43,20 +74,32 @@ class RunbookScreen(Screen[None]):
         Binding("a", "abort", "Abort", id="runbook-abort"),
     ]
 
-    def __init__(self, title: str, factory: RunbookFactory, audit: AuditLog,
-                 options: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        title: str,
+        factory: RunbookFactory,
+        audit: AuditLog,
+        options: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.factory = factory
         self.audit = audit
         self.with_options = options
+        self.clock = clock  # a fixed clock makes a mid-run picture repeatable
         self.plan: Plan | None = None
         self.runbook: Runbook | None = None
         self.running = False
         self.planning = False
         self._plan_seq = 0  # a newer plan request makes an older result stale
+        self._planned_options: tuple[str, bool, bool] | None = None  # the form the plan used
         self.abort_requested = False
+        self.plan_ran = False  # a plan runs once: another run needs a new plan
         self.report: RunReport | None = None
+        self.states: dict[int, Text] = {}  # step number -> its STATE cell
+        self.current: tuple[int, Step, float] | None = None  # the running step, its start
+        self._ticker: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -64,18 +107,21 @@ class RunbookScreen(Screen[None]):
         if self.with_options:
             with Horizontal(id="runbook-options"):
                 yield Input(placeholder=RULE_HINT, id="rule")
-                yield Checkbox("compact first", id="compact")
-                yield Checkbox("move leader", id="move-leader")
+                yield TickBox("compact first", id="compact")
+                yield TickBox("move leader", id="move-leader")
+        yield Static("Planning…", id="runbook-status")
         with VerticalScroll(id="runbook-body"):
             yield Static("Preflight: checking…", id="preflight")
             table: DataTable[str | Text] = DataTable(id="steps", cursor_type="row")
-            for label in ("#", "STATE", "TARGET", "COMMAND"):
-                table.add_column(label, key=label)
             yield table
-            yield RichLog(id="log", wrap=True, markup=False, max_lines=2000)
+            yield RunLog(id="log")
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.with_options:
+            # Keys go to the rule first: x types an "x" until Esc leaves the input.
+            self.set_focus(self.query_one("#rule", Input))
+        self._ticker = self.set_interval(1.0, self._show_progress, pause=True)
         self.action_plan()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -85,21 +131,52 @@ class RunbookScreen(Screen[None]):
             return not self.running
         return True
 
+    def refusal(self, entry: object) -> str | None:
+        """Why a key of the action table does nothing now (None when it works)."""
+        key = getattr(entry, "id", "")
+        if key == "runbook-abort" and not self.running:
+            return "nothing is running"
+        if key in ("runbook-plan", "runbook-execute") and self.running:
+            return "a step is running: a stops the run after it"
+        if key == "runbook-back" and self.running:
+            return "a step is running: a stops the run after it, then Esc"
+        return None
+
+    def _status(self, text: str | Content, state: str = "") -> None:
+        """The line above the plan (a str is shown as written); `state` (running, done,
+        failed, aborted, refused) is also a CSS class, for colour: the words say it without
+        colour too."""
+        status = self.query_one("#runbook-status", Static)
+        # A str here holds step names and ids from outside: literal text, never markup.
+        status.update(Content(printable(text)) if isinstance(text, str) else text)
+        for name in ("running", "done", "failed", "aborted", "refused"):
+            status.set_class(name == state, f"-{name}")
+
     # --- plan (read-only) ------------------------------------------------------------------
 
     def action_plan(self) -> None:
         if self.running:
             return
+        self.remove_class("-ran")  # the new preflight takes the screen again
+        self.plan_ran, self.current = False, None
         self.query_one("#preflight", Static).update("Preflight: checking…")
+        self._status("Planning…")
         self._plan_seq += 1
         self.planning = True
-        self.plan = None
+        self._clear_plan()
+        self._planned_options = self.option_values()
         try:
             runbook = self.factory(self)  # on the UI thread: it reads the options form
         except EtcdtuiError as exc:
-            self._plan_failed(str(exc), self._plan_seq)
+            self._plan_failed(_error_text(exc), self._plan_seq)
             return
         self._plan(runbook, self._plan_seq)
+
+    def _clear_plan(self) -> None:
+        """No plan on screen and none to execute: a bad rule never leaves an older one."""
+        self.plan = None
+        self.states.clear()
+        self.query_one("#steps", DataTable).clear(columns=True)
 
     @work(thread=True, exit_on_error=False, group="runbook-plan")
     def _plan(self, runbook: Runbook, seq: int) -> None:
@@ -115,10 +192,12 @@ class RunbookScreen(Screen[None]):
         if seq != self._plan_seq or self.running:
             return
         self.planning = False
-        self.plan = None
+        self._clear_plan()
         self.query_one("#preflight", Static).update(
             markup("[b $error]Cannot plan:[/] $message", message=message, keep_newlines=True)
         )
+        first = message.splitlines()[0] if message else "unknown error"
+        self._status(markup("[b]CANNOT PLAN:[/b] $why", why=first), "refused")
         self.notify(printable(message, newlines=True), title="Cannot plan", severity="error",
                     markup=False)  # fmt: skip
 
@@ -134,19 +213,52 @@ class RunbookScreen(Screen[None]):
         ]
         if plan.notes:
             lines += ["", Content.styled("Now", "bold"), *(f"  {printable(n)}" for n in plan.notes)]
-        verdict = (Content.styled("REFUSED: a preflight check failed; nothing will run.",
-                                  "bold $error")
-                   if plan.blocked else f"{len(plan.steps)} steps; press x to execute")  # fmt: skip
-        lines += ["", verdict]
+        if plan.blocked:
+            refused = "REFUSED: a preflight check failed; nothing will run."
+            lines += ["", Content.styled(refused, "bold $error")]
+            self._status(Content.styled(refused, "bold"), "refused")
+        elif not plan.steps:
+            self._status("Nothing to do: no step planned.")
+        else:
+            run = f" (run {runbook.run_id})" if isinstance(runbook, NamedRun) else ""
+            self._status(f"{len(plan.steps)} steps planned{printable(run)}: press x to execute"
+                         + (" (Esc leaves the rule first)" if self._in_form() else ""))  # fmt: skip
         self.query_one("#preflight", Static).update(NEWLINE.join(lines))
-        table = self.query_one("#steps", DataTable)
-        table.clear()
-        for index, step in enumerate(plan.steps, start=1):
-            command = plain(step.command + ("  DESTRUCTIVE" if step.destructive else ""))
-            table.add_row(
-                Text(str(index)), Text("planned"), plain(step.target), command, key=str(index)
-            )
+        self.states = {i: Text("planned") for i in range(1, len(plan.steps) + 1)}
+        self._fill_steps()
         self.refresh_bindings()
+
+    def _fill_steps(self) -> None:
+        """The step table, its COMMAND column as wide as the screen allows (commands wrap)."""
+        table = self.query_one("#steps", DataTable)
+        table.clear(columns=True)
+        plan = self.plan
+        if plan is None:
+            return
+        # The room inside the body, less the table's scrollbar and each cell's padding (both
+        # gutters are stable in runbook.tcss, so a scrollbar appearing changes no width).
+        body = self.query_one("#runbook-body", VerticalScroll).scrollable_content_region.width
+        room = (body or self.app.size.width - 2) - 2 - 2 * 4
+        number = len(str(len(plan.steps)))
+        target = min(_TARGET_MAX, max([6, *(cell_len(printable(s.target)) for s in plan.steps)]))
+        command = max(20, room - (number + _STATE_WIDTH + target))
+        for label, size in (("#", number), ("STATE", _STATE_WIDTH), ("TARGET", target),
+                            ("COMMAND", command)):  # fmt: skip
+            table.add_column(label, width=size, key=label)
+        for index, step in enumerate(plan.steps, start=1):
+            # Broken at spaces or after a separator, never inside an ID when it need not be.
+            line = Text("\n".join(break_line(printable(step.command), command, "  ")))
+            if step.destructive:
+                line.append("  DESTRUCTIVE", style="bold")
+            state = self.states.get(index, Text("planned"))
+            table.add_row(Text(str(index)), state, plain(step.target), line, key=str(index),
+                          height=None)  # fmt: skip
+        if self.current is not None:
+            table.move_cursor(row=self.current[0] - 1, animate=False)
+
+    def on_resize(self) -> None:
+        if self.plan is not None:
+            self.call_after_refresh(self._fill_steps)
 
     # --- execute ---------------------------------------------------------------------------
 
@@ -157,31 +269,42 @@ class RunbookScreen(Screen[None]):
             return
         if plan is None or self.running:
             return
+        if self.plan_ran:
+            self.notify("This plan has run: press p to plan again.", severity="warning")
+            return
+        if self.option_values() != self._planned_options:
+            self.notify("The rule or an option changed since this plan: press p to plan "
+                        "with them first.", severity="warning")  # fmt: skip
+            return
         if plan.blocked:
             self.notify("The preflight failed: nothing will run.", severity="error")
             return
         if not plan.steps:
             self.notify("Nothing to do.")
             return
-        if plan.destructive:
-            # Each value made printable on its own: the question's own line breaks stay.
-            destructive = "\n".join(
-                f"  {printable(s.command)}" for s in plan.steps if s.destructive
-            )
-            question = (
-                f"This plan has DESTRUCTIVE steps on cluster {printable(plan.cluster)}:\n"
-                f"{destructive}"
-            )
-            screen = ConfirmScreen(question, require=plan.cluster)
-        else:
-            screen = ConfirmScreen(f"Run these {len(plan.steps)} steps on {plan.cluster}?")
-        self.app.push_screen(screen, self._confirmed)
+        self.app.push_screen(confirmation(plan), self._confirmed)
 
     def _confirmed(self, yes: bool | None) -> None:
         if not yes:
             self.notify("Not confirmed: nothing was run.")
             return
-        self.running, self.abort_requested = True, False
+        self.running, self.abort_requested, self.plan_ran = True, False, True
+        self._status("Starting…", "running")
+        if self.with_options:
+            self.query_one("#runbook-options").disabled = True  # the form this run used
+        # The preflight was read: the steps and the log share the screen now, and the log
+        # begins with the preflight, so nothing of it is lost.
+        self.add_class("-ran")
+        log = self.query_one("#log", RunLog)
+        if self.plan is not None:
+            run = f" · run {self.runbook.run_id}" if isinstance(self.runbook, NamedRun) else ""
+            log.add(plain(f"── {self.title_text}{run} ──", "bold"))
+            log.add(Text("Preflight (read-only)", style="bold"))
+            for line in render_checks(self.plan.checks):
+                log.add(Text(line))
+            for note in self.plan.notes:
+                log.add(plain(f"  {note}"))
+        self.query_one("#steps", DataTable).focus()
         self.refresh_bindings()
         self._execute()
 
@@ -200,44 +323,114 @@ class RunbookScreen(Screen[None]):
             return
         self.app.call_from_thread(self._finished, report, "")
 
-    def _on_event(self, event: Event) -> None:
-        log = self.query_one("#log", RichLog)
+    def _set_state(self, index: int, state: Text) -> None:
+        self.states[index] = state
         table = self.query_one("#steps", DataTable)
+        if str(index) in table.rows:
+            table.update_cell(str(index), "STATE", state, update_width=False)
+
+    def _on_event(self, event: Event) -> None:
+        log = self.query_one("#log", RunLog)
+        total = len(self.plan.steps) if self.plan else 0
         if event.kind == "step" and event.step is not None:
-            log.write(plain(f"[{event.index}] {event.step.target}: {event.step.command}", "bold"))
-            table.update_cell(str(event.index), "STATE", Text("running…"))
+            self.current = (event.index, event.step, self.clock())
+            log.add(plain(f"[{event.index}/{total}] {event.step.target}: {event.step.command}",
+                          "bold"))  # fmt: skip
+            self._set_state(event.index, Text("running…", style="bold"))
+            table = self.query_one("#steps", DataTable)
+            table.move_cursor(row=event.index - 1)  # the table follows the running step
+            self._show_progress()
+            if self._ticker is not None:
+                self._ticker.resume()
         elif event.kind == "output":
-            log.write(plain(f"    {event.text}"))
+            log.add(plain(f"    {event.text}"))
         elif event.kind == "result" and event.result is not None:
-            state = f"ok {event.result.duration:.1f} s" if event.result.ok else "FAILED"
-            table.update_cell(str(event.index), "STATE", Text(state))
-        elif event.kind in ("stopped", "verify"):
-            log.write(Text(printable(event.text, newlines=True)))
+            self._show_result(event.index, event.result)
+        elif event.kind in ("stopped", "aborted", "verify"):
+            log.add(Text(printable(event.text, newlines=True)))
+
+    def _show_result(self, index: int, result: StepResult) -> None:
+        """A failed step's cause on one line first, its raw output folded below it."""
+        log = self.query_one("#log", RunLog)
+        if result.ok:
+            self._set_state(index, Text(f"ok {result.duration:.1f} s"))
+            return
+        self._set_state(index, Text("FAILED", style="bold"))
+        lines = printable(result.output, newlines=True).splitlines() or ["(no output)"]
+        log.add(Text(f"    FAILED: {lines[0]}", style="bold"))
+        for line in lines[1:]:
+            log.add(Text(f"      │ {line}", style="dim"))
+
+    def refresh_progress(self) -> None:
+        """Show the live line now rather than at the next tick."""
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        """The live line: "step 6 of 9: defrag node2 (12 s)"."""
+        if not self.running or self.current is None or self.plan is None:
+            return
+        index, step, started = self.current
+        line = (f"step {index} of {len(self.plan.steps)}: {printable(step_label(step))} "
+                f"({took(self.clock() - started)})")  # fmt: skip
+        after = "stopping after this step" if self.abort_requested else "a stops after this step"
+        self._status(f"{line} · {after}", "running")
 
     def _finished(self, report: RunReport | None, error: str) -> None:
         self.running = False
         self.report = report
+        if self.with_options:
+            self.query_one("#runbook-options").disabled = False
+        if self._ticker is not None:
+            self._ticker.pause()
         self.refresh_bindings()
-        log = self.query_one("#log", RichLog)
+        log = self.query_one("#log", RunLog)
         if report is None:
-            log.write(Text(f"stopped: {printable(error, newlines=True)}"))
-            log.write(plain(f"what ran is in the audit log: {self.audit.path}"))
+            log.add(Text(f"stopped: {printable(error, newlines=True)}"))
+            log.add(plain(f"what ran is in the audit log: {self.audit.path}"))
+            first = error.splitlines()[0] if error else "unknown error"
+            self._status(markup("[b]FAILED:[/b] $why", why=first), "failed")
             self.notify(printable(error, newlines=True), title="Runbook stopped",
                         severity="error", markup=False)  # fmt: skip
             return
+        ran = len(report.results)
+        for index in range(ran + 1, len(report.plan.steps) + 1):
+            self._set_state(index, Text("not run"))
         for line in render_report(report).splitlines():
-            log.write(Text(line))  # render_report made every line printable
-        log.write(plain(f"audit log: {self.audit.path}"))
-        title = "Runbook done" if report.ok else "Runbook FAILED"
+            log.add(Text(line))  # render_report made every line printable
+        log.add(plain(f"audit log: {self.audit.path}"))
+        result = outcome(report)
+        total = len(report.plan.steps)
+        if result is Outcome.DONE:
+            line = f"DONE: all {total} steps ran and the verification passed · run {report.run_id}"
+        elif result is Outcome.ABORTED:
+            line = f"ABORTED after {ran} of {total} steps (by you) · run {report.run_id}"
+        elif report.stopped:
+            line = f"FAILED after {ran} of {total} steps: {report.stopped.splitlines()[0]}"
+        else:
+            failed = next((c for c in report.verification if c.failed), None)
+            why = f"{failed.name}: {failed.reason}" if failed else "verification failed"
+            line = f"FAILED: all {total} steps ran, the verification did not pass: {why}"
+        self._status(Content(printable(line)), result.value.lower())
+        title = {Outcome.DONE: "Runbook done", Outcome.ABORTED: "Runbook ABORTED",
+                 Outcome.FAILED: "Runbook FAILED"}[result]  # fmt: skip
         self.notify(printable(report.stopped or "verified", newlines=True), title=title,
-                    severity="information" if report.ok else "error", markup=False)  # fmt: skip
+                    severity="error" if result is Outcome.FAILED else "information",
+                    markup=False)  # fmt: skip
 
     def action_abort(self) -> None:
         if self.running:
             self.abort_requested = True
+            self._show_progress()
             self.notify("Stopping before the next step (the current one finishes).")
 
     def action_leave(self) -> None:
+        if self._in_form():
+            # Esc leaves the rule (or a box): keys act on the plan again. A rule edited but
+            # not yet submitted is planned now, so that x never runs a plan made for another.
+            self.query_one("#steps", DataTable).focus()
+            if not self.running and self.option_values() != self._planned_options:
+                self.action_plan()
+            return
         if self.running:
             self.notify(
                 "A step is running: press a to stop after it, then Esc.", severity="warning"
@@ -249,6 +442,14 @@ class RunbookScreen(Screen[None]):
         self.dismiss(None)
 
     # --- the options form (defrag) ---------------------------------------------------------
+
+    def _in_form(self) -> bool:
+        focused = self.focused
+        return (
+            focused is not None
+            and focused.parent is not None
+            and (focused.parent.id == "runbook-options")
+        )
 
     def option_values(self) -> tuple[str, bool, bool]:
         if not self.with_options:
@@ -262,5 +463,38 @@ class RunbookScreen(Screen[None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_plan()
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self.running or self.planning or event.input.id != "rule":
+            return
+        if self.plan_ran:
+            self.notify("This plan has run: press p to plan again.", severity="warning")
+            return
+        if self.option_values() != self._planned_options:
+            self._status("The rule changed: Enter plans with it (x waits for that plan)")
+
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         self.action_plan()
+
+
+def _error_text(exc: EtcdtuiError) -> str:
+    """The error, and for a rule a caret under the column at fault (columns count from 1)."""
+    if isinstance(exc, RuleError) and exc.text:
+        return f"{exc}\n  {exc.pointer().replace(chr(10), chr(10) + '  ')}"
+    return str(exc)
+
+
+def confirmation(plan: Plan) -> ConfirmScreen:
+    """y/n for a plan that changes nothing irreversible; the cluster's name typed for one with
+    destructive steps, which are listed under a warning that stays in view."""
+    if not plan.destructive:
+        return ConfirmScreen(f"Run these {len(plan.steps)} steps on cluster {plan.cluster}?")
+    destructive = [s for s in plan.steps if s.destructive]
+    warning = (f"DESTRUCTIVE: {len(destructive)} of the {len(plan.steps)} steps change "
+               f"cluster {plan.cluster} in a way that cannot simply be undone")  # fmt: skip
+    question = f"Run all {len(plan.steps)} steps on cluster {plan.cluster}? The destructive ones:"
+    commands = [
+        f"{index}. [{s.target}] {s.command}"
+        for index, s in enumerate(plan.steps, start=1)
+        if s.destructive
+    ]
+    return ConfirmScreen(question, require=plan.cluster, warning=warning, commands=commands)
