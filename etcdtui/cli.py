@@ -885,7 +885,6 @@ def cmd_lab(args: argparse.Namespace) -> int:
         netns=args.netns,
         kubeadm_layout=args.kubeadm_layout,
     )
-    print(f"lab is up: {len(info.members())} members of etcd {info.etcd_version}")
     print(f"  etcdtui --config {info.config_path} --cluster {info.cluster}")
     print(f"  etcdtui lab down --dir {directory}")
     return EXIT_OK

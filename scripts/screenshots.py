@@ -16,6 +16,7 @@ time.tzset()
 
 from textual.pilot import Pilot  # noqa: E402
 
+from etcdtui.ui.runbook_samples import defrag_mid_run  # noqa: E402
 from etcdtui.ui.samples import (  # noqa: E402
     sample_app,
     sample_backups_screen,
@@ -55,6 +56,10 @@ async def kubernetes(pilot: Pilot[int]) -> None:
     await pilot.pause(0.3)
 
 
+async def runbook_mid_run(pilot: Pilot[int]) -> None:
+    await defrag_mid_run(pilot)
+
+
 SHOTS: list[tuple[str, str, tuple[int, int], Steps]] = [
     ("dashboard-healthy", "healthy", (160, 45), nothing),
     ("dashboard-80x24", "healthy", (80, 24), nothing),
@@ -66,6 +71,7 @@ SHOTS: list[tuple[str, str, tuple[int, int], Steps]] = [
     ("backups", "healthy", (120, 24), backups),
     ("dashboard-via-ssh", "via-ssh", (160, 45), nothing),
     ("kubernetes", "healthy", (140, 45), kubernetes),
+    ("runbook-defrag-mid-run-80x24", "healthy", (80, 24), runbook_mid_run),
 ]
 
 

@@ -94,7 +94,9 @@ do_start() {
     if running_pid >/dev/null; then
         return 0
     fi
-    echo "$UNIT: etcd exited at once; the end of $LOG_FILE:" >&2
+    echo "$UNIT: etcd exited at once; its last error, then the end of $LOG_FILE:" >&2
+    # etcd's own words first: a panic's last lines are Go stack frames, not the cause.
+    grep -E '"level":"(error|dpanic|panic|fatal)"' "$LOG_FILE" | tail -n 1 >&2
     tail -n 5 "$LOG_FILE" >&2
     return 1
 }

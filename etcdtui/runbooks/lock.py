@@ -14,10 +14,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import getpass
-import hashlib
 import json
 import os
-import re
 import socket
 import threading
 from dataclasses import asdict, dataclass, replace
@@ -29,6 +27,7 @@ from etcdtui.clients.etcd import RESERVED_PREFIX, EtcdClient
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Check, Plan, Verdict
+from etcdtui.runbooks.identity import connection_key
 
 LOCK_KEY = RESERVED_PREFIX + b"lock"
 _HELD_HERE: dict[Path, int] = {}  # lock file -> id() of the RunLock of this process holding it
@@ -132,10 +131,7 @@ def lock_root() -> Path:
 def local_lock_path(connection: Connection, root: Path | None = None) -> Path:
     """The lock file of `connection`'s cluster: its name, and a digest of where it is defined
     (two clusters named `lab` from two config files never share one)."""
-    identity = f"{os.path.realpath(connection.source) if connection.source else ''}\0"
-    digest = hashlib.sha256((identity + connection.cluster).encode()).hexdigest()[:12]
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", connection.cluster)[:64]
-    return (root or lock_root()) / f"{safe}-{digest}.lock"
+    return (root or lock_root()) / f"{connection_key(connection)}.lock"
 
 
 class RunLock:

@@ -103,7 +103,7 @@ class RestoreRunbook(NodeSide, ResumeSide):
         self.resuming = False
         self._started = False  # the journal has been switched to "running" by this process
         self.pending_rollback: tuple[Step, ...] = ()  # a rollback's steps, until it begins
-        self.lock = ClusterLock(self.cluster, self.options.state_root)
+        self.lock = ClusterLock(self.cluster, self.options.state_root, self.connection.source)
         self.plaintext_removed = False  # the decrypted copies on the nodes, once verified
         # The same lock file every runbook of this cluster takes: no defrag or member change
         # starts while a restore runs (etcd itself is stopped, so it cannot hold a lock).
@@ -166,6 +166,11 @@ class RestoreRunbook(NodeSide, ResumeSide):
 
     def cluster_lock(self) -> RunLock:
         return self.run_lock
+
+    @property
+    def run_id(self) -> str:
+        """The run the plan shows, so the engine records it under the same ID."""
+        return self.state.run if self.state is not None else ""
 
     def _fresh_plan(self) -> Plan:
         run = new_run_id()

@@ -85,9 +85,6 @@ def test_quorum_lost_while_the_new_member_catches_up_stops_the_replacement_at_on
     assert read_keys(info, node="spare1", serializable=True) == scenario.keys
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an etcd that panics at start (failed to create WAL: no space left on device) is "
-    "reported by the last 5 lines of its Go stack trace, not by its error"))  # fmt: skip
 def test_new_members_data_dir_on_a_full_disk_stops_at_its_start_and_a_rerun_finishes(
     lab: Callable[..., Lab], undo: Undo
 ) -> None:
