@@ -13,13 +13,15 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from etcdtui.models.text import printable
 from etcdtui.runbooks.audit import AuditLog, AuditLogError
 from etcdtui.runbooks.audit_rows import StepRow, step_rows
+from etcdtui.ui.actions import Where, bindings_for
 from etcdtui.ui.format import markup, plain
 from etcdtui.ui.paths import styles_dir
+from etcdtui.ui.widgets.footer import KeyFooter
 from etcdtui.ui.wrap import BrokenLines
 
 RECENT = 400  # records read: about 200 steps
@@ -43,10 +45,7 @@ class AuditScreen(Screen[None]):
     """Newest first; Enter opens the selected step."""
 
     CSS_PATH = str(styles_dir() / "runbook.tcss")
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="audit-back"),
-        Binding("enter", "open_step", "Step & output", id="audit-open"),
-    ]
+    BINDINGS = bindings_for(Where.AUDIT)
 
     def __init__(self, audit: AuditLog) -> None:
         super().__init__()
@@ -62,7 +61,7 @@ class AuditScreen(Screen[None]):
         table.add_columns("START (UTC)", "END", "CLUSTER", "RESULT", "STEP", "TARGET", "RUNBOOK",
                           "USER", "COMMAND")  # fmt: skip
         yield table
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#audit", DataTable)

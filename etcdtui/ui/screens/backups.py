@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Checkbox, DataTable, Footer, Header, Input, ProgressBar, Static
+from textual.widgets import Checkbox, DataTable, Header, Input, ProgressBar, Static
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.config import Connection
@@ -24,8 +23,10 @@ from etcdtui.models.units import human_age, human_bytes
 from etcdtui.runbooks.audit import AuditLog, AuditLogError
 from etcdtui.runbooks.catalogue import Catalogue, catalogue, legacy_snapshot_dir, snapshot_dir
 from etcdtui.runbooks.engine import Runbook
+from etcdtui.ui.actions import Where, bindings_for
 from etcdtui.ui.format import markup, plain
 from etcdtui.ui.screens.runbook import RunbookScreen
+from etcdtui.ui.widgets.footer import KeyFooter
 from etcdtui.ui.widgets.tickbox import TickBox
 
 if TYPE_CHECKING:
@@ -42,14 +43,7 @@ def snapshot_name(cluster: str, now: float | None = None) -> str:
 class BackupsScreen(Screen[None]):
     """The catalogue (newest first, with an RPO warning) and `s` to save a snapshot now."""
 
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="backups-back"),
-        Binding("s", "save", "Save snapshot now", id="backups-save"),
-        Binding("r", "rescan", "Rescan", id="backups-rescan"),
-        Binding("R", "restore", "Restore from this", id="backups-restore"),
-        Binding("C", "resume", "Continue the restore", id="backups-resume"),
-        Binding("B", "rollback", "Roll the restore back", id="backups-rollback"),
-    ]
+    BINDINGS = bindings_for(Where.BACKUPS)
 
     def __init__(
         self,
@@ -83,7 +77,7 @@ class BackupsScreen(Screen[None]):
         table.add_columns("FILE", "AGE", "SIZE", "REVISION", "TOTAL KEYS", "ETCD", "ENCRYPTED",
                           "VERIFIED")  # fmt: skip
         yield table
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#backups-progress", ProgressBar).display = False

@@ -13,12 +13,11 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from etcdtui.config import Connection
@@ -28,8 +27,10 @@ from etcdtui.services.kube.certs import CertStatus
 from etcdtui.services.kube.report import KubeReport
 from etcdtui.services.kube.settings import ApiserverSettings
 from etcdtui.services.kube.wiring import CRITICAL, OK, WARN, Finding
+from etcdtui.ui.actions import Where, bindings_for
 from etcdtui.ui.format import markup
 from etcdtui.ui.paths import styles_dir
+from etcdtui.ui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from etcdtui.clients.cluster import ClusterClient
@@ -182,10 +183,7 @@ class KubeScreen(Screen[None]):
     """API server wiring, certificates and security checks of the cluster's nodes."""
 
     CSS_PATH = str(styles_dir() / "kube.tcss")
-    BINDINGS = [
-        Binding("escape,q", "app.pop_screen", "Back", id="kube-back"),
-        Binding("r", "reread", "Re-read", id="kube-reread"),
-    ]
+    BINDINGS = bindings_for(Where.KUBE)
 
     def __init__(self, connection: Connection, reader: Reader) -> None:
         super().__init__()
@@ -204,7 +202,7 @@ class KubeScreen(Screen[None]):
             empty.display = False
             yield empty
             yield SeverityTable("Security checks", id="kube-security")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"Kubernetes · {printable(self.connection.cluster)}"

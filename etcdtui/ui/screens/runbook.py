@@ -17,12 +17,11 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Static
+from textual.widgets import Checkbox, DataTable, Header, Input, Static
 
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Plan, RunReport, Step, StepResult
@@ -31,9 +30,11 @@ from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.engine import Event, NamedRun, Outcome, Runbook, execute, outcome
 from etcdtui.runbooks.render import render_checks, render_report
 from etcdtui.runbooks.rule import RuleError
+from etcdtui.ui.actions import Where, bindings_for
 from etcdtui.ui.format import NEWLINE, markup, plain
 from etcdtui.ui.paths import styles_dir
 from etcdtui.ui.screens.confirm import ConfirmScreen
+from etcdtui.ui.widgets.footer import KeyFooter
 from etcdtui.ui.widgets.run_log import RunLog
 from etcdtui.ui.widgets.tickbox import TickBox
 from etcdtui.ui.wrap import break_line
@@ -67,12 +68,7 @@ class RunbookScreen(Screen[None]):
 
     CSS_PATH = str(styles_dir() / "runbook.tcss")
     AUTO_FOCUS = "#steps"  # keys act on the plan; with a form, on_mount focuses the rule
-    BINDINGS = [
-        Binding("escape", "leave", "Back", id="runbook-back"),
-        Binding("p", "plan", "Re-plan", id="runbook-plan"),
-        Binding("x", "execute", "Execute", id="runbook-execute"),
-        Binding("a", "abort", "Abort", id="runbook-abort"),
-    ]
+    BINDINGS = bindings_for(Where.RUNBOOK)
 
     def __init__(
         self,
@@ -115,7 +111,7 @@ class RunbookScreen(Screen[None]):
             table: DataTable[str | Text] = DataTable(id="steps", cursor_type="row")
             yield table
             yield RunLog(id="log")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.with_options:
