@@ -95,7 +95,9 @@ def screens_to_visit() -> list[tuple[Where, Callable[[], Screen[object]] | None]
     ]
 
 
-@pytest.mark.parametrize(("where", "make"), screens_to_visit(), ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("where", "make"), screens_to_visit(), ids=[str(w) for w, _ in screens_to_visit()]
+)
 async def test_every_action_of_a_screen_is_in_its_palette_and_help_with_its_key(
     where: Where, make: Callable[[], Screen[object]] | None
 ) -> None:
