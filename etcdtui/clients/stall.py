@@ -84,7 +84,31 @@ class StallWatch:
         return TransferStalled(self.message, node=self.source)
 
 
-class Watchdog(StallWatch):
+class _Background:
+    """A watcher thread for the length of a `with` block (`_watch` returns when `_done`)."""
+
+    _done: threading.Event
+    _thread: threading.Thread
+
+    def _start(self, name: str) -> None:
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=name, daemon=True)
+
+    def _watch(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._done.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+
+class Watchdog(StallWatch, _Background):
     """A StallWatch whose thread calls `on_stall` once, when the transfer stalls.
 
     Use it as a context manager around the transfer; `fired` tells afterwards whether it
@@ -97,23 +121,12 @@ class Watchdog(StallWatch):
         super().__init__(source, seconds)
         self.on_stall = on_stall
         self.fired = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name=f"stall-{source}", daemon=True)
+        self._start(f"stall-{source}")
 
     def __enter__(self) -> Watchdog:
         self.touch()
         self._thread.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._done.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
 
     def _watch(self) -> None:
         # Wake at the deadline of the last touch; a touch since then moves it on.
@@ -126,7 +139,7 @@ class Watchdog(StallWatch):
                 return
 
 
-class LinkMonitor:
+class LinkMonitor(_Background):
     """While a quiet command runs (a stop that waits, a restore): after each `every` seconds
     with no reply seen, ask the server for one (an OpenSSH keepalive request, which any
     server answers, if only with "failure"). No answer within `every` more seconds means the
@@ -140,20 +153,11 @@ class LinkMonitor:
         self.on_dead = on_dead
         self.every = every
         self.dead = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="etcdtui-link", daemon=True)
+        self._start("etcdtui-link")
 
     def __enter__(self) -> LinkMonitor:
         self._thread.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._done.set()
 
     def _watch(self) -> None:
         while not self._done.wait(self.every):
