@@ -22,6 +22,9 @@ from subprocess import PIPE
 
 import pytest
 
+# Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("test_bad_input")
+
 DATA = Path(__file__).parent / "data"
 CLOSED = "127.0.0.1:9"  # nothing listens on the discard port here
 LIMIT = 2.0  # seconds, start-up of the interpreter included

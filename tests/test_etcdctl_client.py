@@ -25,6 +25,9 @@ from etcdtui.lab import LabInfo, lab_down, lab_up
 from etcdtui.models import Alarm
 from tests.conftest import VERSIONS, connection_of
 
+# Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("test_etcdctl_client")
+
 Pair = tuple[EtcdctlClient, GatewayClient]
 MakeClients = Callable[..., Pair]
 

@@ -32,6 +32,9 @@ from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.screens.detail import MemberDetailScreen
 from tests.terminal_helpers import OWN_SEQUENCES, assert_no_foreign_codes, frame
 
+# Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("test_hostile_names")
+
 VERSIONS = ("3.4", "3.5")
 # An OSC that retitles the window; markup that would bold what follows.
 TITLE_NAME = "[bold]x\x1b]0;pwned\x07"

@@ -34,6 +34,9 @@ from etcdtui.lab import LabInfo, lab_down, lab_up
 from etcdtui.services.kube.report import KubeReport, build_report, probe_without_certificate
 from etcdtui.ui.app import EtcdtuiApp
 
+# Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("test_kubeadm_lab")
+
 ETCDTUI = [sys.executable, "-m", "etcdtui"]
 
 

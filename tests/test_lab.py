@@ -34,7 +34,8 @@ from etcdtui.lab import (
 )
 from etcdtui.lab.probe import ssl_context
 
-pytestmark = pytest.mark.slow
+# Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
+pytestmark = [pytest.mark.xdist_group("test_lab"), pytest.mark.slow]
 
 
 def _ssh(

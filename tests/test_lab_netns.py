@@ -34,8 +34,10 @@ from etcdtui.lab import LabInfo, LabNode, LabUsageError, lab_down, lab_up, proce
 from etcdtui.lab.probe import member_healthy, ssl_context
 from etcdtui.lab.state import config_text
 
+# Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
+pytestmark = [pytest.mark.xdist_group("test_lab_netns"), pytest.mark.slow]
+
 # Needs root, like `lab up --netns` itself: without it these tests fail loudly, not skip.
-pytestmark = pytest.mark.slow
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -7,6 +7,9 @@ import pytest
 from etcdtui.clients.metrics import parse_metrics, select_lines
 from etcdtui.models import Histogram, MemberMetrics
 
+# Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("test_metrics_parse")
+
 INF = float("inf")
 
 # An excerpt of a 3.5 member's /metrics, in the order etcd serves it, numbers chosen so the

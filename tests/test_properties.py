@@ -47,13 +47,15 @@ from etcdtui.runbooks.rule import (
 )
 from etcdtui.toml_io import dump_toml
 
+# Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
+pytestmark = [pytest.mark.xdist_group("test_properties"), pytest.mark.timeout(120)]
+
 DATA = Path(__file__).parent / "data"
 SNAPSHOT = DATA / "etcd-3.5.1-small.snapshot.db"
 PAGE = 4096
 SNAPSHOT_STATUS = {"hash": 3566744320, "revision": 6, "totalKey": 11, "totalSize": 20480}
 
 # A parser that loops forever fails here rather than at the suite's 300 s.
-pytestmark = pytest.mark.timeout(120)
 
 PROPERTIES = settings(
     max_examples=200,

@@ -27,7 +27,9 @@ from etcdtui.clients.snapshot_file import read_status, sha256_file, sidecar_text
 from etcdtui.errors import SnapshotError, UsageError
 from etcdtui.lab import lab_down, lab_up
 
-pytestmark = pytest.mark.slow
+# Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
+pytestmark = [pytest.mark.xdist_group("test_snapshot_file"), pytest.mark.slow]
+
 
 VERSIONS = ("3.4", "3.5")
 # Offsets inside a meta page of the fields the damage tests rewrite.

@@ -32,6 +32,9 @@ from etcdtui.config import dump_toml, load_connection
 from etcdtui.errors import HostKeyError, SshError, SshTimeout, UsageError
 from etcdtui.lab.sshd import Sshd, generate_keypair
 
+# Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("test_ssh")
+
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
@@ -470,6 +473,7 @@ import sys
 from etcdtui.clients.ssh import SshShell
 from etcdtui.config import NodeConfig, SshTarget
 from etcdtui.errors import SshError
+
 target = SshTarget(host="127.0.0.1", port=int(sys.argv[1]), user="root", connect_timeout=3)
 try:
     SshShell(NodeConfig(name="node1", ssh=target)).connect()

@@ -36,7 +36,9 @@ from etcdtui.runbooks import restore_nodes
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.node_leftovers import LeftoverRecord
 
-pytestmark = pytest.mark.slow
+# Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
+pytestmark = [pytest.mark.xdist_group("test_transfer_faults"), pytest.mark.slow]
+
 
 STALL = 2  # seconds without a byte before a transfer gives up, in these tests
 MARGIN = 5.0  # what a stalled save may take beyond STALL to clean up and report
