@@ -27,6 +27,7 @@ from etcdtui.cli import main
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.config import Connection
 from etcdtui.lab.binaries import etcd_binaries
+from etcdtui.lab.ports import port_range
 from etcdtui.models.text import printable
 from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.screens.detail import MemberDetailScreen
@@ -60,8 +61,9 @@ class HostileCluster:
 def _low_free_ports(count: int) -> list[int]:
     """`count` consecutive ports below the ephemeral range, free on 127.0.0.1 and ::1."""
     rng = random.Random()
+    ports = port_range()  # this pytest-xdist worker's own slice: no other worker binds there
     for _ in range(200):
-        base = rng.randrange(20000, 32000 - count)
+        base = rng.randrange(ports.start, ports.stop - count)
         try:
             for port in range(base, base + count):
                 for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
@@ -71,7 +73,7 @@ def _low_free_ports(count: int) -> list[int]:
         except OSError:
             continue
         return list(range(base, base + count))
-    raise RuntimeError("no free ports between 20000 and 32000")
+    raise RuntimeError(f"no {count} free ports in {ports.start}-{ports.stop - 1}")
 
 
 def _wait_settled(connection: Connection, timeout: float = 30.0) -> None:

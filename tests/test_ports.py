@@ -24,18 +24,35 @@ def test_lab_ports_stay_below_the_ephemeral_range_and_are_distinct() -> None:
     assert not set(ports) & set(free_ports(60))
 
 
+def _listen_on_16_of_20(base: int) -> list[socket.socket] | None:
+    """Listeners on base..base+15, with base+16..base+19 free; None if any is taken."""
+    listeners: list[socket.socket] = []
+    try:
+        for port in range(base, base + 20):
+            sock = socket.socket()
+            listeners.append(sock)
+            sock.bind(("127.0.0.1", port))
+            if port < base + 16:
+                sock.listen()
+    except OSError:
+        for sock in listeners:
+            sock.close()
+        return None
+    for sock in listeners[16:]:
+        sock.close()  # free again: the four ports the test expects
+    return listeners[:16]
+
+
 def test_a_listening_port_is_never_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ports_module, "_HANDED", deque(maxlen=4096))  # this test's own
-    listeners = []
+    # Below every worker's lab ports (20000+) and the README's example lab (19800+).
+    base, listeners = next(
+        (b, found) for b in range(19100, 19700, 20) if (found := _listen_on_16_of_20(b))
+    )
     try:
-        for port in range(21000, 21016):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", port))
-            sock.listen()
-            listeners.append(sock)
-        monkeypatch.setenv(PORT_RANGE_ENV, "21000-21019")
-        assert set(free_ports(4)) == {21016, 21017, 21018, 21019}
-        with pytest.raises(ValueError, match="fewer than 4 free ports in 21000-21019"):
+        monkeypatch.setenv(PORT_RANGE_ENV, f"{base}-{base + 19}")
+        assert set(free_ports(4)) == set(range(base + 16, base + 20))
+        with pytest.raises(ValueError, match=f"fewer than 4 free ports in {base}-{base + 19}"):
             free_ports(4)  # the four free ones were just handed out
     finally:
         for sock in listeners:
