@@ -535,7 +535,7 @@ def test_a_fifo_at_the_log_path_is_refused_at_once(tmp_path: Path) -> None:
     _one_line(err, fifo, "not a regular file")
     with pytest.raises(AuditLogError, match="not a regular file"):
         AuditLog(fifo).recent()
-    assert time.monotonic() - started < 2  # neither open waited for a reader or a writer
+    assert time.monotonic() - started < 10  # neither open waited for a reader or a writer
 
 
 def test_a_log_with_another_hard_link_is_refused(tmp_path: Path) -> None:

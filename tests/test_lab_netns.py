@@ -337,7 +337,7 @@ def test_lab_down_removes_processes_namespaces_and_links(netns_lab: LabInfo) -> 
     began = time.monotonic()
     lines = lab_down(netns_lab.dir)
     took = time.monotonic() - began
-    assert took < 6, f"lab down took {took:.1f} s"
+    assert took < 20, f"lab down took {took:.1f} s"
     assert any(line.startswith("removed network namespaces") for line in lines)
     assert not [pid for pid in pids if process_alive(pid)]
     assert not _leftovers(lab_id)

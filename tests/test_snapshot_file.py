@@ -254,7 +254,7 @@ def test_fifo_socket_and_device_are_refused_at_once_without_reading(tmp_path: Pa
             for check in (read_status, verify_digest, sha256_file):
                 with pytest.raises(UsageError, match=re.escape(f"is {kind}, not a regular file")):
                     check(path)
-            assert time.monotonic() - started < 1
+            assert time.monotonic() - started < 10  # a blocking open would wait forever
     finally:
         sock.close()
 
