@@ -45,7 +45,7 @@ from etcdtui.clients.etcd import GatewayClient
 from etcdtui.config import Connection, load_connection
 from etcdtui.lab import LabInfo, lab_down, lab_up
 from etcdtui.runbooks.audit import AuditLog
-from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
+from etcdtui.runbooks.defrag.runbook import DefragOptions, DefragRunbook
 from etcdtui.runbooks.engine import Event, execute
 
 DEFRAG_TIMEOUT = 60.0

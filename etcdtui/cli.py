@@ -21,10 +21,10 @@ from etcdtui.errors import EtcdtuiError, UsageError
 from etcdtui.models.text import printable
 
 if TYPE_CHECKING:  # only for annotations: the commands import what they need when they run
-    from etcdtui.clients.snapshot_crypto import SnapshotKey
     from etcdtui.config import Connection
     from etcdtui.models.runbook import Plan
     from etcdtui.runbooks.engine import Runbook
+    from etcdtui.snapshots.crypto import SnapshotKey
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
@@ -438,7 +438,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_kube_check(args: argparse.Namespace) -> int:
-    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.ssh.shell import ShellPool
     from etcdtui.clients.via_ssh import open_cluster
     from etcdtui.services.kube.render import render_json, render_text
     from etcdtui.services.kube.report import cluster_report
@@ -535,7 +535,7 @@ def run_runbook(runbook: Runbook, args: argparse.Namespace) -> int:
 
 
 def cmd_defrag(args: argparse.Namespace) -> int:
-    from etcdtui.runbooks.rule import parse_rule
+    from etcdtui.runbooks.defrag.rule import parse_rule
 
     # Checked before the heavy imports and any I/O. An empty --rule is refused rather than
     # read as "every member": leaving --rule out says that.
@@ -544,13 +544,13 @@ def cmd_defrag(args: argparse.Namespace) -> int:
         raise UsageError(f"--wait takes 0 to 3600 seconds, got {args.wait:g}")
     connection = _connection(args)
     from etcdtui.clients.via_ssh import open_cluster
-    from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
+    from etcdtui.runbooks.defrag.runbook import DefragOptions, DefragRunbook
 
     shells = None
     if args.on_node or connection.via_ssh:
         if not connection.nodes:
             raise UsageError("--on-node needs a config whose cluster lists its nodes")
-        from etcdtui.clients.ssh import ShellPool
+        from etcdtui.clients.ssh.shell import ShellPool
 
         shells = ShellPool(connection.nodes)  # one SSH connection per node for both uses
     options = DefragOptions(rule=rule, compact=args.compact, move_leader=args.move_leader,
@@ -568,7 +568,7 @@ def cmd_defrag(args: argparse.Namespace) -> int:
 def cmd_recover_nospace(args: argparse.Namespace) -> int:
     connection = _connection(args)  # a bad config is refused before the heavy imports
     from etcdtui.clients.via_ssh import open_cluster
-    from etcdtui.runbooks.defrag import DefragOptions, NospaceRecovery
+    from etcdtui.runbooks.defrag.runbook import DefragOptions, NospaceRecovery
 
     client = open_cluster(connection)
     try:
@@ -579,7 +579,7 @@ def cmd_recover_nospace(args: argparse.Namespace) -> int:
 
 
 def _snapshot_key(args: argparse.Namespace, confirm: bool = False) -> SnapshotKey | None:
-    from etcdtui.clients.snapshot_crypto import SnapshotKey
+    from etcdtui.snapshots.crypto import SnapshotKey
 
     # Taken out of the environment at once, used or not: no child (etcdctl, sh, ssh) inherits it.
     text = os.environ.pop("ETCDTUI_PASSPHRASE", None)
@@ -630,9 +630,10 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         return _snapshot_status(args)
     from etcdtui.models.units import human_bytes
     from etcdtui.runbooks.audit import AuditLog
-    from etcdtui.runbooks.backup import SnapshotSaver, reader_for, save_recorded
-    from etcdtui.runbooks.node_leftovers import sweeper
-    from etcdtui.runbooks.snapshot_sink import check_target
+    from etcdtui.runbooks.snapshot_save import save_recorded
+    from etcdtui.snapshots.leftovers import sweeper
+    from etcdtui.snapshots.save import SnapshotSaver, reader_for
+    from etcdtui.snapshots.sink import check_target
 
     if args.encrypt and not (args.key_file or args.passphrase):
         raise UsageError("--encrypt needs --key-file FILE or --passphrase")
@@ -649,7 +650,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
     shells = None
     if args.on_node or connection.via_ssh:
-        from etcdtui.clients.ssh import ShellPool
+        from etcdtui.clients.ssh.shell import ShellPool
 
         if not connection.nodes:
             raise UsageError("--on-node needs a config whose cluster lists its nodes")
@@ -692,7 +693,7 @@ def _snapshot_status(args: argparse.Namespace) -> int:
     import json
 
     from etcdtui.errors import SnapshotError
-    from etcdtui.runbooks.catalogue import check_sidecar, inspect_snapshot
+    from etcdtui.snapshots.catalogue import check_sidecar, inspect_snapshot
 
     key = _snapshot_key(args)
     status, encrypted = inspect_snapshot(args.file, key)
@@ -726,10 +727,10 @@ def _snapshot_status(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.ssh.shell import ShellPool
     from etcdtui.clients.via_ssh import open_cluster
-    from etcdtui.runbooks.restore import RestoreRunbook, abandon, pending_restore
-    from etcdtui.runbooks.restore_state import RestoreOptions
+    from etcdtui.runbooks.restore.journal import RestoreOptions
+    from etcdtui.runbooks.restore.runbook import RestoreRunbook, abandon, pending_restore
 
     connection = _connection(args)
     if not connection.nodes:
@@ -777,9 +778,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_member_change(args: argparse.Namespace) -> int:
-    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.ssh.shell import ShellPool
     from etcdtui.clients.via_ssh import open_cluster
-    from etcdtui.runbooks.membership import MemberChangeRunbook
+    from etcdtui.runbooks.membership.runbook import MemberChangeRunbook
 
     connection = _connection(args)
     if not connection.nodes:
@@ -800,7 +801,7 @@ def cmd_member_change(args: argparse.Namespace) -> int:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    from etcdtui.clients.ssh import SshShell
+    from etcdtui.clients.ssh.shell import SshShell
     from etcdtui.config import NodeConfig, SshTarget, cluster_names, default_config_path
     from etcdtui.services.kube.discover import copy_certs, discover, parse_host, save_cluster
     from etcdtui.toml_io import dump_toml

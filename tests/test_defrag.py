@@ -15,7 +15,7 @@ from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.etcd import GatewayClient
 from etcdtui.lab import LabInfo
 from etcdtui.runbooks.audit import AuditLog
-from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
+from etcdtui.runbooks.defrag.runbook import DefragOptions, DefragRunbook
 from etcdtui.runbooks.engine import Event, execute
 from tests.conftest import connection_of
 
@@ -131,7 +131,7 @@ def test_bad_rules_are_refused_before_anything_runs(rule: str, message: str) -> 
 
 def test_rule_selects_only_matching_members(fragmented: LabInfo) -> None:
     client = ClusterClient(connection_of(fragmented))
-    from etcdtui.runbooks.rule import parse_rule
+    from etcdtui.runbooks.defrag.rule import parse_rule
 
     none = DefragRunbook(connection_of(fragmented), client,
                          DefragOptions(rule=parse_rule("dbQuotaUsage > 0.9"))).plan()  # fmt: skip
@@ -298,7 +298,7 @@ def test_on_node_preflight_refuses_a_changed_host_key_before_any_member_pauses(
 
 
 def test_on_node_preflight_names_every_node_it_logged_into(plain_lab: LabInfo) -> None:
-    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.ssh.shell import ShellPool
     from etcdtui.models.runbook import Verdict
 
     connection = connection_of(plain_lab)

@@ -18,7 +18,7 @@ from sshd_helpers import free_port
 
 from etcdtui.clients.etcd import GatewayClient
 from etcdtui.clients.etcdctl import EtcdctlClient
-from etcdtui.clients.ssh import SshShell
+from etcdtui.clients.ssh.shell import SshShell
 from etcdtui.config import NodeConfig, TlsFiles
 from etcdtui.errors import EtcdError, EtcdTimeout, EtcdTLSError
 from etcdtui.lab import LabInfo, lab_down, lab_up

@@ -16,7 +16,7 @@ from etcdtui.clients.cluster import ClusterClient
 from etcdtui.config import dump_toml, load_connection
 from etcdtui.lab import LabInfo
 from etcdtui.models.urls import url_problem
-from etcdtui.runbooks.membership_steps import env_file_text, parse_env
+from etcdtui.runbooks.membership.handlers import env_file_text, parse_env
 from etcdtui.services.health import Level, cluster_findings
 from tests.test_membership import KEYS, apiserver_config, etcd_servers, member_names, put_keys
 

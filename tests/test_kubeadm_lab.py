@@ -26,7 +26,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.clients.via_ssh import client_without_certificate, open_cluster
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError

@@ -13,7 +13,7 @@ def test_back_end_layers_do_not_import_textual() -> None:
     code = (
         "import sys\n"
         "import etcdtui.models, etcdtui.config, etcdtui.clients.etcd, etcdtui.clients.cluster\n"
-        "import etcdtui.clients.metrics, etcdtui.clients.ssh, etcdtui.services.status\n"
+        "import etcdtui.clients.metrics, etcdtui.clients.ssh.shell, etcdtui.services.status\n"
         "import etcdtui.lab\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')]\n"
         "print(','.join(bad))\n"

@@ -89,7 +89,7 @@ def test_certificates_from_a_node_work_and_leave_nothing_behind(
 
 
 def test_client_cert_auth_is_probed_through_the_tunnels(locked_lab: LabInfo) -> None:
-    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.ssh.shell import ShellPool
     from etcdtui.clients.via_ssh import client_without_certificate
     from etcdtui.services.kube.report import probe_without_certificate
 

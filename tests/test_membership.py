@@ -17,15 +17,15 @@ import pytest
 
 from etcdtui.cli import main
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.clients.via_ssh import open_cluster
 from etcdtui.config import dump_toml, load_connection
 from etcdtui.lab import LabInfo
 from etcdtui.models.runbook import Verdict
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.engine import Event, PlanRefused, execute
-from etcdtui.runbooks.membership import MemberChangeRunbook
-from etcdtui.runbooks.membership_steps import advice, initial_cluster, parse_env
+from etcdtui.runbooks.membership.handlers import advice, initial_cluster, parse_env
+from etcdtui.runbooks.membership.runbook import MemberChangeRunbook
 from tests.conftest import connection_of, follower
 
 KEYS = 40
@@ -297,13 +297,13 @@ QUORUM_LOSER = """
 import json, sys, time
 from pathlib import Path
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.clients.via_ssh import open_cluster
 from etcdtui.config import load_connection
 from etcdtui.lab import load_lab
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.engine import execute
-from etcdtui.runbooks.membership import MemberChangeRunbook
+from etcdtui.runbooks.membership.runbook import MemberChangeRunbook
 from tests.test_membership import kill
 
 lab_dir, old, audit = sys.argv[1:4]

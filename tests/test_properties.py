@@ -30,13 +30,9 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from etcdtui.clients.bolt import META_OFFSET, fnv1a64
-from etcdtui.clients.snapshot_crypto import MAGIC, SnapshotKey
-from etcdtui.clients.snapshot_file import read_status
 from etcdtui.config import Connection, cluster_names, load_connection
 from etcdtui.errors import SnapshotError, UsageError
-from etcdtui.runbooks.catalogue import inspect_snapshot
-from etcdtui.runbooks.rule import (
+from etcdtui.runbooks.defrag.rule import (
     MAX_LENGTH,
     VARIABLES,
     Expr,
@@ -45,6 +41,10 @@ from etcdtui.runbooks.rule import (
     Variable,
     parse_rule,
 )
+from etcdtui.snapshots.bolt import META_OFFSET, fnv1a64
+from etcdtui.snapshots.catalogue import inspect_snapshot
+from etcdtui.snapshots.crypto import MAGIC, SnapshotKey
+from etcdtui.snapshots.status import read_status
 from etcdtui.toml_io import dump_toml
 
 # Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.

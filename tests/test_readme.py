@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from etcdtui.clients.ssh import SshShell
+from etcdtui.clients.ssh.shell import SshShell
 from etcdtui.config import load_connection
 from etcdtui.lab import LabInfo, lab_down, lab_up
 

@@ -23,9 +23,7 @@ import pytest
 import etcdtui
 from etcdtui.cli import main
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.snapshot_crypto import SnapshotKey, encrypt_file, generate_key_file
-from etcdtui.clients.snapshot_file import sidecar_text
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import BUILTIN_PROFILES, Connection, dump_toml, load_connection
 from etcdtui.errors import ConfigError
 from etcdtui.lab import LabInfo
@@ -34,8 +32,7 @@ from etcdtui.models import ClusterView
 from etcdtui.models.runbook import Check, Step, Verdict
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.engine import Event, PlanRefused, execute
-from etcdtui.runbooks.restore import RestoreOptions, RestoreRunbook, pending_restore
-from etcdtui.runbooks.restore_state import (
+from etcdtui.runbooks.restore.journal import (
     FINISHED,
     ROLLED_BACK,
     ClusterLock,
@@ -47,6 +44,9 @@ from etcdtui.runbooks.restore_state import (
     load,
     save,
 )
+from etcdtui.runbooks.restore.runbook import RestoreOptions, RestoreRunbook, pending_restore
+from etcdtui.snapshots.crypto import SnapshotKey, encrypt_file, generate_key_file
+from etcdtui.snapshots.status import sidecar_text
 
 APISERVER_PROFILE = {
     "apiserver_stop": "echo stopped >> {service}.apiserver",
@@ -220,11 +220,11 @@ def test_restore_brings_back_exactly_the_snapshots_keys(
 KILLER = """
 import os, signal, sys
 from pathlib import Path
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import load_connection
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.engine import execute
-from etcdtui.runbooks.restore import RestoreOptions, RestoreRunbook
+from etcdtui.runbooks.restore.runbook import RestoreOptions, RestoreRunbook
 
 config, snapshot, state_root, audit, kill_at = sys.argv[1:6]
 connection = load_connection(Path(config), "lab")
@@ -507,7 +507,7 @@ def test_one_restore_at_a_time_per_cluster(tmp_path: Path) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time; from pathlib import Path; "
-         "from etcdtui.runbooks.restore_state import ClusterLock; "
+         "from etcdtui.runbooks.restore.journal import ClusterLock; "
          "ClusterLock('c', Path(sys.argv[1])).acquire(); print('held', flush=True); "
          "time.sleep(60)", str(tmp_path)],
         stdout=subprocess.PIPE, text=True,
@@ -604,7 +604,7 @@ KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
 from tests.test_restore import journal
-from etcdtui.runbooks.restore_state import save
+from etcdtui.runbooks.restore.journal import save
 
 # A run's journal as the restore writes it before each step, then the process is killed.
 save(journal("lab", "20260101T000000Z-dead"), Path(sys.argv[1]))
@@ -618,7 +618,7 @@ def test_killed_runs_journal_reads_interrupted_wherever_it_is_shown(
     import json
     import socket
 
-    from etcdtui.runbooks.restore_state import INTERRUPTED
+    from etcdtui.runbooks.restore.journal import INTERRUPTED
 
     root = tmp_path / "xdg" / "etcdtui" / "restore"
     package_root = str(Path(etcdtui.__file__).parent.parent)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from etcdtui.errors import UsageError
-from etcdtui.runbooks import rule as rule_module
-from etcdtui.runbooks.rule import (
+from etcdtui.runbooks.defrag import rule as rule_module
+from etcdtui.runbooks.defrag.rule import (
     MAX_DEPTH,
     MAX_LENGTH,
     VARIABLES,

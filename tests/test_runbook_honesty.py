@@ -12,19 +12,18 @@ from typing import Any
 import pytest
 
 from etcdtui.config import Connection, NodeConfig, SshTarget
+from etcdtui.config.identity import cluster_key, connection_key
 from etcdtui.models import Member, MemberView
 from etcdtui.models.runbook import Check, Plan, RunReport, Step, StepResult, Verdict
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.audit_rows import INTERRUPTED, RUNNING, step_rows
-from etcdtui.runbooks.catalogue import default_snapshot_dir, legacy_snapshot_dir
 from etcdtui.runbooks.engine import Outcome, execute, outcome
 from etcdtui.runbooks.etcd_log import failure_cause, with_cause
-from etcdtui.runbooks.identity import cluster_key, connection_key
 from etcdtui.runbooks.lock import local_lock_path
-from etcdtui.runbooks.membership import MemberChangeRunbook
-from etcdtui.runbooks.node_ports import LISTENING_SCRIPT, listening, taken
+from etcdtui.runbooks.membership.ports import LISTENING_SCRIPT, listening, taken
+from etcdtui.runbooks.membership.runbook import MemberChangeRunbook
 from etcdtui.runbooks.render import render_report
-from etcdtui.runbooks.restore_state import (
+from etcdtui.runbooks.restore.journal import (
     ClusterLock,
     NodePaths,
     RestoreState,
@@ -34,6 +33,7 @@ from etcdtui.runbooks.restore_state import (
     save,
 )
 from etcdtui.services import samples
+from etcdtui.snapshots.catalogue import default_snapshot_dir, legacy_snapshot_dir
 from etcdtui.ui.runbook_samples import RUN_ID, ScriptedDefrag
 
 # The end of a real etcd 3.5.1 log when its peer port is taken (etcd --logger=zap).
@@ -313,7 +313,7 @@ def test_verification_failure_after_all_steps_is_failed_not_aborted() -> None:
 def test_a_taken_client_port_on_the_new_node_stops_the_plan(make_lab) -> None:  # type: ignore[no-untyped-def]
     from urllib.parse import urlsplit
 
-    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.ssh.shell import ShellPool
     from etcdtui.clients.via_ssh import open_cluster
     from tests.conftest import connection_of
 

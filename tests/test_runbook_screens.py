@@ -14,7 +14,7 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, Static
 
 from etcdtui.runbooks.audit import AuditLog
-from etcdtui.runbooks.rule import parse_rule
+from etcdtui.runbooks.defrag.rule import parse_rule
 from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.runbook_samples import (
     RUN_ID,

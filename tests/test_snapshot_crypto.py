@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from etcdtui.clients import snapshot_crypto as sc
-from etcdtui.clients.snapshot_crypto import (
+from etcdtui.errors import SnapshotError, SnapshotKeyError, UsageError
+from etcdtui.snapshots import crypto as sc
+from etcdtui.snapshots.crypto import (
     CHUNK_SIZE,
     HEADER_SIZE,
     TAG_SIZE,
@@ -30,7 +31,6 @@ from etcdtui.clients.snapshot_crypto import (
     is_encrypted,
     plaintext,
 )
-from etcdtui.errors import SnapshotError, SnapshotKeyError, UsageError
 
 C = 64  # a small chunk size, so chunk boundaries are cheap to reach
 RECORD = C + TAG_SIZE
@@ -378,7 +378,7 @@ def test_encrypt_file_refuses_an_encrypted_source(tmp_path: Path, key: SnapshotK
 PEAK_SCRIPT = textwrap.dedent(
     """
     import json, sys, time
-    from etcdtui.clients.snapshot_crypto import SnapshotKey, decrypt_file, encrypt_file
+    from etcdtui.snapshots.crypto import SnapshotKey, decrypt_file, encrypt_file
 
     def peak_kib():
         for line in open("/proc/self/status"):

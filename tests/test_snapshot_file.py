@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from etcdtui.clients.bolt import META_OFFSET, BoltFile, fnv1a64
-from etcdtui.clients.snapshot_file import read_status, sha256_file, sidecar_text, verify_digest
 from etcdtui.errors import SnapshotError, UsageError
 from etcdtui.lab import lab_down, lab_up
+from etcdtui.snapshots.bolt import META_OFFSET, BoltFile, fnv1a64
+from etcdtui.snapshots.status import read_status, sha256_file, sidecar_text, verify_digest
 
 # Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
 pytestmark = [pytest.mark.xdist_group("test_snapshot_file"), pytest.mark.slow]

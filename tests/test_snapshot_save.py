@@ -112,7 +112,7 @@ def test_encrypted_save_needs_the_key_and_never_writes_plaintext(
 def test_save_on_the_node_copies_back_and_cleans_the_node(
     plain_lab: LabInfo, tmp_path: Path
 ) -> None:
-    from etcdtui.runbooks.node_leftovers import LeftoverRecord
+    from etcdtui.snapshots.leftovers import LeftoverRecord
 
     path = tmp_path / "node.db"
     state = tmp_path / "state"
@@ -318,7 +318,8 @@ def test_started_is_on_record_before_the_first_byte_arrives(
     plain_lab: LabInfo, tmp_path: Path
 ) -> None:
     from etcdtui.clients.via_ssh import open_cluster
-    from etcdtui.runbooks.backup import SnapshotSaver, save_recorded
+    from etcdtui.runbooks.snapshot_save import save_recorded
+    from etcdtui.snapshots.save import SnapshotSaver
 
     connection = connection_of(plain_lab)
     log = AuditLog(tmp_path / "audit.log")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from etcdtui.errors import SnapshotError
-from etcdtui.runbooks.snapshot_sink import DigestCheck
+from etcdtui.snapshots.sink import DigestCheck
 
 
 def snapshot_like(pages: int) -> bytes:
@@ -48,7 +48,7 @@ def test_a_changed_byte_or_a_cut_stream_fails_the_check() -> None:
 
 def test_a_stream_cut_short_leaves_no_part_file(tmp_path: Path) -> None:
     from etcdtui.clients.stall import StallWatch, TransferStalled
-    from etcdtui.runbooks.snapshot_sink import stream_to_file
+    from etcdtui.snapshots.sink import stream_to_file
 
     def stalled() -> Iterator[bytes]:
         yield snapshot_like(2)[:5000]

@@ -26,8 +26,8 @@ from sshd_helpers import (
     ssh_agent,
 )
 
-from etcdtui.clients.ssh import ShellPool, SshShell, quote_sudo
-from etcdtui.clients.ssh_hostkeys import read_known_keys
+from etcdtui.clients.ssh.hostkeys import read_known_keys
+from etcdtui.clients.ssh.shell import ShellPool, SshShell, quote_sudo
 from etcdtui.config import dump_toml, load_connection
 from etcdtui.errors import HostKeyError, SshError, SshTimeout, UsageError
 from etcdtui.lab.sshd import Sshd, generate_keypair
@@ -470,7 +470,7 @@ def test_missing_identity_file_is_named_in_the_failure(
 
 _CONNECT_SCRIPT = """
 import sys
-from etcdtui.clients.ssh import SshShell
+from etcdtui.clients.ssh.shell import SshShell
 from etcdtui.config import NodeConfig, SshTarget
 from etcdtui.errors import SshError
 

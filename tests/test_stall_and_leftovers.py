@@ -29,14 +29,14 @@ from etcdtui.clients.stall import (
 )
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdTimeout, UsageError
-from etcdtui.runbooks.backup import _EtcdctlStream
-from etcdtui.runbooks.node_leftovers import (
+from etcdtui.snapshots.leftovers import (
     LeftoverRecord,
     is_own_folder,
     removal_command,
     sweep,
 )
-from etcdtui.runbooks.node_snapshot import PROGRESS, node_save_script
+from etcdtui.snapshots.on_node import PROGRESS, node_save_script
+from etcdtui.snapshots.save import _EtcdctlStream
 
 
 def _wait(check: object, timeout: float = 5.0) -> bool:
@@ -100,7 +100,7 @@ def test_bytes_that_keep_moving_keep_the_watchdog_quiet() -> None:
 
 _THREADS = """
 import threading, paramiko
-import etcdtui.clients.ssh  # installs the hook, as every SSH user of etcdtui does
+import etcdtui.clients.ssh.shell  # installs the hook, as every SSH user of etcdtui does
 # SSHClient.exec_command without a connection raises inside paramiko's own code, as its SFTP
 # prefetch thread does when the connection drops under it.
 theirs = threading.Thread(target=paramiko.SSHClient().exec_command, args=("true",))

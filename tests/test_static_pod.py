@@ -1,4 +1,4 @@
-"""The new member's etcd.yaml, made from a running member's (runbooks/static_pod.py)."""
+"""The new member's etcd.yaml, made from a running member's (runbooks/membership/manifest.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import yaml
 
 from etcdtui.errors import EtcdtuiError
 from etcdtui.lab.kubeadm import etcd_manifest
-from etcdtui.runbooks.static_pod import manifest_flags, new_member_manifest
+from etcdtui.runbooks.membership.manifest import manifest_flags, new_member_manifest
 
 SURVIVOR = etcd_manifest(
     "cp1",

@@ -32,9 +32,9 @@ from etcdtui.lab.procs import descendants, process_alive, read_pid
 from etcdtui.lab.sshd import start_sshd
 from etcdtui.lab.state import sshd_dir
 from etcdtui.models.runbook import Step
-from etcdtui.runbooks import restore_nodes
 from etcdtui.runbooks.audit import AuditLog
-from etcdtui.runbooks.node_leftovers import LeftoverRecord
+from etcdtui.runbooks.restore import handlers as restore_nodes
+from etcdtui.snapshots.leftovers import LeftoverRecord
 
 # Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
 pytestmark = [pytest.mark.xdist_group("test_transfer_faults"), pytest.mark.slow]
@@ -348,7 +348,7 @@ class _Copier(restore_nodes.NodeSide):
     """Just the restore's copy step, on a real node."""
 
     def __init__(self, info: LabInfo, snapshot: Path) -> None:
-        from etcdtui.clients.ssh import ShellPool
+        from etcdtui.clients.ssh.shell import ShellPool
 
         self.connection = load_connection(info.config_path, "lab")
         self.shells = ShellPool(self.connection.nodes)

@@ -18,7 +18,7 @@ from etcdtui.config import TlsFiles
 from etcdtui.errors import EtcdtuiError
 
 if TYPE_CHECKING:
-    from etcdtui.clients.ssh import NodeShell
+    from etcdtui.clients.ssh.shell import NodeShell
 
 
 def discard(tls: TlsFiles) -> None:

@@ -24,7 +24,7 @@ from etcdtui.models import Alarm, Member, MemberStatus
 if TYPE_CHECKING:
     import paramiko
 
-    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.ssh.shell import ShellPool
 
 T = TypeVar("T")
 
@@ -37,7 +37,7 @@ def open_cluster(connection: Connection, shells: ShellPool | None = None) -> Clu
     """
     if not connection.via_ssh and not connection.certs_on_node:
         return ClusterClient(connection)  # and paramiko is never imported
-    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.ssh.shell import ShellPool
 
     routes = SshRoutes(connection, shells or ShellPool(connection.nodes))
     return ClusterClient(connection, routes=routes)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Check, Verdict

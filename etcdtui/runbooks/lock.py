@@ -25,9 +25,9 @@ from typing import Protocol
 
 from etcdtui.clients.etcd import RESERVED_PREFIX, EtcdClient
 from etcdtui.config import Connection
+from etcdtui.config.identity import connection_key
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Check, Plan, Verdict
-from etcdtui.runbooks.identity import connection_key
 
 LOCK_KEY = RESERVED_PREFIX + b"lock"
 _HELD_HERE: dict[Path, int] = {}  # lock file -> id() of the RunLock of this process holding it

@@ -35,7 +35,7 @@ from etcdtui.ui.screens.picker import ChoicePicker, ClusterPicker
 from etcdtui.ui.screens.runbook import RunbookScreen
 
 if TYPE_CHECKING:
-    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.ssh.shell import ShellPool
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 MAX_BACKOFF = 30.0
@@ -280,7 +280,7 @@ class EtcdtuiApp(App[int]):
                 if n.member_name not in members and n.peer_urls and n.client_urls]  # fmt: skip
 
     def _member_change(self, title: str, old_member: str) -> None:
-        from etcdtui.runbooks.membership import MemberChangeRunbook
+        from etcdtui.runbooks.membership.runbook import MemberChangeRunbook
 
         free = self._free_nodes()
         if not free:
@@ -312,7 +312,7 @@ class EtcdtuiApp(App[int]):
         """Remove a member added but never started (it counts toward quorum)."""
         if self.refused("remove-unstarted"):
             return
-        from etcdtui.runbooks.stuck_member import StuckMemberRemoval
+        from etcdtui.runbooks.membership.stuck_member import StuckMemberRemoval
 
         title = f"Remove never-started member {member_id:x} · {self.connection.cluster}"
         self.push_screen(RunbookScreen(
@@ -327,7 +327,7 @@ class EtcdtuiApp(App[int]):
     def _runbook_shells(self) -> ShellPool:
         """The SSH connections runbooks share (closed when the app ends)."""
         if self._shells is None:
-            from etcdtui.clients.ssh import ShellPool
+            from etcdtui.clients.ssh.shell import ShellPool
 
             self._shells = ShellPool(self.connection.nodes)
         return self._shells
@@ -343,8 +343,8 @@ class EtcdtuiApp(App[int]):
             return
 
         # Imported here: the runbooks pull in paramiko, which the dashboard's start need not pay.
-        from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
-        from etcdtui.runbooks.rule import parse_rule
+        from etcdtui.runbooks.defrag.rule import parse_rule
+        from etcdtui.runbooks.defrag.runbook import DefragOptions, DefragRunbook
 
         def factory(screen: RunbookScreen) -> DefragRunbook:
             rule_text, compact, move_leader = screen.option_values()
@@ -358,7 +358,7 @@ class EtcdtuiApp(App[int]):
     def action_recover_nospace(self) -> None:
         if self.refused("recover-nospace"):
             return
-        from etcdtui.runbooks.defrag import NospaceRecovery
+        from etcdtui.runbooks.defrag.runbook import NospaceRecovery
 
         title = f"NOSPACE recovery · {self.connection.cluster} · compact, defrag all, disarm"
         self.push_screen(RunbookScreen(

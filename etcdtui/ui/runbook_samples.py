@@ -19,10 +19,10 @@ from textual.pilot import Pilot
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.runbooks.audit import AuditLog
-from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
+from etcdtui.runbooks.defrag.runbook import DefragOptions, DefragRunbook
 from etcdtui.runbooks.engine import Output
-from etcdtui.runbooks.restore_state import NodePaths, RestoreOptions, SnapshotFacts
-from etcdtui.runbooks.restore_steps import restore_steps
+from etcdtui.runbooks.restore.journal import NodePaths, RestoreOptions, SnapshotFacts
+from etcdtui.runbooks.restore.steps import restore_steps
 from etcdtui.services import samples
 from etcdtui.ui.samples import sample_connection
 from etcdtui.ui.screens.confirm import ConfirmScreen

@@ -11,8 +11,7 @@ from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Check, Plan, Step, StepResult
 from etcdtui.models.snapshot import SnapshotEntry, SnapshotStatus
 from etcdtui.runbooks.audit import AuditLog
-from etcdtui.runbooks.catalogue import Catalogue
-from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
+from etcdtui.runbooks.defrag.runbook import DefragOptions, DefragRunbook
 from etcdtui.runbooks.engine import Output
 from etcdtui.services import samples
 from etcdtui.services.kube.certs import CertStatus, unreadable
@@ -20,6 +19,7 @@ from etcdtui.services.kube.inspect import NodeFacts
 from etcdtui.services.kube.report import KubeReport
 from etcdtui.services.kube.settings import ApiserverSettings
 from etcdtui.services.kube.wiring import CRITICAL, OK, WARN, Finding
+from etcdtui.snapshots.catalogue import Catalogue
 from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.screens.backups import BackupsScreen
 from etcdtui.ui.screens.kube import KubeScreen

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.clients.via_ssh import open_cluster
 from etcdtui.config import Connection, load_connection
 from etcdtui.lab import LabInfo

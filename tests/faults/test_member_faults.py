@@ -23,7 +23,7 @@ from etcdtui.config import load_connection
 from etcdtui.lab import LabInfo
 from etcdtui.models.runbook import RunReport
 from etcdtui.runbooks.audit import AuditLog
-from etcdtui.runbooks.defrag import DefragOptions, DefragRunbook
+from etcdtui.runbooks.defrag.runbook import DefragOptions, DefragRunbook
 from etcdtui.runbooks.engine import Event, execute
 
 from .conftest import Lab, Undo

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from etcdtui.clients.shell import NodeShell
-from etcdtui.clients.ssh_connect import split_jump_spec
+from etcdtui.clients.ssh.connect import split_jump_spec
 from etcdtui.config import SshTarget, load_connection
 from etcdtui.errors import EtcdtuiError, SshError, UsageError
 from etcdtui.services.kube.inspect import NodeFacts, inspect_node

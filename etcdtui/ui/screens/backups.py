@@ -21,8 +21,8 @@ from etcdtui.errors import EtcdtuiError
 from etcdtui.models.text import printable
 from etcdtui.models.units import human_age, human_bytes
 from etcdtui.runbooks.audit import AuditLog, AuditLogError
-from etcdtui.runbooks.catalogue import Catalogue, catalogue, legacy_snapshot_dir, snapshot_dir
 from etcdtui.runbooks.engine import Runbook
+from etcdtui.snapshots.catalogue import Catalogue, catalogue, legacy_snapshot_dir, snapshot_dir
 from etcdtui.ui.actions import Where, bindings_for
 from etcdtui.ui.format import markup, plain
 from etcdtui.ui.screens.runbook import RunbookScreen
@@ -30,8 +30,8 @@ from etcdtui.ui.widgets.footer import KeyFooter
 from etcdtui.ui.widgets.tickbox import TickBox
 
 if TYPE_CHECKING:
-    from etcdtui.clients.ssh import ShellPool
-    from etcdtui.runbooks.restore import RestoreState
+    from etcdtui.clients.ssh.shell import ShellPool
+    from etcdtui.runbooks.restore.runbook import RestoreState
 
 
 def snapshot_name(cluster: str, now: float | None = None) -> str:
@@ -88,7 +88,7 @@ class BackupsScreen(Screen[None]):
         text = self.query_one("#backups-key", Input).value.strip()
         if not text:
             return None
-        from etcdtui.clients.snapshot_crypto import SnapshotKey
+        from etcdtui.snapshots.crypto import SnapshotKey
 
         return SnapshotKey.from_file(Path(text).expanduser())
 
@@ -112,7 +112,7 @@ class BackupsScreen(Screen[None]):
         self.app.call_from_thread(self._show, found, pending)
 
     def _pending(self) -> RestoreState | None:
-        from etcdtui.runbooks.restore import pending_restore
+        from etcdtui.runbooks.restore.runbook import pending_restore
 
         try:
             return pending_restore(self.connection)
@@ -168,7 +168,7 @@ class BackupsScreen(Screen[None]):
     # --- restore ----------------------------------------------------------------------------
 
     def _restore_screen(self, title: str, build: Callable[[ShellPool], Runbook]) -> None:
-        from etcdtui.clients.ssh import ShellPool
+        from etcdtui.clients.ssh.shell import ShellPool
 
         if not self.connection.nodes:
             self.notify("Restore needs the cluster's nodes in the config.", severity="error")
@@ -183,7 +183,7 @@ class BackupsScreen(Screen[None]):
         self.app.push_screen(RunbookScreen(title, lambda screen: build(shells), self.audit), done)
 
     def action_restore(self) -> None:
-        from etcdtui.runbooks.restore import RestoreRunbook
+        from etcdtui.runbooks.restore.runbook import RestoreRunbook
 
         if self.pending is not None:
             self.notify("A restore stopped halfway: continue it (C) or roll it back (B) first.",
@@ -204,7 +204,7 @@ class BackupsScreen(Screen[None]):
             self.connection, path, key, shells, client=self.cluster()))  # type: ignore[arg-type]  # fmt: skip
 
     def action_resume(self) -> None:
-        from etcdtui.runbooks.restore import RestoreRunbook
+        from etcdtui.runbooks.restore.runbook import RestoreRunbook
 
         pending = self.pending
         if pending is None:
@@ -217,7 +217,7 @@ class BackupsScreen(Screen[None]):
             pending, self.connection, shells, key=key, client=self.cluster()))  # type: ignore[arg-type]  # fmt: skip
 
     def action_rollback(self) -> None:
-        from etcdtui.runbooks.restore import RestoreRunbook
+        from etcdtui.runbooks.restore.runbook import RestoreRunbook
 
         pending = self.pending
         if pending is None:
@@ -259,7 +259,8 @@ class BackupsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
     def _save(self, path: Path, key: object | None) -> None:
-        from etcdtui.runbooks.backup import SnapshotSaver, save_recorded
+        from etcdtui.runbooks.snapshot_save import save_recorded
+        from etcdtui.snapshots.save import SnapshotSaver
 
         def progress(done: int, total: int | None, seconds: float) -> None:
             self.app.call_from_thread(self._progress, done, total, seconds)

@@ -34,7 +34,7 @@ from etcdtui.ui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from etcdtui.clients.cluster import ClusterClient
-    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.ssh.shell import ShellPool
     from etcdtui.models import ClusterView, Member
 
 Reader = Callable[[], KubeReport]

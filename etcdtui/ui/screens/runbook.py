@@ -27,9 +27,9 @@ from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Plan, RunReport, Step, StepResult
 from etcdtui.models.text import printable
 from etcdtui.runbooks.audit import AuditLog
+from etcdtui.runbooks.defrag.rule import RuleError
 from etcdtui.runbooks.engine import Event, NamedRun, Outcome, Runbook, execute, outcome
 from etcdtui.runbooks.render import render_checks, render_report
-from etcdtui.runbooks.rule import RuleError
 from etcdtui.ui.actions import Where, bindings_for
 from etcdtui.ui.format import NEWLINE, markup, plain
 from etcdtui.ui.paths import styles_dir

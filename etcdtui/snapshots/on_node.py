@@ -6,7 +6,7 @@ silent channel means a stalled link or a frozen etcd, never a long save; the SFT
 touches its watchdog with every chunk.
 
 The node's copy holds every secret of the cluster in plaintext. Its folder is recorded on the
-bastion before it is made (node_leftovers) and forgotten once removed; a save that cannot
+bastion before it is made (leftovers.py) and forgotten once removed; a save that cannot
 remove it says where it remains, and the next save that reaches the node removes it.
 """
 
@@ -22,12 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from etcdtui.clients.snapshot_crypto import SnapshotKey
-from etcdtui.clients.ssh import SshShell
+from etcdtui.clients.ssh.shell import SshShell
 from etcdtui.clients.stall import TransferStalled
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdError, EtcdtuiError, SnapshotError, SshError, SshTimeout
-from etcdtui.runbooks.node_leftovers import (
+from etcdtui.snapshots.crypto import SnapshotKey
+from etcdtui.snapshots.leftovers import (
     FOLDER_PREFIX,
     LeftoverRecord,
     Note,
@@ -35,7 +35,7 @@ from etcdtui.runbooks.node_leftovers import (
     removal_command,
     sweep,
 )
-from etcdtui.runbooks.snapshot_sink import Progress, stream_to_file
+from etcdtui.snapshots.sink import Progress, stream_to_file
 
 CHUNK = 1024 * 1024
 SAVE_TIMEOUT = 3600.0  # etcdctl on the node, whole; the stall timeout catches a dead link

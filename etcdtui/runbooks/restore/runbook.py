@@ -4,7 +4,7 @@ Preflight verifies the snapshot and every node (SSH, disk, restore tool, version
 copies the snapshot to every node and checks its sha256 there, stops the kube-apiservers and
 then etcd everywhere, restores each member into a new data dir, moves the old data dir aside
 (never deleting it) and the restored one into place, starts etcd, waits for a healthy cluster
-and starts the apiservers again. A journal (restore_state.py) follows every step, so a run cut
+and starts the apiservers again. A journal (journal.py) follows every step, so a run cut
 short can be continued (`RestoreRunbook.resume`) or undone (`RestoreRunbook.rollback`).
 
 etcd ignores --initial-cluster, --initial-cluster-token and --initial-cluster-state once its
@@ -20,8 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.snapshot_crypto import SnapshotKey
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.clients.via_ssh import open_cluster
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError, UsageError
@@ -31,20 +30,8 @@ from etcdtui.runbooks.apiservers import wait_apiservers
 from etcdtui.runbooks.audit import new_run_id
 from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.lock import RunLock, with_lock
-from etcdtui.runbooks.restore_nodes import NodeSide
-from etcdtui.runbooks.restore_plan import (
-    apiserver_check,
-    choose_nodes,
-    foreign_check,
-    live_check,
-    node_checks,
-    probe_nodes,
-    profile_check,
-    revision_bump,
-)
-from etcdtui.runbooks.restore_resume import ResumeSide
-from etcdtui.runbooks.restore_snapshot import describe_facts, empty_facts, snapshot_facts
-from etcdtui.runbooks.restore_state import (
+from etcdtui.runbooks.restore.handlers import NodeSide
+from etcdtui.runbooks.restore.journal import (
     FINISHED,
     RESTORE,
     ROLLBACK,
@@ -58,14 +45,27 @@ from etcdtui.runbooks.restore_state import (
     pending_restore,
     save,
 )
-from etcdtui.runbooks.restore_steps import restore_steps
-from etcdtui.runbooks.restore_verify import (
+from etcdtui.runbooks.restore.preflight import (
+    apiserver_check,
+    choose_nodes,
+    foreign_check,
+    live_check,
+    node_checks,
+    probe_nodes,
+    profile_check,
+    revision_bump,
+)
+from etcdtui.runbooks.restore.resume import ResumeSide
+from etcdtui.runbooks.restore.snapshot import describe_facts, empty_facts, snapshot_facts
+from etcdtui.runbooks.restore.steps import restore_steps
+from etcdtui.runbooks.restore.verify import (
     health_check,
     leader_check,
     members_check,
     restored_data_checks,
     rolled_back_data_checks,
 )
+from etcdtui.snapshots.crypto import SnapshotKey
 
 __all__ = ["RestoreOptions", "RestoreRunbook", "RestoreState", "abandon", "pending_restore"]
 

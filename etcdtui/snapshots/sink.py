@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from etcdtui.clients.snapshot_crypto import Encryptor, SnapshotKey
 from etcdtui.errors import SnapshotError, UsageError
+from etcdtui.snapshots.crypto import Encryptor, SnapshotKey
 
 TRAILER = 32  # etcd appends a sha256 digest to every snapshot it streams
 PAGE = 512  # etcd: a file whose length mod 512 is 32 carries the trailer

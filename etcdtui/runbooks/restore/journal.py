@@ -2,7 +2,7 @@
 
 One JSON file per cluster and run, `$XDG_STATE_HOME/etcdtui/restore/<key>/<run>.json`
 (`~/.local/state/...` when unset or relative; `<key>` is the cluster's identity, its name and a
-digest of its config file: see identity.py), replaced atomically (written beside, fsynced,
+digest of its config file: see config/identity.py), replaced atomically (written beside, fsynced,
 renamed) before and after every step, so a run cut short by a dropped SSH connection, a failed
 step or a killed process can be shown, continued or rolled back. It holds paths, the plan and
 the new cluster token: never the snapshot's key or passphrase.
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from etcdtui.config import Connection
+from etcdtui.config.identity import cluster_key, legacy_folder_name
 from etcdtui.errors import EtcdtuiError, UsageError
 from etcdtui.models.runbook import Step
-from etcdtui.runbooks.identity import cluster_key, legacy_folder_name
 
 FORMAT = 1
 RESTORE, ROLLBACK = "restore", "rollback"

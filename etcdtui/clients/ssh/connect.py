@@ -20,7 +20,7 @@ from pathlib import Path
 
 import paramiko
 
-from etcdtui.clients.ssh_hostkeys import (
+from etcdtui.clients.ssh.hostkeys import (
     SYSTEM_KNOWN_HOSTS,
     check_host_key,
     host_key_name,

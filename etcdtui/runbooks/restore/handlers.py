@@ -18,15 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.snapshot_crypto import SnapshotKey, plaintext
-from etcdtui.clients.ssh import ShellPool, SshShell
+from etcdtui.clients.ssh.shell import ShellPool, SshShell
 from etcdtui.clients.stall import StallWatch, TransferStalled
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.models.command import CommandResult
 from etcdtui.models.runbook import Step
 from etcdtui.models.units import human_bytes
 from etcdtui.runbooks.engine import Output
-from etcdtui.runbooks.restore_state import NodePaths, RestoreOptions, RestoreState
+from etcdtui.runbooks.restore.journal import NodePaths, RestoreOptions, RestoreState
+from etcdtui.snapshots.crypto import SnapshotKey, plaintext
 
 CHUNK = 1 << 20
 POLL = 0.5

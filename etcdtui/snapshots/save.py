@@ -7,19 +7,17 @@ the throughput, whatever the client does):
   reads etcd's gRPC stream; etcdtui follows the file as etcdctl writes it, hashing as it goes;
 - the gRPC-JSON gateway otherwise (also through SSH tunnels), straight into the sink;
 - ``--on-node NODE``: etcdctl on that node over SSH, then SFTP back, sha256 compared on both
-  ends (node_snapshot).
+  ends (snapshots/on_node.py).
 
 Every route is bounded by the stall timeout (clients/stall): no byte for N seconds ends the
 save with one line saying so, however long a healthy save may take.
 
-The CLI and the Backups screen both save through `save_recorded`, which journals the save as the
-runbook engine journals a step: "started" before the first byte is read (a log that cannot take
-it means no save), then the result with its sha256.
+The CLI and the Backups screen both save through `runbooks.snapshot_save.save_recorded`, which
+journals the save as the runbook engine journals a step.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import shutil
@@ -32,14 +30,13 @@ from typing import TYPE_CHECKING
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.private_dirs import make_private_dir, release
-from etcdtui.clients.snapshot_crypto import SnapshotKey
 from etcdtui.clients.stall import stall_message, stall_seconds
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdError, EtcdTimeout, UsageError
 from etcdtui.models import ClusterView, MemberView
-from etcdtui.runbooks.audit import AuditLog, AuditLogError, StepJournal
-from etcdtui.runbooks.node_leftovers import LeftoverRecord, Note
-from etcdtui.runbooks.snapshot_sink import (
+from etcdtui.snapshots.crypto import SnapshotKey
+from etcdtui.snapshots.leftovers import LeftoverRecord, Note
+from etcdtui.snapshots.sink import (
     DigestCheck,
     Progress,
     adopt,
@@ -48,12 +45,11 @@ from etcdtui.runbooks.snapshot_sink import (
 )
 
 if TYPE_CHECKING:
-    from etcdtui.clients.ssh import ShellPool
+    from etcdtui.clients.ssh.shell import ShellPool
 
 # (member name, route): the save is about to read its first byte
 OnStart = Callable[[str, str], None]
 CHUNK = 1024 * 1024
-RUNBOOK = "snapshot-save"  # the audit log's name for a save, from the CLI and the TUI alike
 
 
 @dataclass(frozen=True)
@@ -243,9 +239,9 @@ class SnapshotSaver:
         reaches the node removes it; it also gets a line for each such removal).
         `on_start(member, route)` runs before anything is made on the node (see `save`).
         """
-        # Here, not at the top: node_snapshot imports paramiko, which a save from the
+        # Here, not at the top: on_node imports paramiko, which a save from the
         # bastion never needs.
-        from etcdtui.runbooks.node_snapshot import NodeSave
+        from etcdtui.snapshots.on_node import NodeSave
 
         path = path.expanduser().absolute()
         check_target(path)
@@ -397,59 +393,3 @@ def _last_error(text: str) -> str:
         if line.startswith("Error:"):
             return line.removeprefix("Error:").strip()
     return lines[-1][:300] if lines else "no output"
-
-
-def save_recorded(
-    saver: SnapshotSaver,
-    audit: AuditLog,
-    path: Path,
-    *,
-    member: str | None = None,
-    node: str | None = None,
-    key: SnapshotKey | None = None,
-    on_progress: Progress | None = None,
-    on_start: OnStart | None = None,
-    on_note: Note | None = None,
-) -> SaveResult:
-    """Save a snapshot with its audit records: the one entry point for the CLI and the TUI.
-
-    The "started" record is written once the member is chosen and before the first byte is
-    read; if it cannot be written (AuditLogError), the save does not start and leaves no file.
-    The result (exit code, duration, sha256) follows. `node` saves with etcdctl on that node;
-    `on_note` then hears of node-side copies left or removed (see `save_on_node`).
-    """
-    journal = StepJournal(audit, cluster=saver.connection.cluster, runbook=RUNBOOK,
-                          step_id="save")  # fmt: skip
-    sealed = ", encrypted" if key is not None else ""
-
-    notes: list[str] = []  # node-side copies left or removed: the audit log keeps them too
-
-    def start(source: str, route: str) -> None:
-        journal.start(source, f"snapshot save {path} via {route}{sealed}")
-        if on_start is not None:
-            on_start(source, route)
-
-    def note(line: str) -> None:
-        notes.append(line)
-        if on_note is not None:
-            on_note(line)
-
-    try:
-        if node:
-            result = saver.save_on_node(path, node, key, on_progress, start, note)
-        else:
-            result = saver.save(path, member, key, on_progress, start)
-    except BaseException as exc:
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        # The failure is what the person must see; a log that fails now already has "started".
-        with contextlib.suppress(AuditLogError):
-            cause = "interrupted" if interrupted else str(exc)
-            journal.finish(130 if interrupted else 1,
-                           output="\n".join([*notes, cause]))  # fmt: skip
-        raise
-    try:
-        journal.finish(0, duration=result.seconds, note=f"sha256 {result.sha256}{sealed}",
-                       output="\n".join(notes))  # fmt: skip
-    except AuditLogError as exc:
-        raise AuditLogError(f"{result.path} was saved, but {exc.message}", exc.hint) from exc
-    return result

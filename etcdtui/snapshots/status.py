@@ -25,9 +25,9 @@ from pathlib import Path
 
 import crc32c
 
-from etcdtui.clients.bolt import BoltFile, open_regular
 from etcdtui.errors import SnapshotError
 from etcdtui.models.snapshot import SnapshotStatus
+from etcdtui.snapshots.bolt import BoltFile, open_regular
 
 DIGEST_SIZE = hashlib.sha256().digest_size
 # etcd's hasChecksum: 512 divides every bbolt page size, so whole pages leave no remainder.

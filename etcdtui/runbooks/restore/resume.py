@@ -13,20 +13,20 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from etcdtui.clients.snapshot_crypto import SnapshotKey, plaintext
-from etcdtui.clients.snapshot_file import sha256_file
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Check, Plan, Step, Verdict
-from etcdtui.runbooks.restore_state import RESTORE, ClusterLock, RestoreOptions, RestoreState
-from etcdtui.runbooks.restore_steps import (
+from etcdtui.runbooks.restore.journal import RESTORE, ClusterLock, RestoreOptions, RestoreState
+from etcdtui.runbooks.restore.steps import (
     profile_step,
     start_all_step,
     unswap_step,
     wait_healthy_step,
     wait_stopped_step,
 )
+from etcdtui.snapshots.crypto import SnapshotKey, plaintext
+from etcdtui.snapshots.status import sha256_file
 
 
 class ResumeSide:

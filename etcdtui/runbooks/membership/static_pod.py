@@ -1,7 +1,7 @@
 """Member changes on kubeadm nodes (the static-pod profile): the new member's etcd.yaml.
 
 kubeadm's ``kubeadm join --control-plane`` would write it; here it is made from a running
-member's manifest (see static_pod.py), checked in preflight against the certificates the new
+member's manifest (see manifest.py), checked in preflight against the certificates the new
 node holds, written beside the manifests folder and started by the profile's ``start``, which
 moves it in for the kubelet to run.
 """
@@ -14,8 +14,8 @@ from etcdtui.config import NodeConfig
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Check, Step, Verdict
 from etcdtui.runbooks.engine import Output
-from etcdtui.runbooks.membership_steps import MemberSteps, Outcome, initial_cluster, output_tail
-from etcdtui.runbooks.static_pod import FILE_FLAGS, manifest_flags, new_member_manifest
+from etcdtui.runbooks.membership.handlers import MemberSteps, Outcome, initial_cluster, output_tail
+from etcdtui.runbooks.membership.manifest import FILE_FLAGS, manifest_flags, new_member_manifest
 
 _NO_PKI = (
     "missing {}: run kubeadm join --control-plane on the new node (or create its etcd "

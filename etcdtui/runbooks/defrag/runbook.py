@@ -13,16 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.ssh import ShellPool, quote_sudo
+from etcdtui.clients.ssh.shell import ShellPool, quote_sudo
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdError, EtcdtuiError
 from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.models.units import human_bytes
 from etcdtui.runbooks.audit import new_run_id
+from etcdtui.runbooks.defrag.rule import Rule, member_values
 from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.lock import RunLock, with_lock
-from etcdtui.runbooks.rule import Rule, member_values
 
 WRITE_CHECK_KEY = b"etcdtui/nospace-recovery-check"
 QUOTA_VARIABLES = frozenset({"dbQuota", "dbQuotaUsage"})

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.etcd import EtcdClient
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdError, EtcdtuiError
 from etcdtui.models import ClusterView, Member

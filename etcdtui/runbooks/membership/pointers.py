@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import Connection, NodeConfig, load_connection, normalise_endpoint, toml_value
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import Member, MemberView

@@ -1,7 +1,7 @@
 """Running commands on nodes over SSH (paramiko): the NodeShell the runbooks depend on.
 
 One authenticated transport per node is opened on first use (through ~/.ssh/config, ProxyJump,
-ssh-agent and known_hosts: see ssh_connect and ssh_hostkeys) and shared by every command, SFTP
+ssh-agent and known_hosts: see connect.py and hostkeys.py) and shared by every command, SFTP
 session and tunnel on that node; each command gets its own channel, so threads may run
 commands on the same node at once. Transfers are bounded by a stall timeout (see stall): a
 link that stops moving bytes is given up on, and said so, instead of waited on for ever.
@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING
 import paramiko
 
 from etcdtui.clients.shell import LineCallback, NodeShell, quote_sudo
-from etcdtui.clients.ssh_channel import (
+from etcdtui.clients.ssh.channel import (
     KILL_SCRIPT,
     ChannelBroken,
     OutputStream,
     pump,
     send_signal,
 )
-from etcdtui.clients.ssh_connect import Connector, load_ssh_config
-from etcdtui.clients.ssh_faults import from_paramiko, is_dropped, quiet_paramiko_threads
-from etcdtui.clients.ssh_faults import reason as dropped_reason
+from etcdtui.clients.ssh.connect import Connector, load_ssh_config
+from etcdtui.clients.ssh.faults import from_paramiko, is_dropped, quiet_paramiko_threads
+from etcdtui.clients.ssh.faults import reason as dropped_reason
 from etcdtui.clients.stall import (
     LinkMonitor,
     StallWatch,

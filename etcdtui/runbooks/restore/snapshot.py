@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from etcdtui.clients.bolt import BoltFile
 from etcdtui.clients.etcd import RESERVED_PREFIX
-from etcdtui.clients.snapshot_crypto import SnapshotKey, is_encrypted, plaintext
-from etcdtui.clients.snapshot_file import read_status, sha256_file
 from etcdtui.errors import SnapshotError
 from etcdtui.models.units import human_bytes
-from etcdtui.runbooks.catalogue import check_sidecar
-from etcdtui.runbooks.restore_state import SnapshotFacts
+from etcdtui.runbooks.restore.journal import SnapshotFacts
+from etcdtui.snapshots.bolt import BoltFile
+from etcdtui.snapshots.catalogue import check_sidecar
+from etcdtui.snapshots.crypto import SnapshotKey, is_encrypted, plaintext
+from etcdtui.snapshots.status import read_status, sha256_file
 
 KEY_BUCKET = b"key"
 MEMBERS_BUCKET = b"members"  # member ID (hex) -> {"id", "name", "peerURLs", ...} as JSON

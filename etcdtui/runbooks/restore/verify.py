@@ -3,7 +3,7 @@
 The key count: `SnapshotStatus.total_keys` counts every bucket (each revision of each key,
 tombstones, leases, members, meta), while a range over all keys counts the user keys alive at
 the member's revision. So the restored cluster's count is compared with the keys alive in the
-snapshot's key bucket (restore_keys.py): equal when nothing wrote since the restore (the
+snapshot's key bucket (`snapshot.live_key_count`): equal when nothing wrote since the restore (the
 revision is still the snapshot's); when the revision has moved on, a difference is a warning
 (leases expiring, a client let in early), not a failed restore.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from etcdtui.models import ClusterView
 from etcdtui.models.runbook import Check, Verdict
-from etcdtui.runbooks.restore_state import RestoreState
+from etcdtui.runbooks.restore.journal import RestoreState
 
 
 def health_check(view: ClusterView) -> Check:

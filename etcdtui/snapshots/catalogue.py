@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from etcdtui.clients.snapshot_crypto import SnapshotKey, is_encrypted, plaintext
-from etcdtui.clients.snapshot_file import read_status
 from etcdtui.config import Connection
+from etcdtui.config.identity import connection_key, legacy_folder_name
 from etcdtui.errors import EtcdtuiError, SnapshotError, SnapshotKeyError, UsageError
 from etcdtui.models.snapshot import SnapshotEntry, SnapshotStatus
-from etcdtui.runbooks.identity import connection_key, legacy_folder_name
+from etcdtui.snapshots.crypto import SnapshotKey, is_encrypted, plaintext
+from etcdtui.snapshots.status import read_status
 from etcdtui.toml_io import open_regular, read_regular, regular_file
 
 # Files that are not snapshots themselves.

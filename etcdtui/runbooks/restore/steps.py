@@ -1,6 +1,6 @@
 """The restore's steps: each with the exact command it runs on its node (sudo included).
 
-A step carries in `args` the raw commands its handler needs (restore_nodes.py): the handlers
+A step carries in `args` the raw commands its handler needs (handlers.py): the handlers
 look at what is already done on the node before acting, so a step run twice is harmless.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from etcdtui.clients.ssh import quote_sudo
+from etcdtui.clients.ssh.shell import quote_sudo
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.models.runbook import Step
 from etcdtui.models.units import human_bytes
-from etcdtui.runbooks.restore_state import NodePaths, RestoreOptions, SnapshotFacts
+from etcdtui.runbooks.restore.journal import NodePaths, RestoreOptions, SnapshotFacts
 
 
 def shown(node: NodeConfig, command: str) -> str:

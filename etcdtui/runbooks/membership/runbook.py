@@ -16,19 +16,19 @@ import time
 from pathlib import Path
 
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdError, EtcdtuiError, UsageError
 from etcdtui.models import ClusterView, Member, MemberView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.runbooks.audit import AuditLog, new_run_id
-from etcdtui.runbooks.defrag import membership_check
+from etcdtui.runbooks.defrag.runbook import membership_check
 from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.lock import RunLock, with_lock
-from etcdtui.runbooks.membership_config import PointerSteps
-from etcdtui.runbooks.membership_static_pod import StaticPodSteps
-from etcdtui.runbooks.membership_steps import advice, quorum_loss
-from etcdtui.runbooks.node_ports import LISTENING_SCRIPT, listening, taken
+from etcdtui.runbooks.membership.handlers import advice, quorum_loss
+from etcdtui.runbooks.membership.pointers import PointerSteps
+from etcdtui.runbooks.membership.ports import LISTENING_SCRIPT, listening, taken
+from etcdtui.runbooks.membership.static_pod import StaticPodSteps
 
 
 def _quorum(voting: int) -> int:

@@ -50,7 +50,7 @@ def quiet_paramiko_threads() -> None:
     SFTP's prefetch thread raises when the connection drops under it, and Python prints that
     on stderr, over the TUI or after the CLI's one-line error. The transfer that used the
     thread reports the drop itself; the traceback goes to the paramiko logger (silent unless
-    the application configures logging, see ssh_connect). Other threads are left alone.
+    the application configures logging, see connect.py). Other threads are left alone.
     """
     previous = threading.excepthook
     if getattr(previous, "etcdtui_quiet", False):

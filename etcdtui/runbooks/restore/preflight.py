@@ -17,14 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.ssh import ShellPool
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import ClusterView
 from etcdtui.models.runbook import Check, Verdict
 from etcdtui.models.units import human_bytes
-from etcdtui.runbooks.restore_state import NodePaths, SnapshotFacts
-from etcdtui.runbooks.restore_steps import restore_tools
+from etcdtui.runbooks.restore.journal import NodePaths, SnapshotFacts
+from etcdtui.runbooks.restore.steps import restore_tools
 
 WAL_BYTES = 64 << 20  # etcd preallocates its first WAL file at this size
 _VERSION = re.compile(r"version:?\s*v?(\d+)\.(\d+)\.(\d+)", re.IGNORECASE)
