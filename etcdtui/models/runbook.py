@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
+from typing import TypeVar, get_origin, get_type_hints
 
 
 class Verdict(Enum):
@@ -25,12 +26,30 @@ class Check:
         return self.verdict is Verdict.FAIL
 
 
+class StepArgs:
+    """Base of a step kind's typed arguments: each kind declares a frozen dataclass of them.
+
+    A journal keeps them as text (`encode_args`) and reads them back by the dataclass's field
+    types (`decode_args`), so the format on disk stays the one older journals have.
+    """
+
+
+@dataclass(frozen=True)
+class NoArgs(StepArgs):
+    """The arguments of a step kind that needs none."""
+
+
+A = TypeVar("A", bound=StepArgs)
+
+
 @dataclass(frozen=True)
 class Step:
     """One thing a runbook does, shown to the user exactly before it runs.
 
     `command` is the exact shell command or API call; `target` the member or node it acts on;
-    `kind` tells the runbook how to carry it out; `args` what it needs to do so.
+    `kind` (a member of the runbook's StrEnum of kinds) picks its handler; `args` is what the
+    handler needs, typed; `read_only` marks a step that only looks or waits, so a run stopped
+    before it left nothing untouched there.
     """
 
     id: str
@@ -39,10 +58,57 @@ class Step:
     command: str
     why: str
     destructive: bool = False
-    args: tuple[tuple[str, str], ...] = ()
+    # Transitional: the string pairs of runbooks not yet typed (removed with the last of them).
+    args: StepArgs | tuple[tuple[str, str], ...] = field(default_factory=NoArgs)
+    read_only: bool = False
 
     def arg(self, name: str) -> str:
+        assert isinstance(self.args, tuple), "typed step arguments: use params()"
         return dict(self.args)[name]
+
+    def params(self, kind: type[A]) -> A:
+        """`args` as the dataclass its handler expects (TypeError on a mismatch: a bug)."""
+        if not isinstance(self.args, kind):
+            raise TypeError(f"step {self.id}: {type(self.args).__name__} is not {kind.__name__}")
+        return self.args
+
+
+def encode_args(args: StepArgs) -> dict[str, str]:
+    """Typed step arguments as text: numbers as written, tuples of strings comma-joined."""
+    encoded: dict[str, str] = {}
+    for item in fields(args):  # type: ignore[arg-type]
+        value = getattr(args, item.name)
+        if isinstance(value, tuple):
+            encoded[item.name] = ",".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            encoded[item.name] = "1" if value else ""
+        else:
+            encoded[item.name] = str(value)
+    return encoded
+
+
+def decode_args(kind: type[A], text: dict[str, str]) -> A:
+    """The inverse of `encode_args`, by the field types of `kind` (ValueError if malformed)."""
+    hints = get_type_hints(kind)
+    values: dict[str, object] = {}
+    for item in fields(kind):  # type: ignore[arg-type]
+        if item.name not in text:
+            continue  # the dataclass default, or a TypeError below naming the missing field
+        raw, hint = text[item.name], hints[item.name]
+        if hint is int:
+            values[item.name] = int(raw)
+        elif hint is float:
+            values[item.name] = float(raw)
+        elif hint is bool:
+            values[item.name] = raw not in ("", "0", "false", "False")
+        elif get_origin(hint) is tuple:
+            values[item.name] = tuple(v for v in raw.split(",") if v)
+        else:
+            values[item.name] = raw
+    try:
+        return kind(**values)
+    except TypeError as exc:
+        raise ValueError(f"{kind.__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
