@@ -15,7 +15,7 @@ import shutil
 import stat
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ class TableReader:
     def fail(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path}: {self.where}.{key}: {problem}")
 
-    def unknown_keys(self, allowed: set[str]) -> None:
+    def unknown_keys(self, allowed: Set[str]) -> None:
+        """Refuse the first key of the table that is not in `allowed`, listing those."""
         for key in self.table:
             if key not in allowed:
                 raise self.fail(key, f"unknown key (expected one of: {', '.join(sorted(allowed))})")

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
+import etcdtui.config
 from etcdtui.config import (
+    CONFIG_TABLES,
     dump_toml,
     from_flags,
+    key_reference,
     load_connection,
     normalise_endpoint,
     resolve,
 )
+from etcdtui.config.profiles import PROFILE_TABLE
+from etcdtui.config.schema import CLUSTER_TABLE, NODE_TABLE, SSH_TABLE, TOP_TABLE
 from etcdtui.errors import ConfigError, UsageError
 
 GOOD = """
@@ -286,3 +292,56 @@ def test_ssh_route_mistakes_are_one_line_config_errors(
     with pytest.raises(ConfigError) as caught:
         load_connection(path, None)
     assert expected in caught.value.message and "\n" not in caught.value.message
+
+
+# --- the key declarations -------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.mark.parametrize(
+    "key", [k.name for table in CONFIG_TABLES for k in table.keys], ids=lambda name: name
+)
+def test_readme_documents_every_declared_config_key(key: str) -> None:
+    # As `key` or `key = ...` in prose, as key = ... in an example, or as part of a table
+    # header ([clusters.NAME]).
+    shown = rf"`{key}(`| =)|^[#\s]*{key} =|[{{,]\s*{key} =|[\[.]{key}[.\]]"
+    assert re.search(shown, README.read_text(), re.MULTILINE), f"README never shows {key!r}"
+
+
+def test_unknown_key_error_lists_exactly_the_declared_keys(tmp_path: Path) -> None:
+    tables = [
+        (NODE_TABLE, "[clusters.a]\nendpoints=['x:1']\n[clusters.a.nodes.n1]\nbogus=1\n"),
+        (SSH_TABLE, "[clusters.a]\nendpoints=['x:1']\n[clusters.a.nodes.n1.ssh]\nbogus=1\n"),
+        (CLUSTER_TABLE, "[clusters.a]\nendpoints=['x:1']\nbogus=1\n"),
+        (TOP_TABLE, "bogus=1\n[clusters.a]\nendpoints=['x:1']\n"),
+        (PROFILE_TABLE, "[clusters.a]\nendpoints=['x:1']\n[profiles.p]\nbogus='x'\n"),
+    ]
+    path = tmp_path / "c.toml"
+    for table, text in tables:
+        path.write_text(text)
+        with pytest.raises(ConfigError) as caught:
+            load_connection(path, None)
+        expected = ", ".join(sorted(table.names))
+        assert caught.value.message.endswith(f"bogus: unknown key (expected one of: {expected})")
+
+
+def test_declared_defaults_are_what_a_bare_config_loads_with(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[clusters.a]\nendpoints=['x:1']\n[clusters.a.nodes.n1.ssh]\nhost='h'\n")
+    connection = load_connection(path, None)
+    node = connection.node("n1")
+    for table, loaded in ((CLUSTER_TABLE, connection), (NODE_TABLE, node), (SSH_TABLE, node.ssh)):
+        for key in table.keys:
+            if not key.required and hasattr(loaded, key.name) and key.name != "nodes":
+                assert getattr(loaded, key.name) == key.default, key.name
+
+
+def test_key_reference_gives_every_key_its_line() -> None:
+    reference = key_reference()
+    assert etcdtui.config.__doc__ is not None and reference in etcdtui.config.__doc__
+    for table in CONFIG_TABLES:
+        for key in table.keys:
+            assert re.search(rf"^  {key.name} +\S", reference, re.MULTILINE), key.name
+    assert "  timeout        seconds per request (default: 2.0)" in reference
+    assert "  host " in reference and "(required)" in reference

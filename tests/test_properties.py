@@ -30,7 +30,8 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from etcdtui.config import Connection, cluster_names, load_connection
+from etcdtui.config import PROFILE_ACTIONS, Connection, cluster_names, load_connection
+from etcdtui.config.schema import CLUSTER_TABLE, NODE_TABLE, SSH_TABLE
 from etcdtui.errors import SnapshotError, UsageError
 from etcdtui.runbooks.defrag.rule import (
     MAX_LENGTH,
@@ -401,12 +402,10 @@ scalar = st.one_of(
     st.booleans(),
 )
 value = st.one_of(scalar, st.lists(scalar, max_size=3))
-_NODE_KEYS = ["member", "profile", "data_dir", "peer_urls", "client_urls", "local_client_url",
-              "tunnel_via", "sudo", "apiserver", "vars", "ssh", "junk"]  # fmt: skip
-_SSH_KEYS = ["host", "port", "user", "identity_file", "proxy_jump", "known_hosts",
-             "host_key_policy", "connect_timeout", "junk"]  # fmt: skip
-_CLUSTER_KEYS = ["endpoints", "cacert", "cert", "key", "timeout", "via", "certs_on_node",
-                 "snapshot_dir", "rpo_hours", "junk"]  # fmt: skip
+# Each table's keys as declared, and one that is not ("nodes" is filled in below).
+_NODE_KEYS = [*sorted(NODE_TABLE.names), "junk"]
+_SSH_KEYS = [*sorted(SSH_TABLE.names), "junk"]
+_CLUSTER_KEYS = [*sorted(CLUSTER_TABLE.names - {"nodes"}), "junk"]
 ssh_table = st.dictionaries(st.sampled_from(_SSH_KEYS), value, max_size=5)
 node_table = st.dictionaries(
     st.sampled_from(_NODE_KEYS),
@@ -429,7 +428,7 @@ config_table = st.fixed_dictionaries(
         "default_cluster": st.sampled_from(["a", "b", "c"]),
         "profiles": st.dictionaries(
             st.sampled_from(["systemd", "custom"]),
-            st.dictionaries(st.sampled_from(["start", "stop", "is_active", "junk"]), scalar),
+            st.dictionaries(st.sampled_from([*sorted(PROFILE_ACTIONS), "junk"]), scalar),
             max_size=2,
         ),
     },
