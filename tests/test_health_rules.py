@@ -17,16 +17,16 @@ from etcdtui.models import (
     MemberStatus,
     MemberView,
 )
+from etcdtui.models.severity import Severity
 from etcdtui.services.health import (
     Finding,
-    Level,
     cluster_findings,
     latencies,
-    latency_level,
+    latency_severity,
     member_findings,
-    peer_rtt_level,
+    peer_rtt_severity,
     quorum_sentence,
-    quota_level,
+    quota_severity,
     quota_usage,
 )
 from etcdtui.services.history import Latencies
@@ -102,26 +102,26 @@ def slow(p99_bucket: tuple[float, float]) -> Histogram:
 
 
 @pytest.mark.parametrize(
-    ("usage", "level"),
-    [(None, Level.OK), (0.0, Level.OK), (0.7999, Level.OK), (0.80, Level.WARN),
-     (0.9499, Level.WARN), (0.95, Level.CRIT), (1.2, Level.CRIT)],
+    ("usage", "severity"),
+    [(None, Severity.OK), (0.0, Severity.OK), (0.7999, Severity.OK), (0.80, Severity.WARN),
+     (0.9499, Severity.WARN), (0.95, Severity.CRITICAL), (1.2, Severity.CRITICAL)],
 )  # fmt: skip
-def test_quota_use_is_warning_from_80_and_critical_from_95_percent(usage, level) -> None:
-    assert quota_level(usage) is level
+def test_quota_use_is_warning_from_80_and_critical_from_95_percent(usage, severity) -> None:
+    assert quota_severity(usage) is severity
 
 
 def test_quota_at_95_percent_is_critical() -> None:
     view = node(1, db_size=int(0.95 * 2 * GIB) + 1, metrics=MemberMetrics("e", quota_bytes=2 * GIB))
     assert quota_usage(view) == pytest.approx(0.95)
     assert member_findings(view, cluster(view)) == [
-        Finding(Level.CRIT, "node1 database at 95% of quota", "node1")
+        Finding(Severity.CRITICAL, "node1 database at 95% of quota", "node1")
     ]
 
 
 def test_quota_at_80_percent_is_a_warning_in_words() -> None:
     view = node(1, db_size=int(0.8 * 2 * GIB) + 1, metrics=MemberMetrics("e", quota_bytes=2 * GIB))
     assert member_findings(view, cluster(view)) == [
-        Finding(Level.WARN, "node1 database at 80% of quota", "node1")
+        Finding(Severity.WARN, "node1 database at 80% of quota", "node1")
     ]
 
 
@@ -141,40 +141,41 @@ def window(metrics: MemberMetrics) -> Latencies:
     return Latencies.of(metrics, span=60.0)
 
 
-def levels_for(**histograms: Histogram) -> dict[str, Level]:
+def severities_for(**histograms: Histogram) -> dict[str, Severity]:
     return {label: lvl for label, _, lvl in latencies(window(MemberMetrics("e", **histograms)))}
 
 
 @pytest.mark.parametrize(
-    ("p99", "level"),
-    [(0.0001, Level.OK), (0.0099, Level.OK), (0.010, Level.WARN), (0.0101, Level.WARN),
-     (0.499, Level.WARN), (0.500, Level.WARN), (0.5001, Level.CRIT), (3.0, Level.CRIT)],
+    ("p99", "severity"),
+    [(0.0001, Severity.OK), (0.0099, Severity.OK), (0.010, Severity.WARN),
+     (0.0101, Severity.WARN), (0.499, Severity.WARN), (0.500, Severity.WARN),
+     (0.5001, Severity.CRITICAL), (3.0, Severity.CRITICAL)],
 )  # fmt: skip
-def test_wal_fsync_p99_under_10ms_ok_over_10ms_warning_over_500ms_critical(p99, level) -> None:
-    assert levels_for(wal_fsync=p99_of(p99))["WAL fsync p99"] is level
+def test_wal_fsync_p99_under_10ms_ok_over_10ms_warning_over_500ms_critical(p99, severity) -> None:
+    assert severities_for(wal_fsync=p99_of(p99))["WAL fsync p99"] is severity
 
 
 @pytest.mark.parametrize(
-    ("p99", "level"),
-    [(0.0249, Level.OK), (0.025, Level.WARN), (0.0251, Level.WARN), (0.250, Level.WARN),
-     (0.2501, Level.CRIT)],
+    ("p99", "severity"),
+    [(0.0249, Severity.OK), (0.025, Severity.WARN), (0.0251, Severity.WARN), (0.250, Severity.WARN),
+     (0.2501, Severity.CRITICAL)],
 )  # fmt: skip
-def test_backend_commit_p99_warning_from_25ms_critical_over_250ms(p99, level) -> None:
-    assert levels_for(backend_commit=p99_of(p99))["backend commit p99"] is level
+def test_backend_commit_p99_warning_from_25ms_critical_over_250ms(p99, severity) -> None:
+    assert severities_for(backend_commit=p99_of(p99))["backend commit p99"] is severity
 
 
 @pytest.mark.parametrize(
-    ("p99", "level"),
-    [(0.010, Level.OK), (0.150, Level.OK), (0.1501, Level.WARN), (5.0, Level.WARN)],
+    ("p99", "severity"),
+    [(0.010, Severity.OK), (0.150, Severity.OK), (0.1501, Severity.WARN), (5.0, Severity.WARN)],
 )  # fmt: skip
-def test_peer_round_trip_p99_over_150ms_is_a_warning(p99, level) -> None:
-    found = levels_for(peer_rtt={"a": p99_of(0.001), "b": p99_of(p99)})
-    assert found["peer round trip p99"] is level
+def test_peer_round_trip_p99_over_150ms_is_a_warning(p99, severity) -> None:
+    found = severities_for(peer_rtt={"a": p99_of(0.001), "b": p99_of(p99)})
+    assert found["peer round trip p99"] is severity
 
 
 def test_unknown_latencies_are_not_flagged() -> None:
-    assert latency_level(None, 0.010, 0.500) is Level.OK
-    assert peer_rtt_level(None) is Level.OK
+    assert latency_severity(None, 0.010, 0.500) is Severity.OK
+    assert peer_rtt_severity(None) is Severity.OK
 
 
 def test_latencies_use_etcd_thresholds_per_metric() -> None:
@@ -185,22 +186,22 @@ def test_latencies_use_etcd_thresholds_per_metric() -> None:
         peer_rtt={"a": slow((0.001, 0.002)), "b": slow((0.128, 0.256))},  # slowest 254.7 ms
     )
     (fsync, commit, rtt) = latencies(window(metrics))
-    assert fsync[0] == "WAL fsync p99" and fsync[2] is Level.WARN
+    assert fsync[0] == "WAL fsync p99" and fsync[2] is Severity.WARN
     assert fsync[1] == pytest.approx(0.008 + 0.008 * 0.99)
-    assert commit[0] == "backend commit p99" and commit[2] is Level.CRIT
-    assert rtt[0] == "peer round trip p99" and rtt[2] is Level.WARN
+    assert commit[0] == "backend commit p99" and commit[2] is Severity.CRITICAL
+    assert rtt[0] == "peer round trip p99" and rtt[2] is Severity.WARN
     assert rtt[1] == pytest.approx(0.128 + 0.128 * 0.99)
 
 
 def test_latencies_without_histograms_are_ok_and_unknown() -> None:
-    assert [(v, lvl) for _, v, lvl in latencies(Latencies())] == [(None, Level.OK)] * 3
+    assert [(v, lvl) for _, v, lvl in latencies(Latencies())] == [(None, Severity.OK)] * 3
 
 
 def test_slow_fsync_is_named_with_its_value_and_window() -> None:
     metrics = MemberMetrics("e", wal_fsync=slow((0.512, 1.024)))
     view = node(2, metrics=metrics)
     assert member_findings(view, cluster(node(1), view, node(3)), window(metrics)) == [
-        Finding(Level.CRIT, "node2 WAL fsync p99 1.0 s over the last 60 s", "node2")
+        Finding(Severity.CRITICAL, "node2 WAL fsync p99 1.0 s over the last 60 s", "node2")
     ]
 
 
@@ -224,7 +225,7 @@ def test_latency_findings_judge_the_window_never_the_lifetime_histograms() -> No
                                                   (4, True), (9, True)])  # fmt: skip
 def test_four_or_more_leader_changes_in_15_minutes_is_a_warning(changes, warned) -> None:
     found = cluster_findings(cluster(*nodes(3)), leader_changes=changes)
-    expected = Finding(Level.WARN, f"{changes} leader changes in 15 min: unstable leadership")
+    expected = Finding(Severity.WARN, f"{changes} leader changes in 15 min: unstable leadership")
     assert (expected in found) is warned
     assert bool(found) is warned
 
@@ -238,7 +239,7 @@ def test_healthy_three_member_cluster_has_no_findings() -> None:
 
 def test_even_member_count_is_a_warning() -> None:
     assert cluster_findings(cluster(*nodes(4))) == [
-        Finding(Level.WARN, "even member count (4): tolerates no more failures than 3")
+        Finding(Severity.WARN, "even member count (4): tolerates no more failures than 3")
     ]
 
 
@@ -248,24 +249,26 @@ def test_single_member_tolerates_no_failure() -> None:
 
 def test_no_leader_is_critical() -> None:
     found = cluster_findings(cluster(*nodes(3, leader=0)))
-    assert Finding(Level.CRIT, "no leader: writes are impossible") in found
+    assert Finding(Severity.CRITICAL, "no leader: writes are impossible") in found
     assert "node1 unhealthy: no leader" in texts(found)
 
 
 def test_quorum_lost_when_a_majority_is_down() -> None:
     found = cluster_findings(cluster(*nodes(3, down=(2, 3))))
-    assert found[0] == Finding(Level.CRIT, "QUORUM LOST: 1 of 3 healthy, 2 needed")
+    assert found[0] == Finding(Severity.CRITICAL, "QUORUM LOST: 1 of 3 healthy, 2 needed")
 
 
 def test_one_more_failure_loses_quorum() -> None:
     found = cluster_findings(cluster(*nodes(3, down=(3,))))
-    assert found[0] == Finding(Level.CRIT, "1 down: one more failure loses quorum")
-    assert Finding(Level.CRIT, "node3 unreachable: context deadline exceeded", "node3") in found
+    assert found[0] == Finding(Severity.CRITICAL, "1 down: one more failure loses quorum")
+    assert (
+        Finding(Severity.CRITICAL, "node3 unreachable: context deadline exceeded", "node3") in found
+    )
 
 
 def test_members_down_with_tolerance_left_is_a_warning() -> None:
     found = cluster_findings(cluster(*nodes(5, down=(5,))))
-    assert Finding(Level.WARN, "1 down: 1 more failure(s) tolerated") in found
+    assert Finding(Severity.WARN, "1 down: 1 more failure(s) tolerated") in found
     assert not any("quorum" in t.lower() for t in texts(found))
 
 
@@ -285,7 +288,7 @@ def test_an_alarm_alone_does_not_cost_quorum() -> None:
 def test_unstarted_member_is_reported_by_its_id() -> None:
     view = cluster(*nodes(3), node(4, started=False))
     found = cluster_findings(view)
-    assert Finding(Level.WARN, "member 4f4c3ab7e5e5b1a2 added but never started") in found
+    assert Finding(Severity.WARN, "member 4f4c3ab7e5e5b1a2 added but never started") in found
     assert view.members[3].name == "(unstarted)"
     # It votes (and so counts towards quorum) even though it never started.
     assert len(view.voting_members) == 4 and view.down == 1
@@ -293,29 +296,29 @@ def test_unstarted_member_is_reported_by_its_id() -> None:
 
 def test_learner_is_reported_and_does_not_make_the_count_even() -> None:
     found = cluster_findings(cluster(*nodes(3), node(4, learner=True)))
-    assert found == [Finding(Level.WARN, "node4 is a learner (not voting)", "node4")]
+    assert found == [Finding(Severity.WARN, "node4 is a learner (not voting)", "node4")]
 
 
 def test_version_skew_lists_the_versions() -> None:
     view = cluster(node(1), node(2, version="3.4.23"), node(3))
-    assert cluster_findings(view) == [Finding(Level.WARN, "version skew: 3.4.23, 3.5.1")]
+    assert cluster_findings(view) == [Finding(Severity.WARN, "version skew: 3.4.23, 3.5.1")]
 
 
 @pytest.mark.parametrize("kind", ["NOSPACE", "CORRUPT"])
 def test_active_alarm_names_the_member(kind: str) -> None:
     found = cluster_findings(cluster(*nodes(3), alarms=(Alarm(IDS[1], kind),)))
-    assert Finding(Level.CRIT, f"alarm {kind} on node2", "node2") in found
+    assert Finding(Severity.CRITICAL, f"alarm {kind} on node2", "node2") in found
 
 
 def test_alarm_on_an_unknown_member_still_shows() -> None:
     found = cluster_findings(cluster(*nodes(3), alarms=(Alarm(0x1234, "NOSPACE"),)))
-    assert Finding(Level.CRIT, "alarm NOSPACE on ?", "?") in found
+    assert Finding(Severity.CRITICAL, "alarm NOSPACE on ?", "?") in found
 
 
 @pytest.mark.parametrize(("lag", "warned"), [(0, False), (1000, False), (1001, True)])
 def test_applied_index_lagging_leader_by_more_than_1000_is_a_warning(lag, warned) -> None:
     view = cluster(node(1, applied=10_000), node(2, applied=10_000 - lag), node(3))
-    expected = Finding(Level.WARN, f"node2 applied index {lag} behind the leader", "node2")
+    expected = Finding(Severity.WARN, f"node2 applied index {lag} behind the leader", "node2")
     assert (expected in cluster_findings(view)) is warned
 
 
@@ -332,17 +335,17 @@ def test_findings_are_sorted_worst_first() -> None:
         alarms=(Alarm(IDS[0], "NOSPACE"),),
     )
     latency = {member_id: window(m) for member_id, m in metrics.items()}
-    levels = [f.level for f in cluster_findings(view, leader_changes=5, latency=latency)]
-    assert levels == sorted(levels, reverse=True)
-    assert levels[0] is Level.CRIT and levels[-1] is Level.WARN
+    severities = [f.severity for f in cluster_findings(view, leader_changes=5, latency=latency)]
+    assert severities == sorted(severities, reverse=True)
+    assert severities[0] is Severity.CRITICAL and severities[-1] is Severity.WARN
     # 1 of 4 down (one more loses quorum), the alarm, node3's fsync, node4 unreachable.
-    assert levels.count(Level.CRIT) == 4
+    assert severities.count(Severity.CRITICAL) == 4
 
 
 def test_unreachable_cluster_yields_exactly_one_critical_finding() -> None:
     view = cluster(*nodes(3, down=(1, 2, 3)), error="no endpoint answered within 2 seconds")
     assert cluster_findings(view, leader_changes=7) == [
-        Finding(Level.CRIT, "cluster unreachable: no endpoint answered within 2 seconds")
+        Finding(Severity.CRITICAL, "cluster unreachable: no endpoint answered within 2 seconds")
     ]
 
 

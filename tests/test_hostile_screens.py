@@ -20,13 +20,14 @@ from etcdtui.cli import run_runbook
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import Alarm, ClusterView, MemberHealth, MemberView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
+from etcdtui.models.severity import Severity
 from etcdtui.models.text import printable
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.engine import Output
 from etcdtui.services import samples
 from etcdtui.services.kube.certs import unreadable
 from etcdtui.services.kube.inspect import NodeFacts
-from etcdtui.services.kube.wiring import CRITICAL, Finding
+from etcdtui.services.kube.wiring import KubeFinding
 from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.samples import sample_app, sample_connection, sample_kube_report
 from etcdtui.ui.screens.audit import AuditScreen
@@ -180,7 +181,7 @@ async def test_a_plan_that_fails_with_hostile_text_is_reported_not_crashed() -> 
 async def test_kube_screen_shows_hostile_node_files_as_written() -> None:
     report = sample_kube_report()
     facts = (NodeFacts(EVIL, error=f"cat: {EVIL}"), *report.facts[1:])
-    wiring = (Finding(EVIL, "etcd-servers", False, CRITICAL, f"{EVIL}: bad", f"fix {EVIL}"),)
+    wiring = (KubeFinding(EVIL, "etcd-servers", Severity.CRITICAL, f"{EVIL}: bad", f"fix {EVIL}"),)
     certs = (unreadable(EVIL, EVIL, f"/etc/{EVIL}", f"denied {EVIL}"),)
     hostile = replace(report, facts=facts, wiring=wiring, certs=certs)
     app = sample_app("healthy")

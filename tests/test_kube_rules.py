@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 from etcdtui.models import Member
 from etcdtui.services.kube.certs import CertStatus, describe_certificate, unreadable
 from etcdtui.services.kube.settings import ApiserverSettings
-from etcdtui.services.kube.wiring import Finding, check_wiring
+from etcdtui.services.kube.wiring import KubeFinding, check_wiring
 
 PKI = "/etc/kubernetes/pki"
 ORIGIN = "/etc/kubernetes/manifests/kube-apiserver.yaml"
@@ -44,7 +44,7 @@ LOCAL = {"cp1": "cp1", "cp2": "cp2", "cp3": "cp3"}
 ALL = ("https://10.0.0.11:2379", "https://10.0.0.12:2379", "https://10.0.0.13:2379")
 
 
-def problems(findings: list[Finding]) -> list[Finding]:
+def problems(findings: list[KubeFinding]) -> list[KubeFinding]:
     return [f for f in findings if not f.ok]
 
 

@@ -17,18 +17,18 @@ from etcdtui.models import (
     MemberView,
 )
 from etcdtui.models.runbook import Check, Plan, RunReport, Step, Verdict
+from etcdtui.models.severity import Severity, worst
 from etcdtui.models.text import printable
 from etcdtui.models.units import human_bytes, human_seconds
 from etcdtui.runbooks.render import render_plan, render_report
-from etcdtui.services.health import Level
 from etcdtui.services.status import render_json, render_table, verdict
 from etcdtui.ui.format import (
     escape,
-    level_content,
-    level_markup,
     markup,
     plain,
     quota_bar,
+    severity_content,
+    severity_markup,
     sparkline,
 )
 
@@ -152,17 +152,39 @@ def test_empty_sparkline_is_empty() -> None:
     assert sparkline([]) == ""
 
 
-# --- level markup ----------------------------------------------------------------------------
+# --- severity: one ordered vocabulary, its words and its markup ------------------------------
 
 
-def test_level_markup_says_the_word_not_only_the_colour() -> None:
-    assert level_markup(Level.OK) == "[$success]ok[/]"
-    assert level_markup(Level.WARN) == "[bold $warning]WARNING[/]"
-    assert level_markup(Level.CRIT) == "[bold $error]CRITICAL[/]"
+def test_severities_order_by_badness_not_by_spelling() -> None:
+    assert sorted([Severity.WARN, Severity.CRITICAL, Severity.OK]) == list(Severity)
+    assert Severity.OK < Severity.WARN < Severity.CRITICAL
+    assert worst([Severity.WARN, Severity.OK]) is Severity.WARN
+    assert worst([]) is Severity.OK
+    assert Severity.CRITICAL > "warn"  # a plain string is read as the severity it names
 
 
-def test_level_markup_escapes_the_text() -> None:
-    assert level_markup(Level.CRIT, "fsync [slow]") == r"[bold $error]fsync \[slow][/]"
+def test_severity_serializes_as_the_words_scripts_read() -> None:
+    assert json.dumps([Severity.OK, Severity.WARN, Severity.CRITICAL]) == (
+        '["ok", "warn", "critical"]'
+    )
+    assert Severity.CRITICAL == "critical" and f"{Severity.WARN}" == "warn"
+    assert [s.word for s in Severity] == ["ok", "WARNING", "CRITICAL"]
+    assert [s.tag for s in Severity] == ["OK", "WARN", "CRITICAL"]
+
+
+def test_verdicts_and_severities_map_one_to_one() -> None:
+    assert [s.verdict.name for s in Severity] == ["PASS", "WARN", "FAIL"]
+    assert all(s.verdict.severity is s for s in Severity)
+
+
+def test_severity_markup_says_the_word_not_only_the_colour() -> None:
+    assert severity_markup(Severity.OK) == "[$success]ok[/]"
+    assert severity_markup(Severity.WARN) == "[bold $warning]WARNING[/]"
+    assert severity_markup(Severity.CRITICAL) == "[bold $error]CRITICAL[/]"
+
+
+def test_severity_markup_escapes_the_text() -> None:
+    assert severity_markup(Severity.CRITICAL, "fsync [slow]") == r"[bold $error]fsync \[slow][/]"
 
 
 # --- outside text on screen: data, never markup ----------------------------------------------
@@ -188,8 +210,8 @@ def test_escape_keeps_brackets_literal_and_control_characters_visible() -> None:
         assert Content.from_markup(f"<{escape(text)}>").plain == f"<{printable(text)}>"
 
 
-def test_level_content_shows_outside_text_as_written() -> None:
-    content = level_content(Level.CRIT, f"ALARM NOSPACE on {HOSTILE}")
+def test_severity_content_shows_outside_text_as_written() -> None:
+    content = severity_content(Severity.CRITICAL, f"ALARM NOSPACE on {HOSTILE}")
     assert content.plain == f"ALARM NOSPACE on {HOSTILE_SHOWN}"
     assert [str(s.style) for s in content.spans] == ["bold $error"]
 

@@ -11,6 +11,7 @@ from etcdtui.models.cluster import (
     MemberView,
 )
 from etcdtui.models.command import CommandResult
+from etcdtui.models.severity import Severity
 
 __all__ = [
     "Alarm",
@@ -22,4 +23,5 @@ __all__ = [
     "MemberMetrics",
     "MemberStatus",
     "MemberView",
+    "Severity",
 ]

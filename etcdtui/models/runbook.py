@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from enum import Enum
 from typing import TypeVar, get_origin, get_type_hints
 
-
-class Verdict(Enum):
-    PASS = "pass"
-    WARN = "warn"
-    FAIL = "fail"
+from etcdtui.models.severity import Verdict as Verdict  # one vocabulary; runbooks import it here
 
 
 @dataclass(frozen=True)

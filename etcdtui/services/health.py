@@ -1,15 +1,15 @@
 """Health rules: what deserves a warning, by etcd's documented thresholds, in words.
 
-Every finding carries a level and a sentence, so the screen never relies on colour alone.
+Every finding carries a severity and a sentence, so the screen never relies on colour alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import IntEnum
 
 from etcdtui.models import ClusterView, MemberView
+from etcdtui.models.severity import Severity
 from etcdtui.models.units import human_seconds
 from etcdtui.models.urls import name_problem, suspicious_urls
 from etcdtui.services.history import Latencies
@@ -24,42 +24,37 @@ LEADER_CHANGE_WINDOW = 15 * 60
 APPLIED_LAG_WARN = 1000  # entries behind the leader's applied index
 
 
-class Level(IntEnum):
-    OK = 0
-    WARN = 1
-    CRIT = 2
-
-    @property
-    def word(self) -> str:
-        return ("ok", "WARNING", "CRITICAL")[self]
-
-
 @dataclass(frozen=True)
 class Finding:
-    """One thing worth saying about the cluster or a member."""
+    """One thing worth saying about the live cluster or one of its members (`member`, "" for
+    the cluster as a whole), as the dashboard shows it.
 
-    level: Level
+    Not a Kubernetes check's result (`services.kube.wiring.KubeFinding`): that one names the
+    check and the node it ran on, says how to fix it, and is written to JSON.
+    """
+
+    severity: Severity
     text: str
     member: str = ""
 
 
-def quota_level(usage: float | None) -> Level:
+def quota_severity(usage: float | None) -> Severity:
     if usage is None:
-        return Level.OK
+        return Severity.OK
     if usage >= QUOTA_CRIT:
-        return Level.CRIT
-    return Level.WARN if usage >= QUOTA_WARN else Level.OK
+        return Severity.CRITICAL
+    return Severity.WARN if usage >= QUOTA_WARN else Severity.OK
 
 
-def latency_level(value: float | None, good: float, warn: float) -> Level:
+def latency_severity(value: float | None, good: float, warn: float) -> Severity:
     """Below `good` is fine, between the two a warning, above `warn` critical."""
     if value is None or value < good:
-        return Level.OK
-    return Level.CRIT if value > warn else Level.WARN
+        return Severity.OK
+    return Severity.CRITICAL if value > warn else Severity.WARN
 
 
-def peer_rtt_level(value: float | None) -> Level:
-    return Level.WARN if value is not None and value > PEER_RTT_WARN else Level.OK
+def peer_rtt_severity(value: float | None) -> Severity:
+    return Severity.WARN if value is not None and value > PEER_RTT_WARN else Severity.OK
 
 
 def quota_usage(view: MemberView) -> float | None:
@@ -100,43 +95,48 @@ def cluster_findings(
     """
     found: list[Finding] = []
     if view.error and not any(m.reachable for m in view.members):
-        return [Finding(Level.CRIT, f"cluster unreachable: {view.error}")]
+        return [Finding(Severity.CRITICAL, f"cluster unreachable: {view.error}")]
     voting = len(view.voting_members)
     healthy = voting - view.down  # answering members: an alarm alone does not cost quorum
     spare = healthy - view.quorum  # failures still survivable right now
     if spare < 0:
         found.append(
-            Finding(Level.CRIT, f"QUORUM LOST: {healthy} of {voting} healthy, {view.quorum} needed")
+            Finding(
+                Severity.CRITICAL,
+                f"QUORUM LOST: {healthy} of {voting} healthy, {view.quorum} needed",
+            )
         )
     elif spare == 0 and view.down:
-        found.append(Finding(Level.CRIT, f"{view.down} down: one more failure loses quorum"))
+        found.append(Finding(Severity.CRITICAL, f"{view.down} down: one more failure loses quorum"))
     elif view.down:
-        found.append(Finding(Level.WARN, f"{view.down} down: {spare} more failure(s) tolerated"))
+        found.append(Finding(Severity.WARN, f"{view.down} down: {spare} more failure(s) tolerated"))
     elif spare == 0:
-        found.append(Finding(Level.WARN, f"{voting} member(s): no failure is tolerated"))
+        found.append(Finding(Severity.WARN, f"{voting} member(s): no failure is tolerated"))
     if view.leader is None:
-        found.append(Finding(Level.CRIT, "no leader: writes are impossible"))
+        found.append(Finding(Severity.CRITICAL, "no leader: writes are impossible"))
     if voting % 2 == 0 and voting > 0:
         found.append(
             Finding(
-                Level.WARN,
+                Severity.WARN,
                 f"even member count ({voting}): tolerates no more failures than {voting - 1}",
             )
         )
     for alarm in view.alarms:
         who = next((m.name for m in view.members if m.member_id == alarm.member_id), "?")
-        found.append(Finding(Level.CRIT, f"alarm {alarm.kind} on {who}", who))
+        found.append(Finding(Severity.CRITICAL, f"alarm {alarm.kind} on {who}", who))
     versions = {m.status.version for m in view.members if m.status is not None}
     if len(versions) > 1:
-        found.append(Finding(Level.WARN, "version skew: " + ", ".join(sorted(versions))))
+        found.append(Finding(Severity.WARN, "version skew: " + ", ".join(sorted(versions))))
     if leader_changes is not None and leader_changes >= LEADER_CHANGES_WARN:
         found.append(
-            Finding(Level.WARN, f"{leader_changes} leader changes in 15 min: unstable leadership")
+            Finding(
+                Severity.WARN, f"{leader_changes} leader changes in 15 min: unstable leadership"
+            )
         )
     for member in view.members:
         own = latency.get(member.member_id) if latency and member.member_id else None
         found.extend(member_findings(member, view, own))
-    return sorted(found, key=lambda f: -f.level)
+    return sorted(found, key=lambda f: f.severity, reverse=True)  # stable: ties keep order
 
 
 def member_findings(
@@ -153,44 +153,49 @@ def member_findings(
         if odd:
             found.append(
                 Finding(
-                    Level.CRIT,
+                    Severity.CRITICAL,
                     f"member {member.member.id_hex} is suspicious: advertises "
                     f"{'; '.join(odd)}; etcdtui writes none of it anywhere",
                     name,
                 )
             )
     if member.member is not None and not member.member.started:
-        found.append(Finding(Level.WARN, f"member {member.member.id_hex} added but never started"))
+        found.append(
+            Finding(Severity.WARN, f"member {member.member.id_hex} added but never started")
+        )
         return found
     if not member.reachable:
-        found.append(Finding(Level.CRIT, f"{name} unreachable: {member.error}", name))
+        found.append(Finding(Severity.CRITICAL, f"{name} unreachable: {member.error}", name))
         return found
     if member.is_learner:
-        found.append(Finding(Level.WARN, f"{name} is a learner (not voting)", name))
+        found.append(Finding(Severity.WARN, f"{name} is a learner (not voting)", name))
     if member.health is not None and not member.health.healthy:
-        found.append(Finding(Level.CRIT, f"{name} unhealthy: {member.health.error}", name))
+        found.append(Finding(Severity.CRITICAL, f"{name} unhealthy: {member.health.error}", name))
     usage = quota_usage(member)
-    level = quota_level(usage)
-    if level and usage is not None:
-        found.append(Finding(level, f"{name} database at {usage_percent(usage)} of quota", name))
+    severity = quota_severity(usage)
+    if severity > Severity.OK and usage is not None:
+        text = f"{name} database at {usage_percent(usage)} of quota"
+        found.append(Finding(severity, text, name))
     leader = view.leader
     if leader is not None and leader.status and member.status and not member.is_leader:
         lag = leader.status.applied_index - member.status.applied_index
         if lag > APPLIED_LAG_WARN:
-            found.append(Finding(Level.WARN, f"{name} applied index {lag} behind the leader", name))
+            found.append(
+                Finding(Severity.WARN, f"{name} applied index {lag} behind the leader", name)
+            )
     if latency is not None:
-        for label, value, lvl in latencies(latency):
-            if lvl:
+        for label, value, severity in latencies(latency):
+            if severity > Severity.OK:
                 text = f"{name} {label} {human_seconds(value)} {latency.window}"
-                found.append(Finding(lvl, text, name))
+                found.append(Finding(severity, text, name))
     return found
 
 
-def latencies(latency: Latencies) -> list[tuple[str, float | None, Level]]:
-    """(label, p99 in seconds, level) for WAL fsync, backend commit and peer round trip."""
+def latencies(latency: Latencies) -> list[tuple[str, float | None, Severity]]:
+    """(label, p99 in seconds, severity) for WAL fsync, backend commit and peer round trip."""
     fsync, commit, rtt = latency.wal_fsync, latency.backend_commit, latency.peer_rtt_max
     return [
-        ("WAL fsync p99", fsync, latency_level(fsync, FSYNC_GOOD, FSYNC_WARN)),
-        ("backend commit p99", commit, latency_level(commit, COMMIT_GOOD, COMMIT_WARN)),
-        ("peer round trip p99", rtt, peer_rtt_level(rtt)),
+        ("WAL fsync p99", fsync, latency_severity(fsync, FSYNC_GOOD, FSYNC_WARN)),
+        ("backend commit p99", commit, latency_severity(commit, COMMIT_GOOD, COMMIT_WARN)),
+        ("peer round trip p99", rtt, peer_rtt_severity(rtt)),
     ]

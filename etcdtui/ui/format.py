@@ -1,34 +1,41 @@
-"""Small text builders shared by the panes: levels as words and colour, bars, sparklines, and
-outside text (names, URLs, errors) put on screen as data, never as markup."""
+"""Small text builders shared by the panes: severities as words and colour, bars, sparklines,
+and outside text (names, URLs, errors) put on screen as data, never as markup."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.content import Content
 
+from etcdtui.models.severity import Severity
 from etcdtui.models.text import printable
-from etcdtui.services.health import QUOTA_CRIT, QUOTA_WARN, Level
+from etcdtui.services.health import QUOTA_CRIT, QUOTA_WARN
 
-_LEVEL_VAR = {Level.OK: "$success", Level.WARN: "$warning", Level.CRIT: "$error"}
+_SEVERITY_VAR = {Severity.OK: "$success", Severity.WARN: "$warning", Severity.CRITICAL: "$error"}
 _BLOCKS = "▁▂▃▄▅▆▇█"
 NEWLINE = Content("\n")
 
 
-def level_style(level: Level) -> str:
-    """The Textual style of a level: its theme colour, bold unless it is ok."""
-    return f"bold {_LEVEL_VAR[level]}" if level else _LEVEL_VAR[level]
+def severity_var(severity: Severity) -> str:
+    """The theme variable of a severity's colour: $success, $warning or $error."""
+    return _SEVERITY_VAR[severity]
 
 
-def level_markup(level: Level, text: str | None = None) -> str:
-    """The level's word (or `text`) in the level's theme colour: never colour alone."""
-    word = text if text is not None else level.word
-    return f"[{level_style(level)}]{escape(word)}[/]"
+def severity_style(severity: Severity) -> str:
+    """The Textual style of a severity: its theme colour, bold unless it is ok."""
+    var = severity_var(severity)
+    return var if severity is Severity.OK else f"bold {var}"
 
 
-def level_content(level: Level, text: str | None = None) -> Content:
-    """`level_markup` as Content: `text` (outside text welcome) is shown as written."""
-    word = text if text is not None else level.word
-    return Content.styled(printable(word), level_style(level))
+def severity_markup(severity: Severity, text: str | None = None) -> str:
+    """The severity's word (or `text`) in its theme colour: never colour alone."""
+    word = text if text is not None else severity.word
+    return f"[{severity_style(severity)}]{escape(word)}[/]"
+
+
+def severity_content(severity: Severity, text: str | None = None) -> Content:
+    """`severity_markup` as Content: `text` (outside text welcome) is shown as written."""
+    word = text if text is not None else severity.word
+    return Content.styled(printable(word), severity_style(severity))
 
 
 def escape(text: str) -> str:

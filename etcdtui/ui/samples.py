@@ -9,6 +9,7 @@ from pathlib import Path
 from etcdtui.config import Connection, NodeConfig, SshTarget
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Check, Plan, Step, StepResult
+from etcdtui.models.severity import Severity
 from etcdtui.models.snapshot import SnapshotEntry, SnapshotStatus
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.defrag.runbook import DefragOptions, DefragRunbook
@@ -18,7 +19,7 @@ from etcdtui.services.kube.certs import CertStatus, unreadable
 from etcdtui.services.kube.inspect import NodeFacts
 from etcdtui.services.kube.report import KubeReport
 from etcdtui.services.kube.settings import ApiserverSettings
-from etcdtui.services.kube.wiring import CRITICAL, OK, WARN, Finding
+from etcdtui.services.kube.wiring import KubeFinding
 from etcdtui.snapshots.catalogue import Catalogue
 from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.screens.backups import BackupsScreen
@@ -138,7 +139,9 @@ _PKI = "/etc/kubernetes/pki"
 _MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 
 
-def _cert(node: str, role: str, path: str, expires: str, severity: str = OK) -> CertStatus:
+def _cert(
+    node: str, role: str, path: str, expires: str, severity: Severity = Severity.OK
+) -> CertStatus:
     not_after = datetime.fromisoformat(expires).replace(tzinfo=UTC)
     days = (not_after.timestamp() - _KUBE_NOW) / 86400
     subject = f"CN={node}"
@@ -161,45 +164,47 @@ def sample_kube_report() -> KubeReport:
                                                 "https://10.0.0.14:2379")),
         NodeFacts("node3", notes=("etcd runs as a systemd unit (etcd.service)",)),
     )  # fmt: skip
+    ok, warn, critical = Severity.OK, Severity.WARN, Severity.CRITICAL
     wiring = (
-        Finding("node1", "etcd-servers", True, OK,
-                "node1: 2 etcd servers, all current members, over TLS with a client certificate"),
-        Finding("node2", "etcd-servers", False, CRITICAL,
-                "node2: --etcd-servers has https://10.0.0.14:2379, which is no etcd member's "
-                "client URL (removed or replaced member?)",
-                f"Remove https://10.0.0.14:2379 from --etcd-servers in {_MANIFEST}"),
-        Finding("node3", "member-unused", False, WARN,
-                "member node3 (https://10.0.0.13:2379) is in no kube-apiserver's "
-                "--etcd-servers: if the others fail, no apiserver fails over to it",
-                "Add https://10.0.0.13:2379 (member node3) to --etcd-servers in a "
-                "kube-apiserver manifest"),
+        KubeFinding("node1", "etcd-servers", ok,
+                    "node1: 2 etcd servers, all current members, over TLS with a client "
+                    "certificate"),
+        KubeFinding("node2", "etcd-servers", critical,
+                    "node2: --etcd-servers has https://10.0.0.14:2379, which is no etcd "
+                    "member's client URL (removed or replaced member?)",
+                    f"Remove https://10.0.0.14:2379 from --etcd-servers in {_MANIFEST}"),
+        KubeFinding("node3", "member-unused", warn,
+                    "member node3 (https://10.0.0.13:2379) is in no kube-apiserver's "
+                    "--etcd-servers: if the others fail, no apiserver fails over to it",
+                    "Add https://10.0.0.13:2379 (member node3) to --etcd-servers in a "
+                    "kube-apiserver manifest"),
     )  # fmt: skip
     certs = (
         _cert("node1", "server", f"{_PKI}/etcd/server.crt", "2026-09-10T08:12:00"),
         _cert("node1", "CA", f"{_PKI}/etcd/ca.crt", "2034-11-20T08:12:00"),
         _cert("node1", "client (kube-apiserver)", f"{_PKI}/apiserver-etcd-client.crt",
-              "2025-12-10T08:12:00", WARN),
-        _cert("node2", "server", f"{_PKI}/etcd/server.crt", "2025-11-27T09:30:00", CRITICAL),
+              "2025-12-10T08:12:00", warn),
+        _cert("node2", "server", f"{_PKI}/etcd/server.crt", "2025-11-27T09:30:00", critical),
         _cert("node2", "peer", f"{_PKI}/etcd/peer.crt", "2026-09-10T08:12:00"),
         _cert("node2", "client (healthcheck)", f"{_PKI}/etcd/healthcheck-client.crt",
-              "2025-11-20T09:30:00", CRITICAL),
+              "2025-11-20T09:30:00", critical),
         unreadable("node3", "CA", f"{_PKI}/etcd/ca.crt",
                    "cat: /etc/kubernetes/pki/etcd/ca.crt: Permission denied"),
     )  # fmt: skip
     security = (
-        Finding("node1", "data dir 0700", True, OK, "node1: data dir /var/lib/etcd is 700"),
-        Finding("node2", "data dir 0700", False, CRITICAL,
-                "node2: data dir /var/lib/etcd is 755: others can read every key and secret",
-                "chmod 700 /var/lib/etcd"),
-        Finding("node1", "private keys", True, OK, "node1: 5 private keys, none world-readable"),
-        Finding("", "client-cert-auth", True, OK,
-                "https://10.0.0.11:2379 refused a client without a certificate"),
-        Finding("", "client-cert-auth", False, WARN,
-                "https://10.0.0.13:2379: could not check (unknown: timed out after 2 s)"),
-        Finding("", "peer TLS", True, OK, "all 3 peer URLs https"),
-        Finding("node3", "peer TLS", False, WARN,
-                "node3: --peer-client-cert-auth is off: any host can pose as a peer",
-                "set --peer-client-cert-auth=true"),
+        KubeFinding("node1", "data dir 0700", ok, "node1: data dir /var/lib/etcd is 700"),
+        KubeFinding("node2", "data dir 0700", critical,
+                    "node2: data dir /var/lib/etcd is 755: others can read every key and "
+                    "secret", "chmod 700 /var/lib/etcd"),
+        KubeFinding("node1", "private keys", ok, "node1: 5 private keys, none world-readable"),
+        KubeFinding("", "client-cert-auth", ok,
+                    "https://10.0.0.11:2379 refused a client without a certificate"),
+        KubeFinding("", "client-cert-auth", warn,
+                    "https://10.0.0.13:2379: could not check (unknown: timed out after 2 s)"),
+        KubeFinding("", "peer TLS", ok, "all 3 peer URLs https"),
+        KubeFinding("node3", "peer TLS", warn,
+                    "node3: --peer-client-cert-auth is off: any host can pose as a peer",
+                    "set --peer-client-cert-auth=true"),
     )  # fmt: skip
     return KubeReport(facts, wiring, certs, security, taken_at=_KUBE_NOW)
 

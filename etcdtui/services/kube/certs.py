@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 
+from etcdtui.models.severity import Severity
+
 WARN_DAYS = 30
 CRITICAL_DAYS = 7
 
@@ -30,7 +32,7 @@ class CertStatus:
     issuer: str
     not_after: datetime | None  # tz-aware UTC; None when the file could not be read
     days_left: float
-    severity: str  # "ok" | "warn" | "critical"
+    severity: Severity
     error: str = ""
 
     @property
@@ -54,11 +56,11 @@ def _span(days: float) -> str:
     return f"{whole} day{'s' if whole != 1 else ''}"
 
 
-def severity_for(days_left: float) -> str:
+def severity_for(days_left: float) -> Severity:
     """Expired or under CRITICAL_DAYS: critical; under WARN_DAYS: warn; else ok."""
     if days_left < CRITICAL_DAYS:
-        return "critical"
-    return "warn" if days_left < WARN_DAYS else "ok"
+        return Severity.CRITICAL
+    return Severity.WARN if days_left < WARN_DAYS else Severity.OK
 
 
 def unreadable(node: str, role: str, path: str, error: str) -> CertStatus:
@@ -71,7 +73,7 @@ def unreadable(node: str, role: str, path: str, error: str) -> CertStatus:
         issuer="",
         not_after=None,
         days_left=0.0,
-        severity="critical",
+        severity=Severity.CRITICAL,
         error=error,
     )
 

@@ -21,10 +21,11 @@ from etcdtui.clients.shell import NodeShell
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdTLSError, EtcdtuiError
 from etcdtui.models import Member
+from etcdtui.models.severity import Severity
 from etcdtui.services.kube.certs import CertStatus, describe_certificate, unreadable
 from etcdtui.services.kube.inspect import NodeFacts, inspect_node
 from etcdtui.services.kube.remote import RemoteStat, read_and_stat, stat_paths
-from etcdtui.services.kube.wiring import CRITICAL, OK, WARN, Finding, check_wiring
+from etcdtui.services.kube.wiring import KubeFinding, check_wiring
 
 Probe = Callable[[str], str]
 """endpoint -> "refused" (a client without a certificate was turned away), "accepted", or
@@ -36,24 +37,23 @@ class KubeReport:
     """What the Kubernetes screen shows."""
 
     facts: tuple[NodeFacts, ...]
-    wiring: tuple[Finding, ...]
+    wiring: tuple[KubeFinding, ...]
     certs: tuple[CertStatus, ...]
-    security: tuple[Finding, ...]
+    security: tuple[KubeFinding, ...]
     taken_at: float = field(default_factory=time.time)
 
     @property
-    def worst(self) -> str:
-        severities = {f.severity for f in (*self.wiring, *self.security)} | {
-            c.severity for c in self.certs
-        }
-        return next((s for s in (CRITICAL, WARN) if s in severities), OK)
+    def worst(self) -> Severity:
+        """The worst severity of every finding and certificate (OK when there are none)."""
+        findings = (f.severity for f in (*self.wiring, *self.security))
+        return max((*findings, *(c.severity for c in self.certs)), default=Severity.OK)
 
 
 @dataclass(frozen=True)
 class _NodeResult:
     facts: NodeFacts
     certs: tuple[CertStatus, ...] = ()
-    security: tuple[Finding, ...] = ()
+    security: tuple[KubeFinding, ...] = ()
 
 
 def _cert_paths(facts: NodeFacts) -> list[tuple[str, str]]:
@@ -86,18 +86,18 @@ def _key_paths(facts: NodeFacts) -> list[str]:
     return list(dict.fromkeys(k for k in keys if k))
 
 
-def _data_dir_finding(node: str, stat: RemoteStat) -> Finding:
+def _data_dir_finding(node: str, stat: RemoteStat) -> KubeFinding:
     fix = ""
     if not stat.exists:
-        severity, message = WARN, f"{node}: data dir {stat.path} not found"
+        severity, message = Severity.WARN, f"{node}: data dir {stat.path} not found"
     elif stat.mode & 0o077:
         who = "every user" if stat.mode & 0o007 else f"its group ({stat.owner}'s group)"
-        severity = CRITICAL
+        severity = Severity.CRITICAL
         message = f"{node}: data dir {stat.path} is {stat.mode:o}: {who} can read every secret"
         fix = f"chmod 700 {shlex.quote(stat.path)}"
     else:
-        severity, message = OK, f"{node}: data dir {stat.path} is {stat.mode:o}"
-    return Finding(node, "data dir 0700", severity == OK, severity, message, fix)
+        severity, message = Severity.OK, f"{node}: data dir {stat.path} is {stat.mode:o}"
+    return KubeFinding(node, "data dir 0700", severity, message, fix)
 
 
 def _check_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _NodeResult:
@@ -142,14 +142,13 @@ def _read_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _Nod
         message = f"{name}: world-readable private keys: " + ", ".join(
             f"{k} ({modes[k].mode:o})" for k in exposed
         )
-        security.append(Finding(name, "private keys", False, CRITICAL, message, fix))
+        security.append(KubeFinding(name, "private keys", Severity.CRITICAL, message, fix))
     elif present:
         security.append(
-            Finding(
+            KubeFinding(
                 name,
                 "private keys",
-                True,
-                OK,
+                Severity.OK,
                 f"{name}: {len(present)} private keys, none world-readable",
             )
         )
@@ -158,18 +157,18 @@ def _read_node(shell: NodeShell, node: NodeConfig, now: datetime | None) -> _Nod
 
 def _cluster_security(
     members: Sequence[Member], facts: Sequence[NodeFacts], probed: dict[str, str]
-) -> list[Finding]:
+) -> list[KubeFinding]:
     findings = []
     for url, answer in probed.items():
         fix = ""
         if url.startswith("http://"):
-            severity = CRITICAL
+            severity = Severity.CRITICAL
             message = f"{url} takes clients over plain HTTP: anyone on the network has cluster root"
             fix = "serve clients on https with --cert-file, --key-file and --client-cert-auth=true"
         elif answer == "refused":
-            severity, message = OK, f"{url} refused a client without a certificate"
+            severity, message = Severity.OK, f"{url} refused a client without a certificate"
         elif answer == "accepted":
-            severity = CRITICAL
+            severity = Severity.CRITICAL
             message = (
                 f"{url} answered a client WITHOUT a certificate: client-cert-auth is not enforced"
             )
@@ -177,32 +176,31 @@ def _cluster_security(
                 "set --client-cert-auth=true and --trusted-ca-file on that member, then restart it"
             )
         else:
-            severity, message = WARN, f"{url}: could not check ({answer})"
-        findings.append(Finding("", "client-cert-auth", severity == OK, severity, message, fix))
+            severity, message = Severity.WARN, f"{url}: could not check ({answer})"
+        findings.append(KubeFinding("", "client-cert-auth", severity, message, fix))
     plain = [(m.name, u) for m in members for u in m.peer_urls if not u.startswith("https://")]
     if plain:
         text = ", ".join(f"{n} {u}" for n, u in plain)
         findings.append(
-            Finding(
+            KubeFinding(
                 "",
                 "peer TLS",
-                False,
-                CRITICAL,
+                Severity.CRITICAL,
                 f"peer URLs without TLS: {text}: raft traffic (every write) in clear",
                 "use https peer URLs with --peer-cert-file, "
                 "--peer-key-file and --peer-client-cert-auth=true",
             )
         )
     elif members:
-        findings.append(Finding("", "peer TLS", True, OK, f"all {len(members)} peer URLs https"))
+        message = f"all {len(members)} peer URLs https"
+        findings.append(KubeFinding("", "peer TLS", Severity.OK, message))
     for fact in facts:
         if fact.etcd is not None and fact.etcd.peer_tls and not fact.etcd.peer_client_cert_auth:
             findings.append(
-                Finding(
+                KubeFinding(
                     fact.node,
                     "peer TLS",
-                    False,
-                    WARN,
+                    Severity.WARN,
                     f"{fact.node}: --peer-client-cert-auth is off: any host can pose as a peer",
                     "set --peer-client-cert-auth=true",
                 )
@@ -236,7 +234,7 @@ def build_report(
     for fact in facts:
         if fact.error:
             message = f"{fact.node}: {fact.error}"
-            security.insert(0, Finding(fact.node, "read", False, WARN, message))
+            security.insert(0, KubeFinding(fact.node, "read", Severity.WARN, message))
     certs = tuple(c for r in results for c in r.certs)
     return KubeReport(facts, tuple(wiring), certs, tuple(security))
 

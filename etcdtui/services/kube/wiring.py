@@ -11,24 +11,33 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from etcdtui.models import Member
+from etcdtui.models.severity import Severity
 from etcdtui.services.kube.settings import ApiserverSettings, is_loopback_host
-
-OK, WARN, CRITICAL = "ok", "warn", "critical"
 
 # (scheme, host, port): two spellings of one endpoint compare equal.
 Endpoint = tuple[str, str, int]
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One verdict about one node's kube-apiserver (or, with node "", the whole cluster)."""
+class KubeFinding:
+    """The result of one Kubernetes check on one node (or, with node "", the whole cluster):
+    the API server wiring and the security checks, as the Kubernetes screen and
+    `kube-check` show them.
+
+    Not the dashboard's `services.health.Finding`, a sentence about the live cluster: this one
+    names its check, says how to fix what failed, and is written to JSON field by field.
+    """
 
     node: str
-    check: str  # "etcd-servers", "etcd-tls" or "member-unused"
-    ok: bool
-    severity: str  # "ok" | "warn" | "critical"
+    check: str  # wiring: "etcd-servers", "etcd-tls" or "member-unused"; security: its name
+    severity: Severity
     message: str
     fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """The check passed."""
+        return self.severity is Severity.OK
 
 
 def endpoint(url: str) -> Endpoint | None:
@@ -45,8 +54,10 @@ def endpoint(url: str) -> Endpoint | None:
     return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
 
 
-def _problem(node: str, check: str, message: str, fix: str, severity: str = CRITICAL) -> Finding:
-    return Finding(node=node, check=check, ok=False, severity=severity, message=message, fix=fix)
+def _problem(
+    node: str, check: str, message: str, fix: str, severity: Severity = Severity.CRITICAL
+) -> KubeFinding:
+    return KubeFinding(node=node, check=check, severity=severity, message=message, fix=fix)
 
 
 class _Members:
@@ -70,9 +81,48 @@ class _Members:
         return ", ".join(urls) or "none known"
 
 
+def _loopback_member(
+    node: str, url: str, port: int, origin: str, members: _Members
+) -> tuple[Member, str] | KubeFinding:
+    """What a loopback URL in `node`'s --etcd-servers reaches: (member, its scheme there), or
+    the problem that it reaches none."""
+    # Loopback on this node is this node's own member, and nothing else.
+    local = members.local.get(node, "")
+    member = members.by_name.get(local) if local else None
+    if not local:
+        return _problem(
+            node,
+            "etcd-servers",
+            f"{node}: --etcd-servers has {url}, but {node} runs no etcd member, "
+            "so loopback reaches no member",
+            f"Replace {url} in {origin} with a member's URL: {members.current_urls()}",
+        )
+    if member is None:
+        return _problem(
+            node,
+            "etcd-servers",
+            f"{node}: --etcd-servers has {url}, {node}'s own etcd {local!r}, "
+            f"which is not in the member list (removed?)",
+            f"Re-add {local} to the cluster, or replace {url} in {origin} with a "
+            f"current member's URL: {members.current_urls()}",
+        )
+    for member_url in member.client_urls:
+        member_ep = endpoint(member_url)
+        if member_ep is not None and member_ep[2] == port:
+            return member, member_ep[0]
+    return _problem(
+        node,
+        "etcd-servers",
+        f"{node}: --etcd-servers has {url}, but {node}'s member {member.name} "
+        f"serves clients at {', '.join(member.client_urls) or 'no URL'}, "
+        f"not port {port}",
+        f"Change the port of {url} in {origin} to the member's client port",
+    )
+
+
 def _check_url(
     node: str, url: str, origin: str, members: _Members, used: set[int]
-) -> list[Finding]:
+) -> list[KubeFinding]:
     ep = endpoint(url)
     if ep is None:
         return [
@@ -84,51 +134,15 @@ def _check_url(
             )
         ]
     scheme, host, port = ep
-    found: tuple[Member, str] | None = None
+    found: tuple[Member, str] | None
     if is_loopback_host(host):
-        # Loopback on this node is this node's own member, and nothing else.
-        local = members.local.get(node, "")
-        member = members.by_name.get(local) if local else None
-        if not local:
-            return [
-                _problem(
-                    node,
-                    "etcd-servers",
-                    f"{node}: --etcd-servers has {url}, but {node} runs no etcd member, "
-                    "so loopback reaches no member",
-                    f"Replace {url} in {origin} with a member's URL: {members.current_urls()}",
-                )
-            ]
-        if member is None:
-            return [
-                _problem(
-                    node,
-                    "etcd-servers",
-                    f"{node}: --etcd-servers has {url}, {node}'s own etcd {local!r}, "
-                    f"which is not in the member list (removed?)",
-                    f"Re-add {local} to the cluster, or replace {url} in {origin} with a "
-                    f"current member's URL: {members.current_urls()}",
-                )
-            ]
-        for member_url in member.client_urls:
-            member_ep = endpoint(member_url)
-            if member_ep is not None and member_ep[2] == port:
-                found = (member, member_ep[0])
-                break
-        else:
-            return [
-                _problem(
-                    node,
-                    "etcd-servers",
-                    f"{node}: --etcd-servers has {url}, but {node}'s member {member.name} "
-                    f"serves clients at {', '.join(member.client_urls) or 'no URL'}, "
-                    f"not port {port}",
-                    f"Change the port of {url} in {origin} to the member's client port",
-                )
-            ]
+        local = _loopback_member(node, url, port, origin, members)
+        if isinstance(local, KubeFinding):
+            return [local]
+        found = local
     else:
         found = members.by_host_port.get((host, port))
-    findings: list[Finding] = []
+    findings: list[KubeFinding] = []
     if found is None:
         findings.append(
             _problem(
@@ -169,7 +183,7 @@ def _check_url(
 
 def _check_apiserver(
     node: str, api: ApiserverSettings, members: _Members, used: set[int]
-) -> list[Finding]:
+) -> list[KubeFinding]:
     if not api.etcd_servers:
         return [
             _problem(
@@ -179,7 +193,7 @@ def _check_apiserver(
                 f"Set --etcd-servers in {api.origin} to: {members.current_urls()}",
             )
         ]
-    findings: list[Finding] = []
+    findings: list[KubeFinding] = []
     for url in api.etcd_servers:
         findings.extend(_check_url(node, url, api.origin, members, used))
     missing = [
@@ -206,11 +220,10 @@ def _check_apiserver(
     if not findings:
         count = len(api.etcd_servers)
         findings.append(
-            Finding(
+            KubeFinding(
                 node=node,
                 check="etcd-servers",
-                ok=True,
-                severity=OK,
+                severity=Severity.OK,
                 message=f"{node}: {count} etcd server{'s' if count != 1 else ''}, "
                 "all current members, over TLS with a client certificate",
             )
@@ -222,7 +235,7 @@ def check_wiring(
     apiservers: Mapping[str, ApiserverSettings],
     members: Sequence[Member],
     local_members: Mapping[str, str],
-) -> list[Finding]:
+) -> list[KubeFinding]:
     """Each node's --etcd-servers against the member list: stale, unused, plain-text, untrusted.
 
     `apiservers` maps node → its kube-apiserver's settings; `local_members` maps node → the
@@ -235,12 +248,12 @@ def check_wiring(
                 "etcd-servers",
                 "No kube-apiserver settings were read, so nothing checks which members they use",
                 "Make sure /etc/kubernetes/manifests/kube-apiserver.yaml is readable on the nodes",
-                WARN,
+                Severity.WARN,
             )
         ]
     index = _Members(members, local_members)
     used: set[int] = set()
-    findings: list[Finding] = []
+    findings: list[KubeFinding] = []
     for node, api in apiservers.items():
         findings.extend(_check_apiserver(node, api, index, used))
     for member in members:
@@ -258,7 +271,7 @@ def check_wiring(
                 f"member {member.name} ({url}) is in no kube-apiserver's --etcd-servers: "
                 "if the others fail, no apiserver fails over to it",
                 f"Add {url} (member {member.name}) to --etcd-servers in {where}",
-                WARN,
+                Severity.WARN,
             )
         )
     return findings

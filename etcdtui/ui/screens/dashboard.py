@@ -12,11 +12,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
 from etcdtui.models import ClusterView
+from etcdtui.models.severity import Severity
 from etcdtui.models.text import printable
-from etcdtui.services.health import Level, quorum_sentence
+from etcdtui.services.health import quorum_sentence
 from etcdtui.services.history import History
 from etcdtui.ui.actions import Where, bindings_for
-from etcdtui.ui.format import level_content, markup
+from etcdtui.ui.format import markup, severity_content
 from etcdtui.ui.widgets.footer import KeyFooter
 from etcdtui.ui.widgets.members import MembersTable
 from etcdtui.ui.widgets.panes import DiskPane, HealthPane, Pane, QuotaPane
@@ -79,7 +80,7 @@ class DashboardScreen(Screen[None]):
             summary.update(Content.from_markup(f"Connecting…{read_only} {state}"))
             return
         stamp = time.strftime("%H:%M:%S", time.localtime(view.taken_at))
-        level = Level.OK if view.healthy else Level.CRIT
+        severity = Severity.OK if view.healthy else Severity.CRITICAL
         leader = view.leader
         if view.error and not any(m.reachable for m in view.members):
             sentence = f"unreachable: {view.error}"
@@ -92,7 +93,7 @@ class DashboardScreen(Screen[None]):
         badge = " [reverse] via ssh [/reverse]" if view.via == "ssh" else ""
         notes = [markup("\n[dim]note: $note[/dim]", note=note) for note in view.notes]
         summary.update(Content.assemble(
-            level_content(level, "HEALTHY" if view.healthy else "UNHEALTHY"),
+            severity_content(severity, "HEALTHY" if view.healthy else "UNHEALTHY"),
             markup(f"{read_only}{badge}  [b]$cluster[/b] · $sentence\n", cluster=view.cluster,
                    sentence=sentence),
             Content.from_markup(

@@ -9,13 +9,13 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from etcdtui.config import Connection, NodeConfig
-from etcdtui.models import ClusterView, MemberView
+from etcdtui.models import ClusterView, MemberMetrics, MemberView
 from etcdtui.models.text import printable
 from etcdtui.models.units import human_bytes, human_seconds
-from etcdtui.services.health import Level, latencies, member_findings, quota_usage
-from etcdtui.services.history import History
+from etcdtui.services.health import latencies, member_findings, quota_usage
+from etcdtui.services.history import History, Latencies
 from etcdtui.ui.actions import UiAction, Where, bindings_for, entries_for, refusal
-from etcdtui.ui.format import NEWLINE, level_content, markup
+from etcdtui.ui.format import NEWLINE, markup, severity_content
 from etcdtui.ui.widgets.footer import KeyFooter
 from etcdtui.ui.widgets.members import member_state, row_key
 
@@ -39,13 +39,13 @@ def describe(member: MemberView, view: ClusterView, history: History, node: Node
 
     Latencies and findings are the history's numbers of this refresh: the same the panes show.
     """
-    state, level = member_state(member)
+    state, severity = member_state(member)
     s, m = member.status, member.metrics
     client_urls = member.member.client_urls if member.member else (member.endpoint,)
     peer_urls = member.member.peer_urls if member.member else ("-",)
     lines: list[Content | str] = [
         markup("[b]$name[/b]  ", name=member.name)
-        + level_content(Level(level), state)
+        + severity_content(severity, state)
         + ("  ★ leader" if member.is_leader else "")
         + ("  learner" if member.is_learner else ""),
         "",
@@ -80,38 +80,46 @@ def describe(member: MemberView, view: ClusterView, history: History, node: Node
     lines.append(f"Alarms          {kinds}")
     latency = history.latency(member.member_id) if member.member_id is not None else None
     if m is not None and latency is not None:
-        lines += ["", Content.styled(f"Metrics (p99 {latency.window})", "bold")]
-        for label, value, lvl in latencies(latency):
-            shown = f"{human_seconds(value)} {lvl.word}" if value is not None else "-"
-            lines.append(Content(f"{label:<20} ") + level_content(lvl, shown))
-        for peer, p99 in sorted(latency.peer_rtt.items()):
-            lines.append(f"  to {printable(peer):<16} {human_seconds(p99)}")
-        lines.append(
-            f"Leader changes seen {m.leader_changes if m.leader_changes is not None else '-'}"
-        )
-    lines += ["", Content.styled("Node", "bold")]
-    if node is None:
-        lines.append("not in the config: add it under [clusters.NAME.nodes] to run node-side steps")
-    else:
-        ssh = node.ssh
-        user = f"{ssh.user}@" if ssh.user else ""
-        port = f":{ssh.port}" if ssh.port else ""
-        target = f"{user}{ssh.host}{port}"
-        lines += [
-            f"Name            {printable(node.name)}",
-            f"SSH             {printable(target)}"
-            + (f" via {printable(ssh.proxy_jump)}" if ssh.proxy_jump else ""),
-            f"Profile         {printable(node.profile)}" + ("  (sudo)" if node.sudo else ""),
-            f"Data dir        {printable(node.data_dir)}",
-        ]
+        lines += _metrics_lines(m, latency)
+    lines += ["", Content.styled("Node", "bold"), *_node_lines(node)]
     findings = member_findings(member, view, latency)
     if findings:
         lines += ["", Content.styled("Findings", "bold")]
-        lines += [level_content(f.level) + f"  {printable(f.text)}" for f in findings]
+        lines += [severity_content(f.severity) + f"  {printable(f.text)}" for f in findings]
     lines += ["", Content.styled("Actions", "bold")]
     lines += actions or ["none: etcdtui runs read-only"]
     # Plain strings here are literal text (Content, not markup): `[clusters.NAME.nodes]` too.
     return NEWLINE.join(lines)
+
+
+def _metrics_lines(metrics: MemberMetrics, latency: Latencies) -> list[Content | str]:
+    """The Metrics section: each p99 with its severity in words, the peers, leader changes."""
+    lines: list[Content | str] = ["", Content.styled(f"Metrics (p99 {latency.window})", "bold")]
+    for label, value, rated in latencies(latency):
+        shown = f"{human_seconds(value)} {rated.word}" if value is not None else "-"
+        lines.append(Content(f"{label:<20} ") + severity_content(rated, shown))
+    for peer, p99 in sorted(latency.peer_rtt.items()):
+        lines.append(f"  to {printable(peer):<16} {human_seconds(p99)}")
+    changes = metrics.leader_changes
+    lines.append(f"Leader changes seen {changes if changes is not None else '-'}")
+    return lines
+
+
+def _node_lines(node: NodeConfig | None) -> list[Content | str]:
+    """The Node section: where the member runs and how etcdtui reaches it."""
+    if node is None:
+        return ["not in the config: add it under [clusters.NAME.nodes] to run node-side steps"]
+    ssh = node.ssh
+    user = f"{ssh.user}@" if ssh.user else ""
+    port = f":{ssh.port}" if ssh.port else ""
+    target = f"{user}{ssh.host}{port}"
+    return [
+        f"Name            {printable(node.name)}",
+        f"SSH             {printable(target)}"
+        + (f" via {printable(ssh.proxy_jump)}" if ssh.proxy_jump else ""),
+        f"Profile         {printable(node.profile)}" + ("  (sudo)" if node.sudo else ""),
+        f"Data dir        {printable(node.data_dir)}",
+    ]
 
 
 # What the Actions list names: this screen's own keys, not help, palette, quit or back.

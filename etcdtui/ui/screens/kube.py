@@ -22,13 +22,14 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError
+from etcdtui.models.severity import Severity, worst
 from etcdtui.models.text import printable
 from etcdtui.services.kube.certs import CertStatus
 from etcdtui.services.kube.report import KubeReport
 from etcdtui.services.kube.settings import ApiserverSettings
-from etcdtui.services.kube.wiring import CRITICAL, OK, WARN, Finding
+from etcdtui.services.kube.wiring import KubeFinding
 from etcdtui.ui.actions import Where, bindings_for
-from etcdtui.ui.format import markup
+from etcdtui.ui.format import markup, severity_var
 from etcdtui.ui.paths import styles_dir
 from etcdtui.ui.widgets.footer import KeyFooter
 
@@ -39,9 +40,6 @@ if TYPE_CHECKING:
 
 Reader = Callable[[], KubeReport]
 
-_RANK = {CRITICAL: 0, WARN: 1, OK: 2}
-_WORD = {OK: "OK", WARN: "WARN", CRITICAL: "CRITICAL"}
-_VAR = {OK: "$success", WARN: "$warning", CRITICAL: "$error"}
 NARROW = 110  # screen columns
 _MIN_WRAP = 24  # the message column never gets narrower than this; the table scrolls instead
 
@@ -89,10 +87,10 @@ class SeverityTable(DataTable[Text]):
         self.border_title = title
         self.can_focus = False  # the scroll around the tables takes the keys
 
-    def word(self, severity: str, text: str | None = None) -> Text:
+    def word(self, severity: Severity, text: str | None = None) -> Text:
         """The severity's word (or `text`) in its colour: never colour alone."""
-        style = self.get_component_rich_style(f"severity--{severity}", partial=True)
-        word = text if text is not None else _WORD.get(severity, severity)
+        style = self.get_component_rich_style(f"severity--{severity.value}", partial=True)
+        word = text if text is not None else severity.tag
         return Text(printable(word, newlines=True), style=style)
 
     def dim(self, text: str) -> Text:
@@ -121,7 +119,7 @@ def _width(cell: Text) -> int:
     return max((cell_len(line) for line in cell.plain.splitlines()), default=0)
 
 
-def _message(table: SeverityTable, finding: Finding) -> Text:
+def _message(table: SeverityTable, finding: KubeFinding) -> Text:
     text = Text(printable(_strip_node(finding.node, finding.message), newlines=True))
     if finding.fix:
         text.append("\n→ ")
@@ -135,18 +133,13 @@ def _strip_node(node: str, message: str) -> str:
     return message[len(prefix) :] if node and message.startswith(prefix) else message
 
 
-# A check that could not be made is not a failure: it reads WARN, not FAIL.
-_RESULT = {OK: "FAIL", WARN: "WARN", CRITICAL: "FAIL"}
-
-
-def _worst(findings: Sequence[Finding]) -> str:
-    return min((f.severity for f in findings), key=lambda s: _RANK.get(s, 2), default=OK)
-
-
-def _counts(severities: Iterable[str], words: dict[str, str] | None = None) -> str:
+def _counts(severities: Iterable[Severity], words: dict[Severity, str] | None = None) -> str:
     seen = list(severities)
-    words = words or {OK: "ok", WARN: "warn", CRITICAL: "critical"}
-    parts = [f"[{_VAR[s]}]{seen.count(s)} {words[s]}[/]" for s in (CRITICAL, WARN, OK) if s in seen]
+    parts = [
+        f"[{severity_var(s)}]{seen.count(s)} {words[s] if words else s.value}[/]"
+        for s in sorted(Severity, reverse=True)
+        if s in seen
+    ]
     return ", ".join(parts) or "none"
 
 
@@ -166,12 +159,13 @@ def no_certificates_reason(report: KubeReport) -> str:
 
 def summary_markup(report: KubeReport) -> str:
     """The line above the tables: the worst severity and the counts per table."""
-    worst = report.worst
+    overall = report.worst
     taken = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(report.taken_at))
-    security = {OK: "pass", WARN: "warn", CRITICAL: "critical"}
+    # A passed security check reads "pass"; the rest say how bad they are.
+    security = {Severity.OK: "pass", Severity.WARN: "warn", Severity.CRITICAL: "critical"}
     certs = _counts(c.severity for c in report.certs) if report.certs else "none read"
     return (
-        f"[b {_VAR[worst]}]{_WORD[worst]}[/] · "
+        f"[b {severity_var(overall)}]{overall.tag}[/] · "
         f"wiring {_counts(f.severity for f in report.wiring)} · "
         f"certificates {certs} · "
         f"security {_counts((f.severity for f in report.security), security)} · "
@@ -264,8 +258,8 @@ class KubeScreen(Screen[None]):
         self.query_one("#kube-body").loading = False
         summary = self.query_one("#kube-summary", Static)
         summary.update(summary_markup(report))
-        summary.set_class(report.worst == CRITICAL, "-critical")
-        summary.set_class(report.worst == WARN, "-warn")
+        summary.set_class(report.worst is Severity.CRITICAL, "-critical")
+        summary.set_class(report.worst is Severity.WARN, "-warn")
         self._render_tables(report)
 
     def on_resize(self, event: Resize) -> None:
@@ -303,14 +297,15 @@ class KubeScreen(Screen[None]):
                 wrap=2,
             )
         security = self.query_one("#kube-security", SeverityTable)
-        ordered = sorted(report.security, key=lambda f: _RANK.get(f.severity, 2))
+        ordered = sorted(report.security, key=lambda f: f.severity, reverse=True)  # stable
         security.fill(
             ("CHECK", "NODE", "RESULT", "MESSAGE / FIX"),
             (
                 [
                     Text(printable(f.check)),
                     Text(printable(f.node or "cluster")),
-                    security.word(f.severity, _RESULT[f.severity] if not f.ok else "PASS"),
+                    # A check that could not be made is not a failure: WARN, not FAIL.
+                    security.word(f.severity, f.severity.verdict.name),
                     _message(security, f),
                 ]
                 for f in ordered
@@ -332,7 +327,7 @@ def _wiring_rows(table: SeverityTable, report: KubeReport, narrow: bool) -> list
         servers = Text("\n".join(printable(s) for s in api.etcd_servers) if api else "—")
         files = Text(_tls_files(api, narrow) if api else "—")
         if found:
-            status = table.word(_worst(found))
+            status = table.word(worst(f.severity for f in found))
             bad = [f for f in found if not f.ok] or found
             message = Text("\n").join(_message(table, f) for f in bad)
         else:
@@ -363,12 +358,12 @@ def _tls_files(api: ApiserverSettings, narrow: bool) -> str:
 
 def _cert_order(cert: CertStatus) -> tuple[int, float, str, str]:
     days = cert.days_left if cert.not_after is not None else float("-inf")
-    return _RANK.get(cert.severity, 2), days, cert.node, cert.path
+    return -cert.severity.rank, days, cert.node, cert.path
 
 
 def _cert_row(table: SeverityTable, cert: CertStatus) -> list[Text]:
     if cert.not_after is None:
-        expires, days = table.word(CRITICAL, "unreadable"), Text("—")
+        expires, days = table.word(Severity.CRITICAL, "unreadable"), Text("—")
         path = Text(printable(cert.path))
         path.append("\n")
         path.append_text(table.dim(cert.error or "unreadable"))

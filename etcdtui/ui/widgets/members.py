@@ -11,6 +11,7 @@ from textual.content import Content
 from textual.widgets import DataTable
 
 from etcdtui.models import ClusterView, MemberView
+from etcdtui.models.severity import Severity
 from etcdtui.models.units import human_bytes
 from etcdtui.services.health import quota_usage, usage_percent
 from etcdtui.ui.format import markup, plain
@@ -22,17 +23,17 @@ COLUMNS = (
 TITLE = "Members [1]"
 
 
-def member_state(view: MemberView) -> tuple[str, int]:
-    """(word, level 0/1/2) for one member."""
+def member_state(view: MemberView) -> tuple[str, Severity]:
+    """(word, severity) for one member."""
     if view.member is not None and not view.member.started:
-        return "UNSTARTED", 1
+        return "UNSTARTED", Severity.WARN
     if not view.reachable:
-        return "UNREACHABLE", 2
+        return "UNREACHABLE", Severity.CRITICAL
     if not view.healthy:
-        return "UNHEALTHY", 2
+        return "UNHEALTHY", Severity.CRITICAL
     if view.is_learner:
-        return "learner", 1
-    return "healthy", 0
+        return "learner", Severity.WARN
+    return "healthy", Severity.OK
 
 
 def member_cells(view: MemberView) -> tuple[str, ...]:
@@ -81,7 +82,7 @@ def sort_key(column: str) -> Callable[[MemberView], tuple[int, float | str]]:
 
         return numeric
     if column == "STATE":
-        return lambda m: (0, -member_state(m)[1])
+        return lambda m: (0, -member_state(m)[1].rank)
     index = COLUMNS.index(column)
     return lambda m: (0, member_cells(m)[index].lower())
 
@@ -113,8 +114,9 @@ class MembersTable(DataTable[Text]):
         self._view = view
         selected = self.selected_key()
         colours = self.app.theme_variables
-        styles = {0: colours.get("success", "green"), 1: colours.get("warning", "yellow"),
-                  2: colours.get("error", "red")}  # fmt: skip
+        styles = {Severity.OK: colours.get("success", "green"),
+                  Severity.WARN: colours.get("warning", "yellow"),
+                  Severity.CRITICAL: colours.get("error", "red")}  # fmt: skip
         members = [m for m in view.members if matches(m, self.filter_text)]
         if self.sort_column:
             members.sort(key=sort_key(self.sort_column), reverse=self.sort_reverse)
@@ -123,8 +125,9 @@ class MembersTable(DataTable[Text]):
             # Text, never str: DataTable reads a str cell as Rich markup, and names and URLs
             # come from the cluster (`[/]` would crash it, `[fd00::1]` would vanish).
             cells = [plain(cell) for cell in member_cells(member)]
-            state, level = member_state(member)
-            cells[2] = Text(state, style=f"bold {styles[level]}" if level else styles[level])
+            state, severity = member_state(member)
+            style = styles[severity] if severity is Severity.OK else f"bold {styles[severity]}"
+            cells[2] = Text(state, style=style)
             if member.is_leader:
                 cells[0] = Text("★", style=f"bold {colours.get('accent', 'yellow')}")
             self.add_row(*cells, key=row_key(member))

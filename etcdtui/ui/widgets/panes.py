@@ -6,6 +6,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from etcdtui.models import ClusterView
+from etcdtui.models.severity import Severity
 from etcdtui.models.text import printable
 from etcdtui.models.units import human_bytes, human_seconds
 from etcdtui.services.health import (
@@ -17,17 +18,16 @@ from etcdtui.services.health import (
     PEER_RTT_WARN,
     QUOTA_CRIT,
     QUOTA_WARN,
-    Level,
     cluster_findings,
     latencies,
     quorum_sentence,
-    quota_level,
+    quota_severity,
     quota_usage,
     usage_percent,
 )
 from etcdtui.services.history import History, human_duration
 from etcdtui.ui.actions import BY_ID
-from etcdtui.ui.format import NEWLINE, level_content, markup, quota_bar, sparkline
+from etcdtui.ui.format import NEWLINE, markup, quota_bar, severity_content, sparkline
 from etcdtui.ui.widgets.members import member_state
 
 NOSPACE_KEY = BY_ID["recover-nospace"].key_display
@@ -58,7 +58,7 @@ class HealthPane(Pane):
             lines.append(markup("Leader  [b]$name[/b]  term $term", name=leader.name,
                                 term=leader.status.raft_term))  # fmt: skip
         elif view.members:
-            lines.append(level_content(Level.CRIT, "NO LEADER"))
+            lines.append(severity_content(Severity.CRITICAL, "NO LEADER"))
         changes_text = "-" if changes is None else str(changes)
         minutes = LEADER_CHANGE_WINDOW // 60
         lines.append(Content(
@@ -68,15 +68,15 @@ class HealthPane(Pane):
         lines.append(markup("Quorum  $sentence", sentence=quorum_sentence(view)))
         states: list[Content] = []
         for member in view.members:
-            state, level = member_state(member)
-            states.append(markup("$name ", name=member.name) + level_content(Level(level), state))
+            state, severity = member_state(member)
+            states.append(markup("$name ", name=member.name) + severity_content(severity, state))
         lines.append(Content("  ").join(states))
         findings = cluster_findings(view, changes, history.latencies)
         lines.append(Content(""))
         if not findings:
-            lines.append(level_content(Level.OK, "ok: nothing to report"))
+            lines.append(severity_content(Severity.OK, "ok: nothing to report"))
         for finding in findings[:8]:
-            lines.append(level_content(finding.level) + markup("  $text", text=finding.text))
+            lines.append(severity_content(finding.severity) + markup("  $text", text=finding.text))
         if len(findings) > 8:
             lines.append(Content(f"… and {len(findings) - 8} more"))
         return lines
@@ -94,7 +94,7 @@ class QuotaPane(Pane):
                     "NOSPACE": f": writes refused; [b]{NOSPACE_KEY}[/b] starts the recovery",
                     "CORRUPT": ": members disagree; investigate before any maintenance",
                 }.get(alarm.kind, "")
-                lines.append(level_content(Level.CRIT, f"ALARM {alarm.kind} on {who}")
+                lines.append(severity_content(Severity.CRITICAL, f"ALARM {alarm.kind} on {who}")
                              + Content.from_markup(advice))  # fmt: skip
         else:
             lines.append(Content("Alarms: none"))
@@ -104,7 +104,7 @@ class QuotaPane(Pane):
         eta = history.quota_eta(min(quotas) if quotas else None)
         if eta:  # 0 means a member is at its quota already: the alarm says so
             lines.append(
-                level_content(Level.WARN if eta < 86400 else Level.OK, "growing")
+                severity_content(Severity.WARN if eta < 86400 else Severity.OK, "growing")
                 + f": quota reached in about {human_duration(eta)} at this rate"
             )
         # name, bar, "100% CRITICAL", then a size trend when there is room for it
@@ -118,14 +118,14 @@ class QuotaPane(Pane):
                 lines.append(markup(f"$name {'·' * width}  unreachable", name=name))
                 continue
             usage = quota_usage(member)
-            level = quota_level(usage)
+            severity = quota_severity(usage)
             quota = member.metrics.quota_bytes if member.metrics else None
             percent = f"{usage_percent(usage):>4}" if usage is not None else "   -"
             bar = quota_bar(usage, width)
             size_trend = sparkline(history.series(s.member_id), trend_width) if trend_width else ""
             lines.append(
                 markup(f"$name {bar} {percent} ", name=name)
-                + level_content(level)
+                + severity_content(severity)
                 + f" {size_trend}"
             )
             in_use_trend = sparkline(history.series(s.member_id, "in_use"), 8)
@@ -156,9 +156,9 @@ class DiskPane(Pane):
                 continue
             windows.add(latency.window)
             cells = []
-            for _label, value, level in latencies(latency):
-                text = f"{human_seconds(value)} {level.word}" if value is not None else "-"
-                cells.append(level_content(level, f"{text:<18}"))
+            for _label, value, severity in latencies(latency):
+                text = f"{human_seconds(value)} {severity.word}" if value is not None else "-"
+                cells.append(severity_content(severity, f"{text:<18}"))
             lines.append(markup("$name ", name=name) + Content(" ").join(cells))
         lines.append(Content.styled(thresholds(), "dim"))
         # One window per refresh; a member that answered less often says its own.
