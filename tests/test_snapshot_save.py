@@ -408,10 +408,10 @@ async def test_backups_screen_with_an_unrecordable_log_saves_nothing_and_is_not_
 def test_the_passphrase_leaves_the_environment_once_read(monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    from etcdtui.cli import _snapshot_key
+    from etcdtui.cli.common import snapshot_key
 
     monkeypatch.setenv("ETCDTUI_PASSPHRASE", "correct horse battery staple")
-    key = _snapshot_key(argparse.Namespace(key_file=None, passphrase=True), confirm=True)
+    key = snapshot_key(argparse.Namespace(key_file=None, passphrase=True), confirm=True)
     assert key is not None
     assert "ETCDTUI_PASSPHRASE" not in os.environ
     child = subprocess.run(["/bin/sh", "-c", "env; echo ${ETCDTUI_PASSPHRASE-unset}"],
@@ -424,10 +424,10 @@ def test_an_unused_passphrase_variable_is_removed_as_well(
 ) -> None:
     import argparse
 
-    from etcdtui.cli import _snapshot_key
+    from etcdtui.cli.common import snapshot_key
 
     monkeypatch.setenv("ETCDTUI_PASSPHRASE", "not for children")
-    assert _snapshot_key(argparse.Namespace(key_file=None, passphrase=False)) is None
+    assert snapshot_key(argparse.Namespace(key_file=None, passphrase=False)) is None
     assert "ETCDTUI_PASSPHRASE" not in os.environ
 
 
