@@ -46,6 +46,7 @@ from etcdtui.config import Connection, load_connection
 from etcdtui.lab import LabInfo, lab_down, lab_up
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.defrag.runbook import DefragOptions, DefragRunbook
+from etcdtui.runbooks.defrag.steps import DefragArgs, DefragKind
 from etcdtui.runbooks.engine import Event, execute
 
 DEFRAG_TIMEOUT = 60.0
@@ -188,9 +189,9 @@ class Lab:
         finally:
             client.close()
         results = report.results
-        defrags = [r for r in results if r.step.kind == "defrag"]
-        healths = [r for r in results if r.step.kind == "health"]
-        per_member = [runbook.sizes[r.step.arg("member")][2] for r in defrags]
+        defrags = [r for r in results if r.step.kind == DefragKind.DEFRAG]
+        healths = [r for r in results if r.step.kind == DefragKind.HEALTH]
+        per_member = [runbook.sizes[r.step.params(DefragArgs).member][2] for r in defrags]
         assert len(per_member) == 5, f"{len(per_member)} defrag steps ran: {report.stopped}"
         return RunbookRun(
             total=total,

@@ -8,14 +8,29 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.etcd import GatewayClient
 from etcdtui.lab import LabInfo
+from etcdtui.models.runbook import NoArgs, Plan, decode_args, encode_args
 from etcdtui.runbooks.audit import AuditLog
+from etcdtui.runbooks.defrag.nospace import NospaceRecovery
 from etcdtui.runbooks.defrag.runbook import DefragOptions, DefragRunbook
+from etcdtui.runbooks.defrag.steps import (
+    ARGS,
+    CompactArgs,
+    DefragArgs,
+    DefragKind,
+    DisarmArgs,
+    MoveLeaderArgs,
+    WaitArgs,
+    WriteCheckArgs,
+    disarm_step,
+    write_check_step,
+)
 from etcdtui.runbooks.engine import Event, execute
 from tests.conftest import connection_of
 
@@ -183,9 +198,8 @@ def test_nospace_is_recovered(make_lab, tmp_path: Path) -> None:  # type: ignore
     assert "[PASS] no alarm" in result.stdout
 
 
-def test_nospace_recovery_rerun_after_its_compaction_finishes_the_job(
-    make_lab,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_nospace_recovery_rerun_after_its_compaction_finishes_the_job(  # type: ignore[no-untyped-def]
+    make_lab, tmp_path: Path
 ) -> None:
     info = make_lab(quota_bytes=4 * 1024 * 1024)
     for i in range(64):
@@ -312,3 +326,77 @@ def test_on_node_preflight_names_every_node_it_logged_into(plain_lab: LabInfo) -
         shells.close_all()
     assert check.verdict is Verdict.PASS
     assert sorted(check.reason.split(", ")) == ["node1", "node2", "node3"]
+
+
+# The arguments of each step as text, exactly as the runbook wrote them before they were typed
+# (string pairs), for the sample cluster's plan with --compact and --move-leader.
+OLD_ARGS_TEXT = {
+    "compact": {"endpoint": "https://10.0.0.11:2379", "revision": "0"},
+    "health-before-node2": {},
+    "defrag-node2": {"member": "node2", "endpoint": "https://10.0.0.12:2379"},
+    "wait-after-node2": {"seconds": "5.0"},
+    "health-before-node3": {},
+    "defrag-node3": {"member": "node3", "endpoint": "https://10.0.0.13:2379"},
+    "wait-after-node3": {"seconds": "5.0"},
+    "health-before-node1": {},
+    "move-leader-node2": {"endpoint": "https://10.0.0.11:2379",
+                          "target": "10501334649042878790", "target_name": "node2"},
+    "defrag-node1": {"member": "node1", "endpoint": "https://10.0.0.11:2379"},
+}  # fmt: skip
+
+
+def sample_plan(**options: Any) -> Plan:
+    """The defrag plan for the healthy sample cluster (no I/O)."""
+    from etcdtui.services import samples
+    from etcdtui.ui.samples import sample_connection
+
+    runbook = DefragRunbook(sample_connection(), None, DefragOptions(**options))  # type: ignore[arg-type]
+    return runbook.plan_from(samples.healthy())
+
+
+def test_every_step_kind_has_a_handler() -> None:
+    from etcdtui.ui.samples import sample_connection
+
+    defrag = DefragRunbook(sample_connection(), None, DefragOptions())  # type: ignore[arg-type]
+    nospace = NospaceRecovery(sample_connection(), None)  # type: ignore[arg-type]
+    assert set(nospace.handlers) == set(DefragKind) == set(ARGS)
+    assert set(defrag.handlers) == set(DefragKind) - {DefragKind.DISARM, DefragKind.WRITE_CHECK}
+
+
+@pytest.mark.parametrize("on_node", [False, True])
+def test_planned_steps_carry_typed_arguments_and_only_looking_steps_are_read_only(
+    on_node: bool,
+) -> None:
+    plan = sample_plan(compact=True, move_leader=True, on_node=on_node)
+    steps = [*plan.steps, disarm_step("https://10.0.0.11:2379", 0x8E9E05C52164694D, "NOSPACE"),
+             write_check_step("https://10.0.0.11:2379")]  # fmt: skip
+    assert {DefragKind(s.kind) for s in steps} == set(DefragKind) - {
+        DefragKind.DEFRAG if on_node else DefragKind.DEFRAG_SSH
+    }
+    for step in steps:
+        kind = DefragKind(step.kind)
+        assert type(step.args) is ARGS[kind], step.id
+        assert step.read_only == (kind in (DefragKind.HEALTH, DefragKind.WAIT)), step.id
+    assert steps[-2].params(DisarmArgs) == DisarmArgs(
+        "https://10.0.0.11:2379", 0x8E9E05C52164694D, "NOSPACE"
+    )
+    assert steps[-1].params(WriteCheckArgs).endpoint == "https://10.0.0.11:2379"
+
+
+def test_step_arguments_keep_the_text_form_older_runs_wrote() -> None:
+    plan = sample_plan(compact=True, move_leader=True)
+    typed = {s.id: s.params(ARGS[DefragKind(s.kind)]) for s in plan.steps}
+    assert {step_id: encode_args(args) for step_id, args in typed.items()} == OLD_ARGS_TEXT
+    for step in plan.steps:
+        text = OLD_ARGS_TEXT[step.id]
+        assert decode_args(ARGS[DefragKind(step.kind)], text) == step.args, step.id
+    by_id = {s.id: s for s in plan.steps}
+    assert by_id["compact"].params(CompactArgs).revision == 0
+    assert by_id["wait-after-node2"].params(WaitArgs).seconds == 5.0
+    assert by_id["move-leader-node2"].params(MoveLeaderArgs).target == 0x91BC3C398FB3C146
+    assert by_id["defrag-node1"].params(DefragArgs).member == "node1"
+    assert by_id["health-before-node1"].params(NoArgs) == NoArgs()
+    disarm = {"endpoint": "https://10.0.0.11:2379", "member_id": "10276657743932975437",
+              "alarm": "NOSPACE"}  # fmt: skip
+    assert decode_args(DisarmArgs, disarm).member_id == 0x8E9E05C52164694D
+    assert encode_args(decode_args(DisarmArgs, disarm)) == disarm

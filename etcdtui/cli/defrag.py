@@ -95,7 +95,8 @@ def cmd_recover_nospace(args: argparse.Namespace) -> int:
     """Plan and run the NOSPACE recovery."""
     connection = connection_from(args)  # a bad config is refused before the heavy imports
     from etcdtui.clients.session import cluster_session
-    from etcdtui.runbooks.defrag.runbook import DefragOptions, NospaceRecovery
+    from etcdtui.runbooks.defrag.nospace import NospaceRecovery
+    from etcdtui.runbooks.defrag.runbook import DefragOptions
 
     with cluster_session(connection) as session:
         options = DefragOptions(defrag_timeout=args.defrag_timeout)
