@@ -9,6 +9,7 @@ restore would stop and start it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -44,6 +45,18 @@ from etcdtui.runbooks.restore.journal import (
     load,
     save,
 )
+from etcdtui.runbooks.restore.journal_format import to_json
+from etcdtui.runbooks.restore.kinds import (
+    ARGS,
+    READ_ONLY_KINDS,
+    NodeArgs,
+    NodeStart,
+    RestoreKind,
+    StartAllArgs,
+    WaitHealthyArgs,
+    WaitStoppedArgs,
+)
+from etcdtui.runbooks.restore.resume import ResumeSide
 from etcdtui.runbooks.restore.runbook import RestoreOptions, RestoreRunbook, pending_restore
 from etcdtui.snapshots.crypto import SnapshotKey, encrypt_file, generate_key_file
 from etcdtui.snapshots.status import sidecar_text
@@ -475,7 +488,7 @@ def test_config_takes_apiserver_nodes_and_their_profile_commands(tmp_path: Path)
 
 def journal(cluster: str, run: str) -> RestoreState:
     facts = SnapshotFacts("/b/snap.db", "ab" * 32, 10, 7, 20, 3, 1, "3.5.0", "ok", False)
-    step = Step("swap-n1", "swap", "n1", "mv a b && mv c a", "why", True, (("node", "n1"),))
+    step = Step("swap-n1", RestoreKind.SWAP, "n1", "mv a b && mv c a", "why", True, NodeArgs("n1"))
     paths = NodePaths.for_run("n1", "m1", "/var/lib/etcd/", run, True, True)
     return RestoreState(cluster, run, facts, "tok", (paths,), (step,), done=[])
 
@@ -501,6 +514,81 @@ def test_journal_round_trips_and_only_unsettled_runs_are_pending(tmp_path: Path)
     abandon(pending, "lab torn down", tmp_path)
     assert pending_restore(connection, tmp_path) is None
     assert load(new.path).status == "abandoned"
+
+
+# A journal as etcdtui wrote it before steps were typed: a restore cut short at swap-node2 of
+# the sample cluster (every node a control-plane node), then a rollback begun and stopped.
+FORMAT1 = Path(__file__).parent / "data" / "restore_journal_format1.json"
+
+
+def sample_control_plane() -> Connection:
+    from etcdtui.ui.samples import sample_connection
+
+    base = sample_connection()
+    return replace(base, nodes=tuple(replace(n, apiserver=True) for n in base.nodes))
+
+
+def test_a_journal_written_before_typed_steps_loads_typed_and_writes_back_the_same(
+    tmp_path: Path,
+) -> None:
+    written = json.loads(FORMAT1.read_text())
+    state = load(FORMAT1)
+    steps = state.steps + state.rollback_steps
+    assert {s.kind for s in steps} == set(RestoreKind)
+    for step in steps:
+        assert isinstance(step.kind, RestoreKind) and isinstance(step.args, ARGS[step.kind])
+        assert step.read_only == (step.kind in READ_ONLY_KINDS)
+    start = next(s for s in state.steps if s.id == "etcd-start").params(StartAllArgs)
+    assert start.nodes == ("node1", "node2", "node3")
+    assert start.starts[1] == NodeStart(
+        "node2",
+        "mv /etc/kubernetes/etcd.yaml.etcdtui-stopped /etc/kubernetes/manifests/etcd.yaml",
+        "test -e /etc/kubernetes/manifests/etcd.yaml",
+    )
+    assert next(s for s in state.steps if s.id == "wait-stopped").params(
+        WaitStoppedArgs
+    ) == WaitStoppedArgs(("node1", "node2", "node3"), 60.0)
+    assert next(s for s in state.steps if s.id == "wait-healthy").params(
+        WaitHealthyArgs
+    ) == WaitHealthyArgs(("node1", "node2", "node3"), 90.0)
+    # Written again, every field and every argument pair is as it was, in the same order.
+    assert json.dumps(to_json(state)) == json.dumps(written)
+    state.path = tmp_path / "again.json"
+    again = json.loads(save(state).read_text())
+    assert again.pop("updated") and {**again, "updated": written["updated"]} == written
+    # The same journal with the `read_only` field one etcdtui wrote for a while loads the same.
+    for step_json in written["steps"] + written["rollback_steps"]:
+        step_json["read_only"] = False
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(written))
+    assert load(older).steps == state.steps
+
+
+def test_an_old_journals_rollback_is_planned_by_step_kinds_as_before(tmp_path: Path) -> None:
+    state = load(FORMAT1)
+    connection = sample_control_plane()
+    lock = ClusterLock(connection.cluster, tmp_path, connection.source)
+    side = ResumeSide(connection, ShellPool(connection.nodes), RestoreOptions(stop_timeout=60),
+                      lock, Path(state.snapshot.path), None)  # fmt: skip
+    # The journal's rollback is the one etcdtui planned from its restore steps: the same again.
+    assert side._rollback_steps(state) == state.rollback_steps
+    # Cut short before any data dir moved: no stop or unswap, etcd started again where stopped.
+    state.done = [s.id for s in state.steps if s.kind is not RestoreKind.SWAP][:13]
+    state.cut_short = "restore-node1"
+    ids = [s.id for s in side._rollback_steps(state)]
+    assert ids[:2] == ["rollback-etcd-start", "rollback-wait-healthy"]
+    assert not any(s.kind is RestoreKind.UNSWAP for s in side._rollback_steps(state))
+
+
+def test_every_kind_of_restore_step_has_one_handler(tmp_path: Path) -> None:
+    connection = sample_control_plane()
+    options = RestoreOptions(state_root=tmp_path)
+    rb = RestoreRunbook(connection, tmp_path / "none.db", None, ShellPool(connection.nodes),
+                        options, client=ClusterClient(connection))  # fmt: skip
+    try:
+        assert set(rb.handlers) == set(RestoreKind) == set(ARGS)
+    finally:
+        rb.close()
 
 
 def test_one_restore_at_a_time_per_cluster(tmp_path: Path) -> None:
@@ -584,7 +672,7 @@ def test_rollback_summary_names_only_what_is_left_on_the_nodes(
     assert keys(info) == {"b", "c"}  # untouched
 
     assert rb.state is not None
-    lines = rb.rollback_summary(rb.state)
+    lines = rb.resume_side.rollback_summary(rb.state)
     by_node = {line.split(":", 1)[0].strip(): line for line in lines[1:]}
     assert lines[0].startswith("old data back in place")
     assert set(by_node) == {"node1", "node2", "node3"}

@@ -32,6 +32,7 @@ from etcdtui.runbooks.restore.journal import (
     pending_restore,
     save,
 )
+from etcdtui.runbooks.restore.kinds import NodeArgs, RestoreKind
 from etcdtui.services import samples
 from etcdtui.snapshots.catalogue import default_snapshot_dir, legacy_snapshot_dir
 from etcdtui.ui.runbook_samples import RUN_ID, ScriptedDefrag
@@ -244,7 +245,7 @@ def _two_labs(tmp_path: Path) -> tuple[Connection, Connection]:
 def _journal(connection: Connection, run: str) -> RestoreState:
     facts = SnapshotFacts("/b/snap.db", "ab" * 32, 10, 7, 20, 3, 1, "3.5.0", "ok", False)
     paths = NodePaths.for_run("n1", "m1", "/var/lib/etcd", run, True, False)
-    step = Step("swap-n1", "swap", "n1", "mv a b", "why", True)
+    step = Step("swap-n1", RestoreKind.SWAP, "n1", "mv a b", "why", True, NodeArgs("n1"))
     return RestoreState(connection.cluster, run, facts, "tok", (paths,), (step,),
                         source=connection.source)  # fmt: skip
 

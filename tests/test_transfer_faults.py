@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from etcdtui import cli
+from etcdtui.cli import snapshot as cli_snapshot
 from etcdtui.config import dump_toml, load_connection
 from etcdtui.lab import LabInfo, lab_down, lab_up
 from etcdtui.lab.procs import descendants, process_alive, read_pid
@@ -33,7 +34,8 @@ from etcdtui.lab.sshd import start_sshd
 from etcdtui.lab.state import sshd_dir
 from etcdtui.models.runbook import Step
 from etcdtui.runbooks.audit import AuditLog
-from etcdtui.runbooks.restore import handlers as restore_nodes
+from etcdtui.runbooks.restore import upload as restore_upload
+from etcdtui.runbooks.restore.kinds import CopyArgs, RestoreKind
 from etcdtui.snapshots.leftovers import LeftoverRecord
 
 # Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
@@ -148,7 +150,7 @@ def _save_in_process(
 
         return show
 
-    monkeypatch.setattr(cli, "_progress_printer", printer)
+    monkeypatch.setattr(cli_snapshot, "_progress_printer", printer)
     code = cli.main(["snapshot", "save", str(path), "--config", str(info.config_path),
                      "--audit-log", str(path.parent / "audit.log"), *extra])  # fmt: skip
     assert struck, "the fault never struck: the save did not start copying"
@@ -344,27 +346,15 @@ def test_the_gateway_stream_through_ssh_stalls_with_the_same_one_line(
     _nothing_saved(path)
 
 
-class _Copier(restore_nodes.NodeSide):
-    """Just the restore's copy step, on a real node."""
-
-    def __init__(self, info: LabInfo, snapshot: Path) -> None:
-        from etcdtui.clients.ssh.shell import ShellPool
-
-        self.connection = load_connection(info.config_path, "lab")
-        self.shells = ShellPool(self.connection.nodes)
-        self.snapshot_path = snapshot
-        self.key = None
-
-
 def test_the_restore_copy_to_a_node_whose_link_drops_stops_at_the_stall_timeout(
     lab: LabInfo, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     snapshot = tmp_path / "big.db"
     snapshot.write_bytes(os.urandom(32 << 20))
     remote = str(Path(lab.node("node2").data_dir).parent / "restore-copy.db")
-    step = Step(id="copy-node2", kind="copy", target="node2", command="sftp put", why="test",
-                args=(("node", "node2"), ("remote", remote),
-                      ("sha256", hashlib.sha256(snapshot.read_bytes()).hexdigest())))  # fmt: skip
+    sha256 = hashlib.sha256(snapshot.read_bytes()).hexdigest()
+    step = Step(id="copy-node2", kind=RestoreKind.COPY, target="node2", command="sftp put",
+                why="test", args=CopyArgs("node2", remote, sha256))  # fmt: skip
     struck: list[float] = []
 
     class Reader:
@@ -388,10 +378,13 @@ def test_the_restore_copy_to_a_node_whose_link_drops_stops_at_the_stall_timeout(
     def opener(path: Path, mode: str) -> Reader:
         return Reader(open(path, mode))  # Reader closes it
 
-    monkeypatch.setattr(restore_nodes, "open", opener, raising=False)
-    copier = _Copier(lab, snapshot)
+    from etcdtui.clients.ssh.shell import ShellPool
+
+    monkeypatch.setattr(restore_upload, "open", opener, raising=False)
+    connection = load_connection(lab.config_path, "lab")
+    copier = restore_upload.SnapshotUpload(connection, ShellPool(connection.nodes), snapshot, None)
     try:
-        ok, text = copier._do_copy(step, lambda line: None)
+        ok, text = copier.copy(step, lambda line: None)
     finally:
         _link(lab, "node2", "up")
         copier.shells.close_all()

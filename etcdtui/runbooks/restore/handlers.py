@@ -2,42 +2,50 @@
 
 A run cut short (a dropped connection, a killed process) leaves a step half done; running it
 again must neither fail on its own earlier work nor lose anything. So: a copy is rewritten
-whole and checked; a stop that fails counts when etcd is inactive; a restore first moves aside
-what an interrupted attempt left; the moves of data dirs look at which dirs exist and do only
-the rest; a start that fails counts when etcd runs. Nothing is ever deleted.
+whole and checked (upload.py); a stop that fails counts when etcd is inactive; a restore first
+moves aside what an interrupted attempt left; the moves of data dirs look at which dirs exist
+and do only the rest; a start that fails counts when etcd runs. Nothing is ever deleted.
 """
 
 from __future__ import annotations
 
-import hashlib
-import posixpath
 import shlex
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.ssh.shell import ShellPool, SshShell
-from etcdtui.clients.stall import StallWatch, TransferStalled
+from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.models.command import CommandResult
 from etcdtui.models.runbook import Step
-from etcdtui.models.units import human_bytes
 from etcdtui.runbooks.engine import Output
-from etcdtui.runbooks.restore.journal import NodePaths, RestoreOptions, RestoreState
-from etcdtui.snapshots.crypto import SnapshotKey, plaintext
+from etcdtui.runbooks.restore.kinds import (
+    ChecksumArgs,
+    CommandArgs,
+    EtcdStopArgs,
+    NodeArgs,
+    NodeStart,
+    RestoreArgs,
+    RestoreKind,
+    StartAllArgs,
+    WaitHealthyArgs,
+    WaitStoppedArgs,
+)
+from etcdtui.runbooks.restore.state import NodePaths, RestoreOptions
 
-CHUNK = 1 << 20
 POLL = 0.5
 Outcome = tuple[bool, str]
+Handler = Callable[[Step, Output], Outcome]
 
 
-def _q(path: str) -> str:
+def q(path: str) -> str:
     return shlex.quote(path)
 
 
-def _tail(result: CommandResult, lines: int = 5) -> str:
+def tail(result: CommandResult, lines: int = 5) -> str:
+    """The last lines a command printed, or its exit code when it printed nothing."""
     text = (result.stdout + result.stderr).strip()
     return "\n".join(text.splitlines()[-lines:]) or f"exit code {result.exit_code}"
 
@@ -46,142 +54,100 @@ def _stamp() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
 
 
+def run_on(
+    shells: ShellPool,
+    node: NodeConfig,
+    raw: str,
+    output: Output | None = None,
+    timeout: float = 60.0,
+) -> CommandResult:
+    """Run `raw` on the node (through sudo where it says so); stream it when asked."""
+    stream = None if output is None else (lambda _s, line: output(line))
+    return shells.shell(node.name).run(raw, timeout=timeout, sudo=node.sudo, on_line=stream)
+
+
 class NodeSide:
-    """Mixin for RestoreRunbook: `_do_<kind>` for every kind of step the plans hold."""
+    """The handlers of the steps that run commands on the nodes and wait on the cluster.
 
-    connection: Connection
-    shells: ShellPool
-    client: ClusterClient
-    options: RestoreOptions
-    state: RestoreState | None
-    snapshot_path: Path
-    key: SnapshotKey | None
+    `paths` gives where the run puts things on a node, as its journal holds them.
+    """
 
-    def _node(self, step: Step) -> tuple[NodeConfig, SshShell]:
-        name = step.arg("node")
-        return self.connection.node(name), self.shells.shell(name)
+    def __init__(
+        self,
+        connection: Connection,
+        shells: ShellPool,
+        client: ClusterClient,
+        options: RestoreOptions,
+        paths: Callable[[str], NodePaths],
+    ) -> None:
+        self.connection = connection
+        self.shells = shells
+        self.client = client
+        self.options = options
+        self.paths = paths
 
-    def _paths(self, step: Step) -> NodePaths:
-        assert self.state is not None
-        return self.state.node(step.arg("node"))
+    def handlers(self) -> dict[RestoreKind, Handler]:
+        """Which of this side's methods runs each kind of step it handles."""
+        return {
+            RestoreKind.CHECKSUM: self.checksum,
+            RestoreKind.COMMAND: self.command,
+            RestoreKind.ETCD_STOP: self.etcd_stop,
+            RestoreKind.WAIT_STOPPED: self.wait_stopped,
+            RestoreKind.START_ALL: self.start_all,
+            RestoreKind.WAIT_HEALTHY: self.wait_healthy,
+            RestoreKind.RESTORE: self.restore,
+            RestoreKind.SWAP: self.swap,
+            RestoreKind.UNSWAP: self.unswap,
+        }
 
     def _sh(
         self, node: NodeConfig, raw: str, output: Output | None = None, timeout: float = 60.0
     ) -> CommandResult:
-        """Run `raw` on the node (through sudo where it says so); stream it when asked."""
-        stream = None if output is None else (lambda _s, line: output(line))
-        return self.shells.shell(node.name).run(
-            raw, timeout=timeout, sudo=node.sudo, on_line=stream
-        )
+        return run_on(self.shells, node, raw, output, timeout)
 
     def _move(self, node: NodeConfig, source: str, target: str, output: Output) -> CommandResult:
-        raw = f"mv {_q(source)} {_q(target)}"
+        raw = f"mv {q(source)} {q(target)}"
         output(f"$ {raw}")
         return self._sh(node, raw)
 
     def _existing(self, node: NodeConfig, paths: list[str]) -> set[str]:
-        listed = " ".join(_q(p) for p in paths)
+        listed = " ".join(q(p) for p in paths)
         raw = f'for p in {listed}; do if [ -e "$p" ]; then echo "$p"; fi; done'
         return set(self._sh(node, raw).stdout.splitlines())
 
-    # --- the snapshot's copy ------------------------------------------------------------------
-
-    def _do_copy(self, step: Step, output: Output) -> Outcome:
-        node, shell = self._node(step)
-        remote = step.arg("remote")
-        started = time.monotonic()
-        try:
-            # No byte for the stall timeout (a link down, a frozen node) ends the copy, with
-            # the same watchdog and words as a snapshot save's.
-            with plaintext(self.snapshot_path, self.key) as clear, shell.transfer() as watch:
-                failure, size = self._copy(node, shell, clear, remote, step.arg("sha256"), watch)
-        except TransferStalled as exc:
-            return False, f"copy to {node.name}:{remote} failed: {exc.message}"
-        except Exception as exc:  # SFTP raises OSError and paramiko's SSHException
-            return False, f"copy to {node.name}:{remote} failed: {exc}"
-        if failure:
-            return False, failure
-        took = time.monotonic() - started
-        return True, f"copied {human_bytes(size)} to {node.name}:{remote} in {took:.1f} s"
-
-    def _copy(
-        self,
-        node: NodeConfig,
-        shell: SshShell,
-        clear: Path,
-        remote: str,
-        expected: str,
-        watch: StallWatch,
-    ) -> tuple[str, int]:
-        """SFTP `clear` to `remote` (staged, checked, renamed); (why it failed or "", bytes)."""
-        sftp = shell.open_sftp()
-        try:
-            staging = remote + ".part"
-            if node.sudo:  # SFTP writes as the login user: stage in its home, sudo mv
-                staging = posixpath.join(sftp.normalize("."), posixpath.basename(staging))
-            made = shell.run(f"umask 077 && : > {_q(staging)}", timeout=30, sudo=False)
-            if not made.ok:
-                return f"cannot create {staging}: {_tail(made)}", 0
-            watch.touch()
-            digest, size = hashlib.sha256(), 0
-            with open(clear, "rb") as source, sftp.open(staging, "wb") as target:
-                target.set_pipelined(True)
-                while block := source.read(CHUNK):
-                    digest.update(block)
-                    target.write(block)
-                    watch.touch()
-                    size += len(block)
-            if digest.hexdigest() != expected:
-                return (
-                    f"{self.snapshot_path} changed since the plan (sha256 "
-                    f"{digest.hexdigest()[:16]}..., planned {expected[:16]}...)"
-                ), size
-            if sftp.stat(staging).st_size != size:
-                return f"{staging} is not {size} bytes long after the copy", size
-            watch.touch()
-            if node.sudo:
-                moved = self._sh(
-                    node, f"mv -f {_q(staging)} {_q(remote)} && chmod 600 {_q(remote)}"
-                )
-                if not moved.ok:
-                    return _tail(moved), size
-            else:
-                sftp.posix_rename(staging, remote)
-        finally:
-            sftp.close()
-        return "", size
-
-    def _do_checksum(self, step: Step, output: Output) -> Outcome:
-        node, _ = self._node(step)
-        result = self._sh(node, step.arg("raw"), timeout=self.options.command_timeout)
+    def checksum(self, step: Step, output: Output) -> Outcome:
+        args = step.params(ChecksumArgs)
+        node = self.connection.node(args.node)
+        result = self._sh(node, args.raw, timeout=self.options.command_timeout)
         found = result.stdout.split()[0] if result.ok and result.stdout.split() else ""
-        if found != step.arg("sha256"):
-            return False, f"sha256 on {node.name}: {found or _tail(result)}; expected " + step.arg(
-                "sha256"
-            )
+        if found != args.sha256:
+            return False, f"sha256 on {node.name}: {found or tail(result)}; expected {args.sha256}"
         return True, f"{found}  matches the bastion's"
 
     # --- services -------------------------------------------------------------------------------
 
-    def _do_command(self, step: Step, output: Output) -> Outcome:
-        node, _ = self._node(step)
-        result = self._sh(node, step.arg("raw"), output, self.options.command_timeout)
-        return result.ok, _tail(result) if not result.ok else (
-            _tail(result, 2) if result.stdout.strip() else "done"
+    def command(self, step: Step, output: Output) -> Outcome:
+        args = step.params(CommandArgs)
+        node = self.connection.node(args.node)
+        result = self._sh(node, args.raw, output, self.options.command_timeout)
+        return result.ok, tail(result) if not result.ok else (
+            tail(result, 2) if result.stdout.strip() else "done"
         )
 
-    def _do_etcd_stop(self, step: Step, output: Output) -> Outcome:
-        node, _ = self._node(step)
-        result = self._sh(node, step.arg("raw"), output, self.options.command_timeout)
+    def etcd_stop(self, step: Step, output: Output) -> Outcome:
+        args = step.params(EtcdStopArgs)
+        node = self.connection.node(args.node)
+        result = self._sh(node, args.raw, output, self.options.command_timeout)
         if result.ok:
             return True, "stopped"
-        if not self._sh(node, step.arg("is_active")).ok:
-            return True, f"already stopped ({_tail(result, 1)})"
-        return False, _tail(result)
+        if not self._sh(node, args.is_active).ok:
+            return True, f"already stopped ({tail(result, 1)})"
+        return False, tail(result)
 
-    def _do_wait_stopped(self, step: Step, output: Output) -> Outcome:
-        nodes = [self.connection.node(n) for n in step.arg("nodes").split(",") if n]
-        timeout = float(step.arg("timeout"))
+    def wait_stopped(self, step: Step, output: Output) -> Outcome:
+        args = step.params(WaitStoppedArgs)
+        nodes = [self.connection.node(n) for n in args.nodes if n]
+        timeout = args.timeout
         deadline = time.monotonic() + timeout
         while True:
             view = self.client.read(metrics=False, health=False)
@@ -195,29 +161,29 @@ class NodeSide:
                 return False, f"still running after {timeout:g} s: " + ", ".join(still)
             time.sleep(POLL)
 
-    def _do_start_all(self, step: Step, output: Output) -> Outcome:
-        names = [n for n in step.arg("nodes").split(",") if n]
-
-        def start(name: str) -> Outcome:
-            node = self.connection.node(name)
-            result = self._sh(node, step.arg(f"raw:{name}"), None, self.options.command_timeout)
-            if result.ok:
-                return True, f"{name}: started"
-            if self._sh(node, step.arg(f"is_active:{name}")).ok:
-                return True, f"{name}: already running ({_tail(result, 1)})"
-            return False, f"{name}: {_tail(result)}"
-
-        if not names:
+    def start_all(self, step: Step, output: Output) -> Outcome:
+        starts = [s for s in step.params(StartAllArgs).starts if s.node]
+        if not starts:
             return True, "no node to start"
-        with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="start") as pool:
-            outcomes = list(pool.map(start, names))
+        with ThreadPoolExecutor(max_workers=len(starts), thread_name_prefix="start") as pool:
+            outcomes = list(pool.map(self._start, starts))
         for _, text in outcomes:
             output(text)
         return all(ok for ok, _ in outcomes), "; ".join(text for _, text in outcomes)
 
-    def _do_wait_healthy(self, step: Step, output: Output) -> Outcome:
-        wanted = {n for n in step.arg("members").split(",") if n}
-        timeout = float(step.arg("timeout"))
+    def _start(self, start: NodeStart) -> Outcome:
+        node = self.connection.node(start.node)
+        result = self._sh(node, start.raw, None, self.options.command_timeout)
+        if result.ok:
+            return True, f"{start.node}: started"
+        if self._sh(node, start.is_active).ok:
+            return True, f"{start.node}: already running ({tail(result, 1)})"
+        return False, f"{start.node}: {tail(result)}"
+
+    def wait_healthy(self, step: Step, output: Output) -> Outcome:
+        args = step.params(WaitHealthyArgs)
+        wanted = {n for n in args.members if n}
+        timeout = args.timeout
         deadline = time.monotonic() + timeout
         while True:
             view = self.client.read(metrics=False)
@@ -234,27 +200,27 @@ class NodeSide:
 
     # --- data dirs --------------------------------------------------------------------------------
 
-    def _do_restore(self, step: Step, output: Output) -> Outcome:
-        node, _ = self._node(step)
-        restored = step.arg("restored")
+    def restore(self, step: Step, output: Output) -> Outcome:
+        args = step.params(RestoreArgs)
+        node, restored = self.connection.node(args.node), args.restored
         note = ""
-        if self._sh(node, f"test -e {_q(restored)}").ok:
+        if self._sh(node, f"test -e {q(restored)}").ok:
             aside = f"{restored}.etcdtui-incomplete-{_stamp()}"
             output(f"{restored} is left from an attempt cut short: moving it aside")
             moved = self._move(node, restored, aside, output)
             if not moved.ok:
-                return False, _tail(moved)
+                return False, tail(moved)
             note = f"what an attempt cut short left was moved to {aside}; "
-        result = self._sh(node, step.arg("raw"), output, self.options.command_timeout)
+        result = self._sh(node, args.raw, output, self.options.command_timeout)
         if not result.ok:
-            return False, note + _tail(result)
-        if not self._sh(node, f"test -d {_q(restored + '/member')}").ok:
+            return False, note + tail(result)
+        if not self._sh(node, f"test -d {q(restored + '/member')}").ok:
             return False, f"{note}the restore exited 0 but wrote no {restored}/member"
         return True, f"{note}{node.name}: restored into {restored}"
 
-    def _do_swap(self, step: Step, output: Output) -> Outcome:
-        node, _ = self._node(step)
-        p = self._paths(step)
+    def swap(self, step: Step, output: Output) -> Outcome:
+        name = step.params(NodeArgs).node
+        node, p = self.connection.node(name), self.paths(name)
         there = self._existing(node, [p.data_dir, p.before, p.restored])
         if p.restored not in there:
             if p.data_dir in there and (p.before in there or not p.had_data):
@@ -264,29 +230,29 @@ class NodeSide:
             if p.before in there:
                 return False, f"{p.before} exists already: not moving {p.data_dir} onto it"
             if not (moved := self._move(node, p.data_dir, p.before, output)).ok:
-                return False, _tail(moved)
+                return False, tail(moved)
         if not (moved := self._move(node, p.restored, p.data_dir, output)).ok:
-            return False, _tail(moved)
+            return False, tail(moved)
         kept = f"old data kept in {p.before}; " if p.data_dir in there else ""
         return True, f"{kept}restored data in {p.data_dir}"
 
-    def _do_unswap(self, step: Step, output: Output) -> Outcome:
-        node, _ = self._node(step)
-        p = self._paths(step)
+    def unswap(self, step: Step, output: Output) -> Outcome:
+        name = step.params(NodeArgs).node
+        node, p = self.connection.node(name), self.paths(name)
         there = self._existing(node, [p.data_dir, p.before, p.restored, p.rolled_back])
         if p.before in there:
             if p.data_dir in there:
                 if p.rolled_back in there:
                     return False, f"{p.rolled_back} exists already: not moving {p.data_dir}"
                 if not (moved := self._move(node, p.data_dir, p.rolled_back, output)).ok:
-                    return False, _tail(moved)
+                    return False, tail(moved)
             if not (moved := self._move(node, p.before, p.data_dir, output)).ok:
-                return False, _tail(moved)
+                return False, tail(moved)
             return True, f"old data back in {p.data_dir}"
         moved_in = p.restored not in there and p.rolled_back not in there
         if p.data_dir in there and not p.had_data and moved_in:
             if not (moved := self._move(node, p.data_dir, p.rolled_back, output)).ok:
-                return False, _tail(moved)
+                return False, tail(moved)
             return True, f"restored data moved aside to {p.rolled_back} (no old data here)"
         if p.data_dir in there or not p.had_data:
             return True, f"{p.data_dir} was never moved aside: nothing to put back"

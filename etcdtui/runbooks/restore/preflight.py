@@ -1,9 +1,10 @@
-"""The restore's read-only half: what each node has, the preflight checks, and the steps.
+"""The restore's preflight: what each node has (asked over SSH in one command), and the
+checks a new run must pass before any step runs.
 
-Every step's `command` is what runs on the node (sudo included), so the plan a person
-confirms is the plan that runs. Steps that act on a node first look at what is already done
-there (a run resumed after a crash repeats nothing and deletes nothing): the handlers in
-restore.py do that, with the raw commands the steps carry in `args`.
+Every step's `command` (steps.py) is what runs on the node (sudo included), so the plan a
+person confirms is the plan that runs. Steps that act on a node first look at what is already
+done there (a run resumed after a crash repeats nothing and deletes nothing): the handlers in
+handlers.py do that, with the raw commands the steps carry in their typed `args` (kinds.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from etcdtui.errors import EtcdtuiError
 from etcdtui.models import ClusterView
 from etcdtui.models.runbook import Check, Verdict
 from etcdtui.models.units import human_bytes
-from etcdtui.runbooks.restore.journal import NodePaths, SnapshotFacts
+from etcdtui.runbooks.restore.state import NodePaths, SnapshotFacts
 from etcdtui.runbooks.restore.steps import restore_tools
 
 WAL_BYTES = 64 << 20  # etcd preallocates its first WAL file at this size

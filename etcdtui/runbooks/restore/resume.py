@@ -16,9 +16,12 @@ from pathlib import Path
 from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError
-from etcdtui.models.runbook import Check, Plan, Step, Verdict
-from etcdtui.runbooks.restore.journal import RESTORE, ClusterLock, RestoreOptions, RestoreState
+from etcdtui.models.runbook import Check, Plan, Step, StepArgs, Verdict
+from etcdtui.runbooks.restore.journal import ClusterLock
+from etcdtui.runbooks.restore.kinds import RestoreKind, nodes_reached
+from etcdtui.runbooks.restore.state import RESTORE, RestoreOptions, RestoreState
 from etcdtui.runbooks.restore.steps import (
+    APISERVER_STOP,
     profile_step,
     start_all_step,
     unswap_step,
@@ -28,35 +31,46 @@ from etcdtui.runbooks.restore.steps import (
 from etcdtui.snapshots.crypto import SnapshotKey, plaintext
 from etcdtui.snapshots.status import sha256_file
 
+# The restore steps after which the data dirs may have moved: a rollback moves them back.
+_SWAPPED = frozenset({RestoreKind.SWAP, RestoreKind.START_ALL, RestoreKind.WAIT_HEALTHY})
+
+
+def lock_checks(lock: ClusterLock) -> list[Check]:
+    """A run holds the cluster's lock from its first step to its end: refuse to plan
+    another (or to continue or roll back this one) meanwhile."""
+    busy = lock.busy()
+    return [Check("no other restore running", Verdict.FAIL, busy)] if busy else []
+
 
 class ResumeSide:
-    """Mixin for RestoreRunbook: the plans that pick a journaled run up again."""
+    """The plans that pick a journaled run up again (continued, or rolled back), and the
+    account of what a rollback left on the nodes."""
 
-    cluster: str
-    connection: Connection
-    shells: ShellPool
-    options: RestoreOptions
-    state: RestoreState | None
-    snapshot_path: Path
-    key: SnapshotKey | None
-    pending_rollback: tuple[Step, ...]
-    lock: ClusterLock
+    def __init__(
+        self,
+        connection: Connection,
+        shells: ShellPool,
+        options: RestoreOptions,
+        lock: ClusterLock,
+        snapshot_path: Path,
+        key: SnapshotKey | None,
+    ) -> None:
+        self.connection = connection
+        self.cluster = connection.cluster
+        self.shells = shells
+        self.options = options
+        self.lock = lock
+        self.snapshot_path = snapshot_path
+        self.key = key
 
-    def lock_checks(self) -> list[Check]:
-        """A run holds the cluster's lock from its first step to its end: refuse to plan
-        another (or to continue or roll back this one) meanwhile."""
-        busy = self.lock.busy()
-        return [Check("no other restore running", Verdict.FAIL, busy)] if busy else []
-
-    def _continue_plan(self) -> Plan:
-        state = self.state
-        assert state is not None
+    def continue_plan(self, state: RestoreState) -> Plan:
+        """The steps of the run's current mode that did not finish, the one cut short first."""
         steps = state.remaining()
         checks = [Check("journal", Verdict.PASS, f"{state.path}: {state.describe()[1]}")]
-        checks += self.lock_checks() + self._reach(steps)
+        checks += lock_checks(self.lock) + self._reach(steps)
         done = [s.id for s in state.active_steps if s.id in set(state.active_done)]
         notes = [f"already done ({state.mode}): " + (", ".join(done) or "nothing")]
-        if any(s.kind == "copy" for s in steps):
+        if any(s.kind == RestoreKind.COPY for s in steps):
             checks.append(self._same_snapshot(state))
         elif state.mode == RESTORE:
             notes.append("every node has its copy of the snapshot: the file is not read again")
@@ -98,9 +112,7 @@ class ResumeSide:
         )
 
     def _reach(self, steps: tuple[Step, ...]) -> list[Check]:
-        nodes = {s.arg("node") for s in steps if "node" in dict(s.args)}
-        nodes |= {n for s in steps if "nodes" in dict(s.args) for n in s.arg("nodes").split(",")}
-        nodes.discard("")
+        nodes = {n for s in steps if isinstance(s.args, StepArgs) for n in nodes_reached(s.args)}
         down = []
         for name in sorted(nodes):
             try:
@@ -119,13 +131,12 @@ class ResumeSide:
             )
         ]
 
-    def _rollback_plan(self) -> Plan:
-        state = self.state
-        assert state is not None
+    def rollback_plan(self, state: RestoreState) -> Plan:
+        """Undo what the run's restore steps did or may have half done (the module
+        docstring); the plan's steps become the journal's rollback once the first runs."""
         steps = self._rollback_steps(state)
-        self.pending_rollback = steps
         checks = [Check("journal", Verdict.PASS, f"{state.path}: {state.describe()[1]}")]
-        checks += self.lock_checks() + self._reach(steps)
+        checks += lock_checks(self.lock) + self._reach(steps)
         if not any(n.had_data for n in state.members()):
             checks.append(
                 Check(
@@ -155,13 +166,12 @@ class ResumeSide:
 
     def _rollback_steps(self, state: RestoreState) -> tuple[Step, ...]:
         touched = state.touched()
+        kinds = {s.kind for s in state.steps if s.id in touched}
         c, opts = self.connection, self.options
         members = [c.node(n.node) for n in state.members()]
         with_data = [c.node(n.node) for n in state.members() if n.had_data]
-        swapped = any(t.startswith("swap-") for t in touched) or bool(
-            touched & {"etcd-start", "wait-healthy"}
-        )
-        stopped = any(t.startswith("etcd-stop-") for t in touched)
+        swapped = bool(kinds & _SWAPPED)
+        stopped = RestoreKind.ETCD_STOP in kinds
         steps: list[Step] = []
         if swapped:
             for n in members:
@@ -181,7 +191,7 @@ class ResumeSide:
             steps.append(start_all_step(c, with_data, "rollback-etcd-start"))
         steps.append(wait_healthy_step(with_data, opts.healthy_timeout, "rollback-wait-healthy"))
         for paths in state.nodes:
-            if paths.apiserver and f"apiserver-stop-{paths.node}" in touched:
+            if paths.apiserver and APISERVER_STOP + paths.node in touched:
                 steps.append(
                     profile_step(
                         c,

@@ -14,7 +14,6 @@ lab's env files) need no change as long as member names, peer URLs and data dirs
 
 from __future__ import annotations
 
-import shlex
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,30 +21,18 @@ from pathlib import Path
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.clients.via_ssh import open_cluster
-from etcdtui.config import Connection
+from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdtuiError, UsageError
-from etcdtui.models import ClusterView
 from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.runbooks.apiservers import wait_apiservers
 from etcdtui.runbooks.audit import new_run_id
 from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.lock import RunLock, with_lock
-from etcdtui.runbooks.restore.handlers import NodeSide
-from etcdtui.runbooks.restore.journal import (
-    FINISHED,
-    RESTORE,
-    ROLLBACK,
-    ROLLED_BACK,
-    ClusterLock,
-    NodePaths,
-    RestoreOptions,
-    RestoreState,
-    SnapshotFacts,
-    abandon,
-    pending_restore,
-    save,
-)
+from etcdtui.runbooks.restore.handlers import Handler, NodeSide
+from etcdtui.runbooks.restore.journal import ClusterLock, abandon, pending_restore, save
+from etcdtui.runbooks.restore.kinds import RestoreKind
 from etcdtui.runbooks.restore.preflight import (
+    NodeProbe,
     apiserver_check,
     choose_nodes,
     foreign_check,
@@ -55,13 +42,26 @@ from etcdtui.runbooks.restore.preflight import (
     profile_check,
     revision_bump,
 )
-from etcdtui.runbooks.restore.resume import ResumeSide
+from etcdtui.runbooks.restore.resume import ResumeSide, lock_checks
 from etcdtui.runbooks.restore.snapshot import describe_facts, empty_facts, snapshot_facts
-from etcdtui.runbooks.restore.steps import restore_steps
+from etcdtui.runbooks.restore.state import (
+    FINISHED,
+    RESTORE,
+    ROLLBACK,
+    ROLLED_BACK,
+    NodePaths,
+    RestoreOptions,
+    RestoreState,
+    SnapshotFacts,
+)
+from etcdtui.runbooks.restore.steps import restarts_control_plane, restore_steps, run_paths
+from etcdtui.runbooks.restore.upload import SnapshotUpload
 from etcdtui.runbooks.restore.verify import (
     health_check,
     leader_check,
+    leader_keys,
     members_check,
+    remove_plaintext,
     restored_data_checks,
     rolled_back_data_checks,
 )
@@ -72,11 +72,13 @@ __all__ = ["RestoreOptions", "RestoreRunbook", "RestoreState", "abandon", "pendi
 REMINDER = "restart kube-scheduler, kube-controller-manager and kubelet on every control-plane node"
 
 
-class RestoreRunbook(NodeSide, ResumeSide):
+class RestoreRunbook:
     """Restore every member from one snapshot; or continue, or roll back, a run cut short.
 
     `plan()` is read-only (it asks the nodes over SSH and the cluster over its API); the
-    journal is first written when the first step runs.
+    journal is first written when the first step runs. The steps are run by the handlers of
+    the snapshot's upload (upload.py) and of the node side (handlers.py); the plans that pick a
+    journaled run up again are the resume side's (resume.py).
     """
 
     name = "restore"
@@ -109,6 +111,20 @@ class RestoreRunbook(NodeSide, ResumeSide):
         # starts while a restore runs (etcd itself is stopped, so it cannot hold a lock).
         self.run_lock = RunLock(connection, None, "restore", use_etcd=False,
                                 local_reason="etcd is stopped during a restore")  # fmt: skip
+        self.resume_side = ResumeSide(
+            connection, shells, self.options, self.lock, self.snapshot_path, key
+        )
+        upload = SnapshotUpload(connection, shells, self.snapshot_path, key)
+        nodes = NodeSide(connection, shells, self.client, self.options, self._node_paths)
+        # Which handler runs each kind of step: the upload's copies, the node side's the rest.
+        self.handlers: dict[RestoreKind, Handler] = {
+            RestoreKind.COPY: upload.copy,
+            **nodes.handlers(),
+        }
+
+    def _node_paths(self, node: str) -> NodePaths:
+        assert self.state is not None, "plan() first"
+        return self.state.node(node)
 
     # --- the ways in ------------------------------------------------------------------------
 
@@ -159,9 +175,11 @@ class RestoreRunbook(NodeSide, ResumeSide):
 
     def plan(self) -> Plan:
         if self.state is not None and self.resuming:
-            return with_lock(self._continue_plan(), self.run_lock)
+            return with_lock(self.resume_side.continue_plan(self.state), self.run_lock)
         if self.state is not None and self.mode == ROLLBACK:
-            return with_lock(self._rollback_plan(), self.run_lock)
+            rollback = self.resume_side.rollback_plan(self.state)
+            self.pending_rollback = rollback.steps
+            return with_lock(rollback, self.run_lock)
         return with_lock(self._fresh_plan(), self.run_lock)
 
     def cluster_lock(self) -> RunLock:
@@ -174,6 +192,45 @@ class RestoreRunbook(NodeSide, ResumeSide):
 
     def _fresh_plan(self) -> Plan:
         run = new_run_id()
+        facts, checks = self._snapshot_checks()
+        view = self.client.read(metrics=False)
+        members, chosen = choose_nodes(self.connection, view, self.options.nodes)
+        apiservers = [n for n in self.connection.nodes if n.apiserver]
+        checks += [
+            chosen,
+            foreign_check(facts, self.connection, view, self.options.force_foreign),
+            profile_check(self.connection, members, apiservers),
+        ]
+        paths = run_paths(run, members, apiservers)
+        probes = probe_nodes(self.shells, self.connection, paths, self.options.probe_timeout)
+        checks += node_checks(members, probes, facts, view)
+        for name, probe in probes.items():
+            if paths[name].member and not probe.error:
+                paths[name] = replace(paths[name], had_data=probe.has_member)
+        bump, bump_check = revision_bump(members, probes, self.options.bump_revision)
+        checks += [bump_check, apiserver_check(apiservers)]
+        before_revision, before_keys, now = live_check(self.client, view, facts)
+        checks.append(now)
+        token = self.options.token or f"etcdtui-restore-{run}"
+        facts = facts or empty_facts(self.snapshot_path)
+        steps = self._steps(members, apiservers, paths, probes, facts, token, bump)
+        self.state = RestoreState(
+            cluster=self.cluster,
+            run=run,
+            snapshot=facts,
+            token=token,
+            nodes=tuple(paths.values()),
+            steps=steps,
+            before_revision=before_revision,
+            before_keys=before_keys,
+            bump=bump,
+            source=self.connection.source,
+        )
+        self.mode, self.resuming = RESTORE, False
+        return Plan("restore", self.cluster, steps, tuple(checks), self._notes())
+
+    def _snapshot_checks(self) -> tuple[SnapshotFacts | None, list[Check]]:
+        """The snapshot verified, no other restore running, none left halfway."""
         checks: list[Check] = []
         facts: SnapshotFacts | None = None
         try:
@@ -181,7 +238,7 @@ class RestoreRunbook(NodeSide, ResumeSide):
             checks.append(Check("snapshot verified", Verdict.PASS, describe_facts(facts)))
         except EtcdtuiError as exc:
             checks.append(Check("snapshot verified", Verdict.FAIL, str(exc)))
-        checks += self.lock_checks()
+        checks += lock_checks(self.lock)
         pending = pending_restore(self.connection, self.options.state_root)
         if pending is not None:
             checks.append(
@@ -192,58 +249,24 @@ class RestoreRunbook(NodeSide, ResumeSide):
                     f"or roll it back first (journal {pending.path})",
                 )
             )
-        view = self.client.read(metrics=False)
-        members, chosen = choose_nodes(self.connection, view, self.options.nodes)
-        checks.append(chosen)
-        checks.append(foreign_check(facts, self.connection, view, self.options.force_foreign))
-        apiservers = [n for n in self.connection.nodes if n.apiserver]
-        checks.append(profile_check(self.connection, members, apiservers))
-        member_names = {n.name for n in members}
-        paths = {
-            n.name: NodePaths.for_run(
-                n.name,
-                n.member_name if n.name in member_names else "",
-                n.data_dir,
-                run,
-                True,
-                n.apiserver,
-            )
-            for n in [*members, *[a for a in apiservers if a.name not in member_names]]
-        }
-        probes = probe_nodes(self.shells, self.connection, paths, self.options.probe_timeout)
-        checks += node_checks(members, probes, facts, view)
-        for name, probe in probes.items():
-            if paths[name].member and not probe.error:
-                paths[name] = replace(paths[name], had_data=probe.has_member)
-        bump, bump_check = revision_bump(members, probes, self.options.bump_revision)
-        checks.append(bump_check)
-        checks.append(apiserver_check(apiservers))
-        before_revision, before_keys, now = live_check(self.client, view, facts)
-        checks.append(now)
-        token = self.options.token or f"etcdtui-restore-{run}"
-        node_paths = tuple(paths.values())
+        return facts, checks
+
+    def _steps(
+        self,
+        members: list[NodeConfig],
+        apiservers: list[NodeConfig],
+        paths: dict[str, NodePaths],
+        probes: dict[str, NodeProbe],
+        facts: SnapshotFacts,
+        token: str,
+        bump: int,
+    ) -> tuple[Step, ...]:
         tools = {name: probe.tool for name, probe in probes.items()}
-        facts = facts or empty_facts(self.snapshot_path)
         try:
-            steps = restore_steps(
-                self.connection, self.options, members, apiservers, paths, tools, facts, token, bump
-            )
+            return tuple(restore_steps(self.connection, self.options, members, apiservers,
+                                       paths, tools, facts, token, bump))  # fmt: skip
         except EtcdtuiError:  # a profile without a needed command: its check has failed
-            steps = []
-        self.state = RestoreState(
-            cluster=self.cluster,
-            run=run,
-            snapshot=facts,
-            token=token,
-            nodes=node_paths,
-            steps=tuple(steps),
-            before_revision=before_revision,
-            before_keys=before_keys,
-            bump=bump,
-            source=self.connection.source,
-        )
-        self.mode, self.resuming = RESTORE, False
-        return Plan("restore", self.cluster, tuple(steps), tuple(checks), self._notes())
+            return ()
 
     def _notes(self) -> tuple[str, ...]:
         state = self.state
@@ -257,7 +280,7 @@ class RestoreRunbook(NodeSide, ResumeSide):
             "every node-side step first looks at what is done already, so a run cut short can "
             "be continued or rolled back from its journal",
         ]
-        if not any(s.id.startswith("control-plane-restart-") for s in state.steps):
+        if not restarts_control_plane(state.steps, state.nodes):
             notes.append(f"afterwards, by hand: {REMINDER}")
         return tuple(notes)
 
@@ -272,7 +295,7 @@ class RestoreRunbook(NodeSide, ResumeSide):
         state.current = step.id
         save(state, self.options.state_root)
         try:
-            ok, text = getattr(self, f"_do_{step.kind}")(step, output)
+            ok, text = self.handlers[RestoreKind(step.kind)](step, output)
         except BaseException as exc:  # journaled as stopped, then the engine reports it
             state.status, state.error = "stopped", f"{step.id}: {exc}"
             save(state, self.options.state_root)
@@ -330,7 +353,7 @@ class RestoreRunbook(NodeSide, ResumeSide):
         wanted = {n.member for n in state.members() if n.had_data or state.mode == RESTORE}
         checks.append(members_check(view, wanted))
         checks.append(leader_check(view))
-        keys = self._keys(view)
+        keys = leader_keys(self.client, view)
         if state.mode == RESTORE:
             checks += restored_data_checks(view, state, keys)
             apiservers = [self.connection.node(n.node) for n in state.nodes if n.apiserver]
@@ -338,38 +361,12 @@ class RestoreRunbook(NodeSide, ResumeSide):
                 self.connection, self.shells, apiservers, self.options.apiserver_timeout
             )
             if state.snapshot.encrypted and not any(c.failed for c in checks):
-                checks.append(self._remove_plaintext(state))
+                removed = remove_plaintext(self.connection, self.shells, state)
+                self.plaintext_removed = removed.verdict is Verdict.PASS
+                checks.append(removed)
         else:
             checks += rolled_back_data_checks(view, state, keys)
         return checks
-
-    def _remove_plaintext(self, state: RestoreState) -> Check:
-        """An encrypted snapshot was decrypted for the nodes: once the restore verifies, those
-        plaintext copies (every secret of the cluster) go. Only the copies this run made."""
-        left: list[str] = []
-        for paths in state.members():
-            node = self.connection.node(paths.node)
-            command = f"rm -f -- {shlex.quote(paths.snapshot)}"
-            try:
-                done = self.shells.shell(node.name).run(command, timeout=30, sudo=node.sudo)
-                if not done.ok:
-                    left.append(f"{node.name}:{paths.snapshot} ({done.stderr.strip()})")
-            except EtcdtuiError as exc:
-                left.append(f"{node.name}:{paths.snapshot} ({exc})")
-        self.plaintext_removed = not left
-        if left:
-            return Check("plaintext snapshot copies removed", Verdict.WARN,
-                         "still on the nodes, remove them by hand: " + ", ".join(left))  # fmt: skip
-        where = ", ".join(f"{n.node}:{n.snapshot}" for n in state.members())
-        return Check("plaintext snapshot copies removed", Verdict.PASS, where)
-
-    def _keys(self, view: ClusterView) -> int | None:
-        if view.leader is None:
-            return None
-        try:
-            return self.client.client(view.leader.endpoint).key_count()
-        except EtcdtuiError:
-            return None
 
     def summary(self) -> list[str]:
         state = self.state
@@ -388,8 +385,8 @@ class RestoreRunbook(NodeSide, ResumeSide):
                         "them once satisfied): "
                         + ", ".join(f"{n.node}:{n.snapshot}" for n in state.members())
                     )
-                if not any(s.id.startswith("control-plane-restart-") for s in state.steps):
+                if not restarts_control_plane(state.steps, state.nodes):
                     lines.append(f"now, by hand: {REMINDER}")
         elif state.status == ROLLED_BACK:
-            lines += self.rollback_summary(state)
+            lines += self.resume_side.rollback_summary(state)
         return lines

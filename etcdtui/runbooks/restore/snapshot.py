@@ -17,7 +17,7 @@ from pathlib import Path
 from etcdtui.clients.etcd import RESERVED_PREFIX
 from etcdtui.errors import SnapshotError
 from etcdtui.models.units import human_bytes
-from etcdtui.runbooks.restore.journal import SnapshotFacts
+from etcdtui.runbooks.restore.state import SnapshotFacts
 from etcdtui.snapshots.bolt import BoltFile
 from etcdtui.snapshots.catalogue import check_sidecar
 from etcdtui.snapshots.crypto import SnapshotKey, is_encrypted, plaintext

@@ -1,7 +1,8 @@
 """The restore's steps: each with the exact command it runs on its node (sudo included).
 
-A step carries in `args` the raw commands its handler needs (handlers.py): the handlers
-look at what is already done on the node before acting, so a step run twice is harmless.
+A step carries in `args` the raw commands its handler needs, typed by its kind (kinds.py);
+the handlers (handlers.py, copy.py) look at what is already done on the node before acting, so
+a step run twice is harmless.
 """
 
 from __future__ import annotations
@@ -13,7 +14,23 @@ from etcdtui.clients.ssh.shell import quote_sudo
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.models.runbook import Step
 from etcdtui.models.units import human_bytes
-from etcdtui.runbooks.restore.journal import NodePaths, RestoreOptions, SnapshotFacts
+from etcdtui.runbooks.restore.kinds import (
+    ChecksumArgs,
+    CommandArgs,
+    CopyArgs,
+    EtcdStopArgs,
+    NodeArgs,
+    NodeStart,
+    RestoreArgs,
+    RestoreKind,
+    StartAllArgs,
+    WaitHealthyArgs,
+    WaitStoppedArgs,
+)
+from etcdtui.runbooks.restore.state import NodePaths, RestoreOptions, SnapshotFacts
+
+APISERVER_STOP = "apiserver-stop-"  # + the node: the step that stopped its kube-apiserver
+CONTROL_PLANE_RESTART = "control-plane-restart-"  # + the node
 
 
 def shown(node: NodeConfig, command: str) -> str:
@@ -33,14 +50,21 @@ def _q(path: str) -> str:
     return shlex.quote(path)
 
 
+def restarts_control_plane(steps: Sequence[Step], nodes: Sequence[NodePaths]) -> bool:
+    """Whether the plan restarts the other control-plane components itself (the profile has a
+    control_plane_restart command), or leaves that to a person."""
+    ids = {CONTROL_PLANE_RESTART + n.node for n in nodes if n.apiserver}
+    return any(step.id in ids for step in steps)
+
+
 def copy_step(node: NodeConfig, paths: NodePaths, source: str, facts: SnapshotFacts) -> Step:
     return Step(
         f"copy-{node.name}",
-        "copy",
+        RestoreKind.COPY,
         node.name,
         f"sftp put {source} {node.name}:{paths.snapshot} (mode 0600)",
         f"the restore reads the snapshot on the node ({human_bytes(facts.size)})",
-        args=(("node", node.name), ("remote", paths.snapshot), ("sha256", facts.sha256)),
+        args=CopyArgs(node.name, paths.snapshot, facts.sha256),
     )
 
 
@@ -48,11 +72,12 @@ def checksum_step(node: NodeConfig, paths: NodePaths, facts: SnapshotFacts) -> S
     raw = f"sha256sum {_q(paths.snapshot)}"
     return Step(
         f"checksum-{node.name}",
-        "checksum",
+        RestoreKind.CHECKSUM,
         node.name,
         shown(node, raw),
         f"the copy must be byte for byte the snapshot (sha256 {facts.sha256[:16]}...)",
-        args=(("node", node.name), ("raw", raw), ("sha256", facts.sha256)),
+        args=ChecksumArgs(node.name, raw, facts.sha256),
+        read_only=True,
     )
 
 
@@ -64,24 +89,30 @@ def profile_step(
     why: str,
     destructive: bool = False,
 ) -> Step:
+    """A command of the node's profile: etcd's `stop` (which counts as done when etcd is
+    inactive already), or any other action run as it is."""
     raw = connection.profile_command(node, action)
-    args: tuple[tuple[str, str], ...] = (("node", node.name), ("raw", raw))
-    if action in ("stop", "start"):
-        args += (("is_active", connection.profile_command(node, "is_active")),)
-    kind = {"stop": "etcd_stop"}.get(action, "command")
-    return Step(step_id, kind, node.name, shown(node, raw), why, destructive, args)
+    if action == "stop":
+        is_active = connection.profile_command(node, "is_active")
+        stop = EtcdStopArgs(node.name, raw, is_active)
+        return Step(step_id, RestoreKind.ETCD_STOP, node.name, shown(node, raw), why,
+                    destructive, stop)  # fmt: skip
+    command = CommandArgs(node.name, raw)
+    return Step(step_id, RestoreKind.COMMAND, node.name, shown(node, raw), why, destructive,
+                command)  # fmt: skip
 
 
 def wait_stopped_step(members: Sequence[NodeConfig], timeout: float, step_id: str) -> Step:
     names = ",".join(n.name for n in members)
     return Step(
         step_id,
-        "wait_stopped",
+        RestoreKind.WAIT_STOPPED,
         "cluster",
         f"poll every member's /v3/maintenance/status until none answers and is_active fails "
         f"on {names.replace(',', ', ')} (at most {timeout:g} s)",
         "no etcd may hold a data dir while it is moved",
-        args=(("nodes", names), ("timeout", str(timeout))),
+        args=WaitStoppedArgs(tuple(n.name for n in members), timeout),
+        read_only=True,
     )
 
 
@@ -113,12 +144,12 @@ def restore_command(
 def restore_step(node: NodeConfig, paths: NodePaths, raw: str) -> Step:
     return Step(
         f"restore-{node.name}",
-        "restore",
+        RestoreKind.RESTORE,
         node.name,
         shown(node, raw),
         f"write {node.member_name}'s new data dir from the snapshot (beside the old one)",
         destructive=True,
-        args=(("node", node.name), ("raw", raw), ("restored", paths.restored)),
+        args=RestoreArgs(node.name, raw, paths.restored),
     )
 
 
@@ -131,12 +162,12 @@ def swap_step(node: NodeConfig, paths: NodePaths) -> Step:
     )
     return Step(
         f"swap-{node.name}",
-        "swap",
+        RestoreKind.SWAP,
         node.name,
         shown(node, raw),
         "keep the old data dir under a new name (never deleted); put the restored one in place",
         destructive=True,
-        args=(("node", node.name),),
+        args=NodeArgs(node.name),
     )
 
 
@@ -150,12 +181,12 @@ def unswap_step(node: NodeConfig, paths: NodePaths) -> Step:
     )
     return Step(
         f"unswap-{node.name}",
-        "unswap",
+        RestoreKind.UNSWAP,
         node.name,
         shown(node, raw),
         why,
         destructive=True,
-        args=(("node", node.name),),
+        args=NodeArgs(node.name),
     )
 
 
@@ -163,19 +194,17 @@ def start_all_step(connection: Connection, nodes: Sequence[NodeConfig], step_id:
     """Start etcd on every node at once: under systemd (Type=notify) `start` returns only
     once the member has a quorum, so one node after another would wait on the first."""
     commands = [(n, connection.profile_command(n, "start")) for n in nodes]
-    args: tuple[tuple[str, str], ...] = (("nodes", ",".join(n.name for n in nodes)),)
-    for node, raw in commands:
-        args += (
-            (f"raw:{node.name}", raw),
-            (f"is_active:{node.name}", connection.profile_command(node, "is_active")),
-        )
+    starts = tuple(
+        NodeStart(node.name, raw, connection.profile_command(node, "is_active"))
+        for node, raw in commands
+    )
     return Step(
         step_id,
-        "start_all",
+        RestoreKind.START_ALL,
         ",".join(n.name for n in nodes),
         " & ".join(f"[{n.name}] {shown(n, raw)}" for n, raw in commands),
         "start every member at once (each waits for a quorum of its peers)",
-        args=args,
+        args=StartAllArgs(starts),
     )
 
 
@@ -183,13 +212,33 @@ def wait_healthy_step(members: Sequence[NodeConfig], timeout: float, step_id: st
     names = ",".join(n.member_name for n in members)
     return Step(
         step_id,
-        "wait_healthy",
+        RestoreKind.WAIT_HEALTHY,
         "cluster",
         f"poll status and a linearizable read of every member until {names.replace(',', ', ')} "
         f"are healthy with one leader (at most {timeout:g} s)",
         "the apiservers must find a working etcd",
-        args=(("members", names), ("timeout", str(timeout))),
+        args=WaitHealthyArgs(tuple(n.member_name for n in members), timeout),
+        read_only=True,
     )
+
+
+def run_paths(
+    run: str, members: Sequence[NodeConfig], apiservers: Sequence[NodeConfig]
+) -> dict[str, NodePaths]:
+    """Where the run puts things on each member node, and on each node that only runs an
+    apiserver (it only needs SSH there); every member assumed to have data until probed."""
+    member_names = {n.name for n in members}
+    return {
+        n.name: NodePaths.for_run(
+            n.name,
+            n.member_name if n.name in member_names else "",
+            n.data_dir,
+            run,
+            True,
+            n.apiserver,
+        )
+        for n in [*members, *[a for a in apiservers if a.name not in member_names]]
+    }
 
 
 def restore_steps(
@@ -203,7 +252,7 @@ def restore_steps(
     token: str,
     bump: int,
 ) -> list[Step]:
-    """The whole restore, in order (see the module docstring of restore.py)."""
+    """The whole restore, in order (see the module docstring of runbook.py)."""
     source = facts.path + (" (decrypted to a private temp file)" if facts.encrypted else "")
     initial = ",".join(f"{n.member_name}={url}" for n in members for url in n.peer_urls)
     steps: list[Step] = []
@@ -212,29 +261,7 @@ def restore_steps(
             copy_step(n, paths[n.name], source, facts),
             checksum_step(n, paths[n.name], facts),
         ]
-    for n in apiservers:
-        steps.append(
-            profile_step(
-                c,
-                n,
-                "apiserver_stop",
-                f"apiserver-stop-{n.name}",
-                "never restore under a running kube-apiserver",
-                True,
-            )
-        )
-    for n in members:
-        steps.append(
-            profile_step(
-                c,
-                n,
-                "stop",
-                f"etcd-stop-{n.name}",
-                f"stop {n.member_name}: its data dir is replaced",
-                True,
-            )
-        )
-    steps.append(wait_stopped_step(members, opts.stop_timeout, "wait-stopped"))
+    steps += _stop_steps(c, opts, members, apiservers)
     for n in members:
         raw = restore_command(
             tools.get(n.name, ""), n, paths[n.name], initial, token, bump, facts.digest != "ok"
@@ -243,25 +270,51 @@ def restore_steps(
     steps += [swap_step(n, paths[n.name]) for n in members]
     steps.append(start_all_step(c, members, "etcd-start"))
     steps.append(wait_healthy_step(members, opts.healthy_timeout, "wait-healthy"))
-    for n in apiservers:
-        steps.append(
-            profile_step(
-                c,
-                n,
-                "apiserver_start",
-                f"apiserver-start-{n.name}",
-                "the restored etcd is healthy: serve the API again",
-            )
+    return steps + _apiserver_start_steps(c, apiservers)
+
+
+def _stop_steps(
+    c: Connection,
+    opts: RestoreOptions,
+    members: Sequence[NodeConfig],
+    apiservers: Sequence[NodeConfig],
+) -> list[Step]:
+    """Every kube-apiserver, then every etcd, stopped; then the wait for all to be down."""
+    why = "never restore under a running kube-apiserver"
+    steps = [
+        profile_step(c, n, "apiserver_stop", APISERVER_STOP + n.name, why, True) for n in apiservers
+    ]
+    steps += [
+        profile_step(
+            c,
+            n,
+            "stop",
+            f"etcd-stop-{n.name}",
+            f"stop {n.member_name}: its data dir is replaced",
+            True,
         )
-    for n in apiservers:
-        if c.has_profile_command(n, "control_plane_restart"):
-            steps.append(
-                profile_step(
-                    c,
-                    n,
-                    "control_plane_restart",
-                    f"control-plane-restart-{n.name}",
-                    "their caches and watches predate the restore",
-                )
-            )
+        for n in members
+    ]
+    steps.append(wait_stopped_step(members, opts.stop_timeout, "wait-stopped"))
+    return steps
+
+
+def _apiserver_start_steps(c: Connection, apiservers: Sequence[NodeConfig]) -> list[Step]:
+    """The kube-apiservers served again, then (where the profile says how) the control plane
+    restarted."""
+    why = "the restored etcd is healthy: serve the API again"
+    steps = [
+        profile_step(c, n, "apiserver_start", f"apiserver-start-{n.name}", why) for n in apiservers
+    ]
+    steps += [
+        profile_step(
+            c,
+            n,
+            "control_plane_restart",
+            CONTROL_PLANE_RESTART + n.name,
+            "their caches and watches predate the restore",
+        )
+        for n in apiservers
+        if c.has_profile_command(n, "control_plane_restart")
+    ]
     return steps

@@ -10,9 +10,15 @@ revision is still the snapshot's); when the revision has moved on, a difference 
 
 from __future__ import annotations
 
+import shlex
+
+from etcdtui.clients.cluster import ClusterClient
+from etcdtui.clients.ssh.shell import ShellPool
+from etcdtui.config import Connection
+from etcdtui.errors import EtcdtuiError
 from etcdtui.models import ClusterView
 from etcdtui.models.runbook import Check, Verdict
-from etcdtui.runbooks.restore.journal import RestoreState
+from etcdtui.runbooks.restore.state import RestoreState
 
 
 def health_check(view: ClusterView) -> Check:
@@ -106,3 +112,34 @@ def rolled_back_data_checks(
             )
         )
     return checks
+
+
+def leader_keys(client: ClusterClient, view: ClusterView) -> int | None:
+    """The keys the leader serves now (None when no leader answers)."""
+    if view.leader is None:
+        return None
+    try:
+        return client.client(view.leader.endpoint).key_count()
+    except EtcdtuiError:
+        return None
+
+
+def remove_plaintext(connection: Connection, shells: ShellPool, state: RestoreState) -> Check:
+    """An encrypted snapshot was decrypted for the nodes: once the restore verifies, those
+    plaintext copies (every secret of the cluster) go. Only the copies this run made; the
+    check passes once every one is gone."""
+    left: list[str] = []
+    for paths in state.members():
+        node = connection.node(paths.node)
+        command = f"rm -f -- {shlex.quote(paths.snapshot)}"
+        try:
+            done = shells.shell(node.name).run(command, timeout=30, sudo=node.sudo)
+            if not done.ok:
+                left.append(f"{node.name}:{paths.snapshot} ({done.stderr.strip()})")
+        except EtcdtuiError as exc:
+            left.append(f"{node.name}:{paths.snapshot} ({exc})")
+    if left:
+        return Check("plaintext snapshot copies removed", Verdict.WARN,
+                     "still on the nodes, remove them by hand: " + ", ".join(left))  # fmt: skip
+    where = ", ".join(f"{n.node}:{n.snapshot}" for n in state.members())
+    return Check("plaintext snapshot copies removed", Verdict.PASS, where)
