@@ -3,16 +3,15 @@
 One authenticated transport per node is opened on first use (through ~/.ssh/config, ProxyJump,
 ssh-agent and known_hosts: see connect.py and hostkeys.py) and shared by every command, SFTP
 session and tunnel on that node; each command gets its own channel, so threads may run
-commands on the same node at once. Transfers are bounded by a stall timeout (see stall): a
-link that stops moving bytes is given up on, and said so, instead of waited on for ever.
+commands on the same node at once (how one command runs and is stopped: command.py).
+Transfers are bounded by a stall timeout (see stall): a link that stops moving bytes is given
+up on, and said so, instead of waited on for ever. ShellPool keeps one SshShell per node.
 """
 
 from __future__ import annotations
 
 import contextlib
-import secrets
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -21,33 +20,17 @@ from typing import TYPE_CHECKING
 import paramiko
 
 from etcdtui.clients.shell import LineCallback, NodeShell, quote_sudo
-from etcdtui.clients.ssh.channel import (
-    KILL_SCRIPT,
-    ChannelBroken,
-    OutputStream,
-    pump,
-    send_signal,
-)
+from etcdtui.clients.ssh.command import run_command
 from etcdtui.clients.ssh.connect import Connector, load_ssh_config
 from etcdtui.clients.ssh.faults import from_paramiko, is_dropped, quiet_paramiko_threads
 from etcdtui.clients.ssh.faults import reason as dropped_reason
-from etcdtui.clients.stall import (
-    LinkMonitor,
-    StallWatch,
-    TransferStalled,
-    Watchdog,
-    stall_seconds,
-)
+from etcdtui.clients.stall import LinkMonitor, StallWatch, Watchdog, stall_seconds
 from etcdtui.config import NodeConfig
 from etcdtui.errors import ForwardingDenied, SshError, SshTimeout, UsageError
 from etcdtui.models.command import CommandResult
 
 __all__ = ["LineCallback", "NodeShell", "ShellPool", "SshShell", "quote_sudo"]
 
-_KILL_TIMEOUT = 3.0
-# After a stall, how long stopping the command on the node may take before the connection is
-# given up as dead (on a dead link, opening the session for the kill would wait for ever).
-_AFTER_STALL = _KILL_TIMEOUT + 2.0
 OnConnect = Callable[["SshShell"], None]
 # Tracebacks of paramiko's helper threads (SFTP prefetch) stay off the terminal.
 quiet_paramiko_threads()
@@ -158,100 +141,9 @@ class SshShell:
         """
         use_sudo = self.node_config.sudo if sudo is None else sudo
         actual = quote_sudo(command) if use_sudo else command
-        # The login shell first prints its pid, which is also its process group (sshd starts
-        # each session with setsid): on timeout we can kill the whole group, which OpenSSH's
-        # "signal" request cannot do for root logins.
-        marker = f"etcdtui-pid:{secrets.token_hex(6)}:"
-        stdout = OutputStream("stdout", on_line, pid_marker=marker)
-        stderr = OutputStream("stderr", on_line)
-        started = time.monotonic()
-        channel = self._exec(f"echo {marker}$$; {actual}", shown=actual)
-        watch = StallWatch(self.node, stall) if stall is not None else None
-        finished = stalled = False
-        monitor = self._monitor(channel)
-        try:
-            try:
-                with monitor:
-                    finished = pump(channel, started + timeout, stdin or b"", stdout, stderr, watch)
-            except TransferStalled:
-                stalled = True
-                raise
-            if monitor.dead.is_set():
-                raise SshError(
-                    f"{self.node}: the SSH connection was lost while running `{actual}`: "
-                    f"no answer from the node for {2 * monitor.every:g} s",
-                    node=self.node,
-                )
-            if not finished:
-                raise SshTimeout(
-                    f"{self.node}: `{actual}` did not finish within {timeout:g} s and was killed",
-                    node=self.node,
-                )
-            stdout.feed(b"", final=True)
-            stderr.feed(b"", final=True)
-            exit_code = channel.recv_exit_status()
-            transport = channel.get_transport()
-            # A server ends a session with EOF, then close; a connection that died closes its
-            # channels without EOF (just before paramiko marks the transport inactive).
-            lost = transport is None or not transport.is_active() or not channel.eof_received
-            if exit_code == -1 and lost:
-                raise SshError(
-                    f"{self.node}: the SSH connection was lost while running `{actual}`",
-                    node=self.node,
-                )
-        except ChannelBroken as exc:
-            raise SshError(
-                f"{self.node}: the SSH channel running `{actual}` broke: {exc}", node=self.node
-            ) from None
-        finally:
-            if stalled:
-                self._stop_after_stall(channel, stdout.pid, use_sudo)
-            elif not finished:
-                # Timed out, or the caller gave up (its on_line raised): don't leave it running.
-                self._terminate(channel, stdout.pid, use_sudo)
-            channel.close()
-        return CommandResult(
-            node=self.node,
-            command=actual,
-            exit_code=exit_code,
-            stdout=stdout.text,
-            stderr=stderr.text,
-            duration=time.monotonic() - started,
+        return run_command(
+            self, actual, use_sudo, timeout=timeout, on_line=on_line, stdin=stdin, stall=stall
         )
-
-    def _terminate(self, channel: paramiko.Channel, pid: int | None, use_sudo: bool) -> bool:
-        """Stop a command that is still running: SIGTERM, then SIGKILL, to its process group.
-
-        True once the node confirmed the kill (its kill script exited)."""
-        # Enough for non-root logins (OpenSSH signals the session's process group) ...
-        send_signal(channel, "TERM")
-        if pid is None or pid <= 1 or not channel.get_transport():
-            return False
-        # ... and for root logins, where OpenSSH refuses "signal" requests, kill it ourselves.
-        script = KILL_SCRIPT.format(pid=pid)
-        try:
-            killer = self._exec(quote_sudo(script) if use_sudo else script)
-        except SshError:
-            return False  # the connection is gone; so is the way to reach the command
-        try:
-            killer.shutdown_write()
-            return killer.status_event.wait(_KILL_TIMEOUT)
-        except OSError:
-            return False
-        finally:
-            killer.close()
-
-    def _stop_after_stall(self, channel: paramiko.Channel, pid: int | None, sudo: bool) -> None:
-        """Stop a stalled command (a frozen etcd is worth killing on a link that works), but
-        give a dead link only a few seconds before closing the node's connection."""
-        transport = channel.get_transport()
-        if transport is None or not transport.is_active():
-            self.close()  # dropped, not stalled: reconnecting to kill would only add a wait
-            return
-        with Watchdog(self.node, self.close, _AFTER_STALL) as watchdog:
-            confirmed = self._terminate(channel, pid, sudo)
-        if not confirmed or watchdog.fired.is_set():
-            self.close()
 
     def _monitor(self, channel: paramiko.Channel) -> LinkMonitor:
         """Dead-link detection for a command's channel (see LinkMonitor)."""
