@@ -260,7 +260,8 @@ async def _keys(info: LabInfo, connection: Connection, presses: int) -> None:
     from textual.widgets import Static
     from textual.worker import WorkerState
 
-    from etcdtui.ui.app import INTERVALS, EtcdtuiApp
+    from etcdtui.ui.app import EtcdtuiApp
+    from etcdtui.ui.poller import INTERVALS
 
     app = EtcdtuiApp(replace(connection, timeout=1.0), refresh=1.0)
     watch = FrameWatch(app)
@@ -294,9 +295,9 @@ async def _keys(info: LabInfo, connection: Connection, presses: int) -> None:
                 pane = PANES[key]
                 return lambda: getattr(app.focused, "id", "") == pane
             if key == "p":
-                pausing = not app.paused
+                pausing = not app.poller.paused
                 return lambda: ("PAUSED" in text()) == pausing
-            later = [i for i in INTERVALS if i > app.refresh_interval]
+            later = [i for i in INTERVALS if i > app.poller.interval]
             wanted = f"every {(later[0] if later else INTERVALS[0]):g} s"
             return lambda: wanted in text()
 

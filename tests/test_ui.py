@@ -219,11 +219,11 @@ async def test_backoff_when_no_member_answers() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         while app.polls < 3:
             await pilot.pause(0.05)
-        assert app.failures >= 3
-        assert app.next_delay() >= 0.1 * 2**3
+        assert app.poller.failures >= 3
+        assert app.poller.next_delay() >= 0.1 * 2**3
         assert "retrying in" in str(app.query_one("#summary", Static).render())
-        app.failures = 5000  # hours of an unreachable cluster: the pause stays capped
-        assert app.next_delay() == 30.0
+        app.poller.failures = 5000  # hours of an unreachable cluster: the pause stays capped
+        assert app.poller.next_delay() == 30.0
 
 
 async def test_a_changed_config_file_is_reloaded_and_its_ghost_member_leaves(

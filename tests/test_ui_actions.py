@@ -102,7 +102,7 @@ async def test_every_action_of_a_screen_is_in_its_palette_and_help_with_its_key(
     where: Where, make: Callable[[], Screen[object]] | None
 ) -> None:
     app = sample_app("nospace")  # the NOSPACE key is offered only while the alarm is on
-    app.clusters = ["prod", "staging"]
+    app.switch.clusters = ["prod", "staging"]
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         if make is not None:
@@ -361,7 +361,7 @@ async def test_a_click_selects_a_row_and_a_double_click_opens_it() -> None:
 
 async def test_c_with_one_cluster_says_why() -> None:
     app = sample_app("healthy")
-    app.clusters = ["prod"]
+    app.switch.clusters = ["prod"]
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("c")

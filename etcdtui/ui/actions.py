@@ -222,6 +222,12 @@ def where_of(screen: Screen[Any]) -> Where | None:
     return None
 
 
+READ_ONLY = (
+    "etcdtui runs read-only (--read-only): nothing that changes the cluster runs. "
+    "Restart it without --read-only to do this."
+)
+
+
 def refusal(screen: Screen[Any], entry: UiAction) -> str | None:
     """Why `entry` cannot run now, asked of the screen then the app; None if it can."""
     for node in (screen, screen.app):
@@ -229,6 +235,16 @@ def refusal(screen: Screen[Any], entry: UiAction) -> str | None:
         if ask is not None and (reason := ask(entry)):
             return str(reason)
     return None
+
+
+def refuse(screen: Screen[Any], action_id: str) -> bool:
+    """True, with a notification saying why, when the action cannot run now on `screen`."""
+    entry = BY_ID[action_id]
+    reason = refusal(screen, entry)
+    if reason:
+        screen.app.notify(reason, title=f"{entry.key_display} {entry.name}: not now",
+                          severity="warning", markup=False)  # fmt: skip
+    return reason is not None
 
 
 def _target(screen: Screen[Any], entry: UiAction) -> tuple[DOMNode, str, tuple[object, ...]]:

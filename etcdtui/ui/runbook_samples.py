@@ -26,7 +26,8 @@ from etcdtui.runbooks.restore.steps import restore_steps
 from etcdtui.services import samples
 from etcdtui.ui.samples import sample_connection
 from etcdtui.ui.screens.confirm import ConfirmScreen
-from etcdtui.ui.screens.runbook import RunbookScreen, confirmation
+from etcdtui.ui.screens.runbook import RunbookScreen
+from etcdtui.ui.screens.runbook_parts import confirmation
 
 RUN_ID = "20251124T160000Z-3f2a"
 _OUTPUT = {

@@ -119,7 +119,7 @@ class SampleBackups(BackupsScreen):
 
 def sample_backups_screen() -> SampleBackups:
     connection = replace(sample_connection(), snapshot_dir="/var/backups/etcd")
-    return SampleBackups(connection, lambda: None,  # type: ignore[arg-type, return-value]
+    return SampleBackups(connection, lambda: None,  # type: ignore[arg-type]
                          AuditLog(Path("/nonexistent/etcdtui-sample-audit.log")))  # fmt: skip
 
 

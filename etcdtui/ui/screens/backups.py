@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,23 +14,21 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Header, Input, ProgressBar, Static
 
-from etcdtui.clients.cluster import ClusterClient
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.text import printable
 from etcdtui.models.units import human_age, human_bytes
 from etcdtui.runbooks.audit import AuditLog, AuditLogError
-from etcdtui.runbooks.engine import Runbook
 from etcdtui.snapshots.catalogue import Catalogue, catalogue, legacy_snapshot_dir, snapshot_dir
 from etcdtui.ui.actions import Where, bindings_for
 from etcdtui.ui.format import markup, plain
-from etcdtui.ui.screens.runbook import RunbookScreen
 from etcdtui.ui.widgets.footer import KeyFooter
 from etcdtui.ui.widgets.tickbox import TickBox
 
 if TYPE_CHECKING:
-    from etcdtui.clients.ssh.shell import ShellPool
     from etcdtui.runbooks.restore.runbook import RestoreState
+    from etcdtui.snapshots.crypto import SnapshotKey
+    from etcdtui.ui.launcher import Launcher
 
 
 def snapshot_name(cluster: str, now: float | None = None) -> str:
@@ -45,22 +42,17 @@ class BackupsScreen(Screen[None]):
 
     BINDINGS = bindings_for(Where.BACKUPS)
 
-    def __init__(
-        self,
-        connection: Connection,
-        cluster: Callable[[], ClusterClient],
-        audit: AuditLog,
-    ) -> None:
+    def __init__(self, connection: Connection, launcher: Launcher, audit: AuditLog) -> None:
+        """`launcher` gives the client a save reads from and opens the restore screens."""
         super().__init__()
         self.connection = connection
-        self.cluster = cluster
+        self.launcher = launcher
         self.audit = audit
         # Keyed by the cluster's identity: two clusters named `lab` never share snapshots.
         self.folder = snapshot_dir(connection)
         self.saving = False
         self.pending: RestoreState | None = None  # a restore that stopped halfway
         self.legacy: Path | None = None  # the name-only folder of older etcdtui versions
-        self._shells: ShellPool | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -84,7 +76,7 @@ class BackupsScreen(Screen[None]):
         self.query_one("#backups", DataTable).focus()  # so `s` saves rather than types
         self.action_rescan()
 
-    def _key(self) -> object | None:
+    def _key(self) -> SnapshotKey | None:
         text = self.query_one("#backups-key", Input).value.strip()
         if not text:
             return None
@@ -104,9 +96,9 @@ class BackupsScreen(Screen[None]):
         self._scan(key)
 
     @work(thread=True, exclusive=True, group="catalogue", exit_on_error=False)
-    def _scan(self, key: object | None) -> None:
+    def _scan(self, key: SnapshotKey | None) -> None:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        found = catalogue(self.folder, key, self.connection.rpo_hours)  # type: ignore[arg-type]
+        found = catalogue(self.folder, key, self.connection.rpo_hours)
         pending = self._pending()
         self.legacy = legacy_snapshot_dir(self.connection)
         self.app.call_from_thread(self._show, found, pending)
@@ -167,24 +159,15 @@ class BackupsScreen(Screen[None]):
 
     # --- restore ----------------------------------------------------------------------------
 
-    def _restore_screen(self, title: str, build: Callable[[ShellPool], Runbook]) -> None:
-        from etcdtui.clients.ssh.shell import ShellPool
-
+    def _can_restore(self) -> bool:
         if not self.connection.nodes:
             self.notify("Restore needs the cluster's nodes in the config.", severity="error")
-            return
-        if self._shells is None:
-            self._shells = ShellPool(self.connection.nodes)
-        shells = self._shells
+        return bool(self.connection.nodes)
 
-        def done(_: object) -> None:
-            self.action_rescan()
-
-        self.app.push_screen(RunbookScreen(title, lambda screen: build(shells), self.audit), done)
+    def _rescan_after(self, _: None) -> None:
+        self.action_rescan()
 
     def action_restore(self) -> None:
-        from etcdtui.runbooks.restore.runbook import RestoreRunbook
-
         if self.pending is not None:
             self.notify("A restore stopped halfway: continue it (C) or roll it back (B) first.",
                         severity="warning")  # fmt: skip
@@ -199,36 +182,22 @@ class BackupsScreen(Screen[None]):
         except EtcdtuiError as exc:
             self.notify(printable(str(exc)), title="Key file", severity="error", markup=False)
             return
-        title = f"Restore · {self.connection.cluster} · every member from {path.name}"
-        self._restore_screen(title, lambda shells: RestoreRunbook(
-            self.connection, path, key, shells, client=self.cluster()))  # type: ignore[arg-type]  # fmt: skip
+        if self._can_restore():
+            self.launcher.restore(path, key, self._rescan_after)
 
     def action_resume(self) -> None:
-        from etcdtui.runbooks.restore.runbook import RestoreRunbook
-
         pending = self.pending
         if pending is None:
             return
         key = None
         with contextlib.suppress(EtcdtuiError):
             key = self._key()
-        title = f"Restore · {self.connection.cluster} · continue run {pending.run}"
-        self._restore_screen(title, lambda shells: RestoreRunbook.resume(
-            pending, self.connection, shells, key=key, client=self.cluster()))  # type: ignore[arg-type]  # fmt: skip
+        if self._can_restore():
+            self.launcher.resume_restore(pending, key, self._rescan_after)
 
     def action_rollback(self) -> None:
-        from etcdtui.runbooks.restore.runbook import RestoreRunbook
-
-        pending = self.pending
-        if pending is None:
-            return
-        title = f"Restore · {self.connection.cluster} · roll back run {pending.run}"
-        self._restore_screen(title, lambda shells: RestoreRunbook.rollback(
-            pending, self.connection, shells, client=self.cluster()))  # fmt: skip
-
-    def on_unmount(self) -> None:
-        if self._shells is not None:
-            self._shells.close_all()
+        if self.pending is not None and self._can_restore():
+            self.launcher.rollback_restore(self.pending, self._rescan_after)
 
     def action_save(self) -> None:
         if self.saving:
@@ -258,7 +227,7 @@ class BackupsScreen(Screen[None]):
         self._save(path, key)
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
-    def _save(self, path: Path, key: object | None) -> None:
+    def _save(self, path: Path, key: SnapshotKey | None) -> None:
         from etcdtui.runbooks.snapshot_save import save_recorded
         from etcdtui.snapshots.save import SnapshotSaver
 
@@ -267,11 +236,10 @@ class BackupsScreen(Screen[None]):
 
         # Whatever happens, the screen leaves "saving": _done runs on every path below.
         try:
-            saver = SnapshotSaver(self.connection, self.cluster())
+            saver = SnapshotSaver(self.connection, self.launcher.cluster())
             # The same entry point as `etcdtui snapshot save`: "started" is journaled before
             # the first byte is read, and a log that cannot record it means no save at all.
-            result = save_recorded(saver, self.audit, path, key=key,  # type: ignore[arg-type]
-                                   on_progress=progress)  # fmt: skip
+            result = save_recorded(saver, self.audit, path, key=key, on_progress=progress)
         except AuditLogError as exc:  # before the save (nothing made) or after it (file kept)
             saved = path.exists()
             word = "[b $warning]Saved, not recorded[/]" if saved else "[b $error]Not saved[/]"

@@ -13,11 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
@@ -27,36 +26,27 @@ from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Plan, RunReport, Step, StepResult
 from etcdtui.models.text import printable
 from etcdtui.runbooks.audit import AuditLog
-from etcdtui.runbooks.defrag.rule import RuleError
 from etcdtui.runbooks.engine import Event, NamedRun, Outcome, Runbook, execute, outcome
-from etcdtui.runbooks.render import render_checks, render_report
+from etcdtui.runbooks.render import render_report
 from etcdtui.ui.actions import Where, bindings_for
 from etcdtui.ui.format import NEWLINE, markup, plain
 from etcdtui.ui.paths import styles_dir
-from etcdtui.ui.screens.confirm import ConfirmScreen
+from etcdtui.ui.screens.runbook_parts import (
+    REFUSED,
+    RunbookOptions,
+    StepTable,
+    confirmation,
+    error_text,
+    failure_lines,
+    final_line,
+    preflight,
+    progress_line,
+    run_header,
+)
 from etcdtui.ui.widgets.footer import KeyFooter
 from etcdtui.ui.widgets.run_log import RunLog
-from etcdtui.ui.widgets.tickbox import TickBox
-from etcdtui.ui.wrap import break_line
 
 RunbookFactory = Callable[["RunbookScreen"], Runbook]
-RULE_HINT = "rule, e.g. dbQuotaUsage > 0.8 || dbSizeFree > 200*1024*1024 (empty: every member)"
-_STATE_WIDTH = 9  # "planned", "running…", "ok 12.3 s", "FAILED", "not run"
-_TARGET_MAX = 16  # wider targets wrap in their column
-
-
-def step_label(step: Step) -> str:
-    """A step in a few words: `defrag node2`, `health before node2`, `compact (node1)`."""
-    suffix = f"-{step.target}"
-    if step.id.endswith(suffix) and len(step.id) > len(suffix):
-        return f"{step.id[: -len(suffix)].replace('-', ' ')} {step.target}"
-    return f"{step.id.replace('-', ' ')} ({step.target})"
-
-
-def took(seconds: float) -> str:
-    """`12 s`, `2 min 05 s`."""
-    whole = int(seconds)
-    return f"{whole} s" if whole < 120 else f"{whole // 60} min {whole % 60:02d} s"
 
 
 class RunbookScreen(Screen[None]):
@@ -101,15 +91,11 @@ class RunbookScreen(Screen[None]):
         yield Header()
         yield Static(markup("[b]$title[/b]", title=self.title_text), id="runbook-title")
         if self.with_options:
-            with Horizontal(id="runbook-options"):
-                yield Input(placeholder=RULE_HINT, id="rule")
-                yield TickBox("compact first", id="compact")
-                yield TickBox("move leader", id="move-leader")
+            yield RunbookOptions()
         yield Static("Planning…", id="runbook-status")
         with VerticalScroll(id="runbook-body"):
             yield Static("Preflight: checking…", id="preflight")
-            table: DataTable[str | Text] = DataTable(id="steps", cursor_type="row")
-            yield table
+            yield StepTable()
             yield RunLog(id="log")
         yield KeyFooter()
 
@@ -164,15 +150,14 @@ class RunbookScreen(Screen[None]):
         try:
             runbook = self.factory(self)  # on the UI thread: it reads the options form
         except EtcdtuiError as exc:
-            self._plan_failed(_error_text(exc), self._plan_seq)
+            self._plan_failed(error_text(exc), self._plan_seq)
             return
         self._plan(runbook, self._plan_seq)
 
     def _clear_plan(self) -> None:
         """No plan on screen and none to execute: a bad rule never leaves an older one."""
         self.plan = None
-        self.states.clear()
-        self.query_one("#steps", DataTable).clear(columns=True)
+        self.query_one(StepTable).reset()
 
     @work(thread=True, exit_on_error=False, group="runbook-plan")
     def _plan(self, runbook: Runbook, seq: int) -> None:
@@ -202,55 +187,27 @@ class RunbookScreen(Screen[None]):
             return  # a newer plan was asked for, or a run started: this one is stale
         self.planning = False
         self.runbook, self.plan = runbook, plan
-        # render_checks and plain strings in a Content join are literal text, never markup.
-        lines: list[Content | str] = [
-            Content.styled("Preflight (read-only)", "bold"),
-            *render_checks(plan.checks),
-        ]
-        if plan.notes:
-            lines += ["", Content.styled("Now", "bold"), *(f"  {printable(n)}" for n in plan.notes)]
         if plan.blocked:
-            refused = "REFUSED: a preflight check failed; nothing will run."
-            lines += ["", Content.styled(refused, "bold $error")]
-            self._status(Content.styled(refused, "bold"), "refused")
+            self._status(Content.styled(REFUSED, "bold"), "refused")
         elif not plan.steps:
             self._status("Nothing to do: no step planned.")
         else:
             run = f" (run {runbook.run_id})" if isinstance(runbook, NamedRun) else ""
             self._status(f"{len(plan.steps)} steps planned{printable(run)}: press x to execute"
                          + (" (Esc leaves the rule first)" if self._in_form() else ""))  # fmt: skip
-        self.query_one("#preflight", Static).update(NEWLINE.join(lines))
-        self.states = {i: Text("planned") for i in range(1, len(plan.steps) + 1)}
+        self.query_one("#preflight", Static).update(NEWLINE.join(preflight(plan)))
+        self.query_one(StepTable).reset(len(plan.steps))
         self._fill_steps()
         self.refresh_bindings()
 
     def _fill_steps(self) -> None:
         """The step table, its COMMAND column as wide as the screen allows (commands wrap)."""
-        table = self.query_one("#steps", DataTable)
-        table.clear(columns=True)
-        plan = self.plan
-        if plan is None:
-            return
         # The room inside the body, less the table's scrollbar and each cell's padding (both
         # gutters are stable in runbook.tcss, so a scrollbar appearing changes no width).
         body = self.query_one("#runbook-body", VerticalScroll).scrollable_content_region.width
         room = (body or self.app.size.width - 2) - 2 - 2 * 4
-        number = len(str(len(plan.steps)))
-        target = min(_TARGET_MAX, max([6, *(cell_len(printable(s.target)) for s in plan.steps)]))
-        command = max(20, room - (number + _STATE_WIDTH + target))
-        for label, size in (("#", number), ("STATE", _STATE_WIDTH), ("TARGET", target),
-                            ("COMMAND", command)):  # fmt: skip
-            table.add_column(label, width=size, key=label)
-        for index, step in enumerate(plan.steps, start=1):
-            # Broken at spaces or after a separator, never inside an ID when it need not be.
-            line = Text("\n".join(break_line(printable(step.command), command, "  ")))
-            if step.destructive:
-                line.append("  DESTRUCTIVE", style="bold")
-            state = self.states.get(index, Text("planned"))
-            table.add_row(Text(str(index)), state, plain(step.target), line, key=str(index),
-                          height=None)  # fmt: skip
-        if self.current is not None:
-            table.move_cursor(row=self.current[0] - 1, animate=False)
+        current = self.current[0] if self.current is not None else None
+        self.query_one(StepTable).show(self.plan, room, current)
 
     def on_resize(self) -> None:
         if self.plan is not None:
@@ -294,12 +251,8 @@ class RunbookScreen(Screen[None]):
         log = self.query_one("#log", RunLog)
         if self.plan is not None:
             run = f" · run {self.runbook.run_id}" if isinstance(self.runbook, NamedRun) else ""
-            log.add(plain(f"── {self.title_text}{run} ──", "bold"))
-            log.add(Text("Preflight (read-only)", style="bold"))
-            for line in render_checks(self.plan.checks):
-                log.add(Text(line))
-            for note in self.plan.notes:
-                log.add(plain(f"  {note}"))
+            for line in run_header(f"{self.title_text}{run}", self.plan):
+                log.add(line)
         self.query_one("#steps", DataTable).focus()
         self.refresh_bindings()
         self._execute()
@@ -320,10 +273,7 @@ class RunbookScreen(Screen[None]):
         self.app.call_from_thread(self._finished, report, "")
 
     def _set_state(self, index: int, state: Text) -> None:
-        self.states[index] = state
-        table = self.query_one("#steps", DataTable)
-        if str(index) in table.rows:
-            table.update_cell(str(index), "STATE", state, update_width=False)
+        self.query_one(StepTable).set_state(index, state)
 
     def _on_event(self, event: Event) -> None:
         log = self.query_one("#log", RunLog)
@@ -352,10 +302,8 @@ class RunbookScreen(Screen[None]):
             self._set_state(index, Text(f"ok {result.duration:.1f} s"))
             return
         self._set_state(index, Text("FAILED", style="bold"))
-        lines = printable(result.output, newlines=True).splitlines() or ["(no output)"]
-        log.add(Text(f"    FAILED: {lines[0]}", style="bold"))
-        for line in lines[1:]:
-            log.add(Text(f"      │ {line}", style="dim"))
+        for line in failure_lines(result):
+            log.add(line)
 
     def refresh_progress(self) -> None:
         """Show the live line now rather than at the next tick."""
@@ -366,8 +314,7 @@ class RunbookScreen(Screen[None]):
         if not self.running or self.current is None or self.plan is None:
             return
         index, step, started = self.current
-        line = (f"step {index} of {len(self.plan.steps)}: {printable(step_label(step))} "
-                f"({took(self.clock() - started)})")  # fmt: skip
+        line = progress_line(index, len(self.plan.steps), step, self.clock() - started)
         after = "stopping after this step" if self.abort_requested else "a stops after this step"
         self._status(f"{line} · {after}", "running")
 
@@ -388,27 +335,14 @@ class RunbookScreen(Screen[None]):
             self.notify(printable(error, newlines=True), title="Runbook stopped",
                         severity="error", markup=False)  # fmt: skip
             return
-        ran = len(report.results)
-        for index in range(ran + 1, len(report.plan.steps) + 1):
+        for index in range(len(report.results) + 1, len(report.plan.steps) + 1):
             self._set_state(index, Text("not run"))
         for line in render_report(report).splitlines():
             log.add(Text(line))  # render_report made every line printable
         log.add(plain(f"audit log: {self.audit.path}"))
         result = outcome(report)
-        total = len(report.plan.steps)
-        if result is Outcome.DONE:
-            line = f"DONE: all {total} steps ran and the verification passed · run {report.run_id}"
-        elif result is Outcome.ABORTED:
-            line = f"ABORTED after {ran} of {total} steps (by you) · run {report.run_id}"
-        elif report.stopped:
-            line = f"FAILED after {ran} of {total} steps: {report.stopped.splitlines()[0]}"
-        else:
-            failed = next((c for c in report.verification if c.failed), None)
-            why = f"{failed.name}: {failed.reason}" if failed else "verification failed"
-            line = f"FAILED: all {total} steps ran, the verification did not pass: {why}"
+        line, title = final_line(report)
         self._status(Content(printable(line)), result.value.lower())
-        title = {Outcome.DONE: "Runbook done", Outcome.ABORTED: "Runbook ABORTED",
-                 Outcome.FAILED: "Runbook FAILED"}[result]  # fmt: skip
         self.notify(printable(report.stopped or "verified", newlines=True), title=title,
                     severity="error" if result is Outcome.FAILED else "information",
                     markup=False)  # fmt: skip
@@ -448,13 +382,7 @@ class RunbookScreen(Screen[None]):
         )
 
     def option_values(self) -> tuple[str, bool, bool]:
-        if not self.with_options:
-            return "", False, False
-        return (
-            self.query_one("#rule", Input).value.strip(),
-            self.query_one("#compact", Checkbox).value,
-            self.query_one("#move-leader", Checkbox).value,
-        )
+        return self.query_one(RunbookOptions).values() if self.with_options else ("", False, False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_plan()
@@ -470,27 +398,3 @@ class RunbookScreen(Screen[None]):
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         self.action_plan()
-
-
-def _error_text(exc: EtcdtuiError) -> str:
-    """The error, and for a rule a caret under the column at fault (columns count from 1)."""
-    if isinstance(exc, RuleError) and exc.text:
-        return f"{exc}\n  {exc.pointer().replace(chr(10), chr(10) + '  ')}"
-    return str(exc)
-
-
-def confirmation(plan: Plan) -> ConfirmScreen:
-    """y/n for a plan that changes nothing irreversible; the cluster's name typed for one with
-    destructive steps, which are listed under a warning that stays in view."""
-    if not plan.destructive:
-        return ConfirmScreen(f"Run these {len(plan.steps)} steps on cluster {plan.cluster}?")
-    destructive = [s for s in plan.steps if s.destructive]
-    warning = (f"DESTRUCTIVE: {len(destructive)} of the {len(plan.steps)} steps change "
-               f"cluster {plan.cluster} in a way that cannot simply be undone")  # fmt: skip
-    question = f"Run all {len(plan.steps)} steps on cluster {plan.cluster}? The destructive ones:"
-    commands = [
-        f"{index}. [{s.target}] {s.command}"
-        for index, s in enumerate(plan.steps, start=1)
-        if s.destructive
-    ]
-    return ConfirmScreen(question, require=plan.cluster, warning=warning, commands=commands)
