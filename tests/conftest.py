@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from etcdtui.config import Connection, load_connection
 from etcdtui.lab import LabInfo, lab_down, lab_up
 from etcdtui.lab.ports import PORT_RANGE_ENV
+from tests.helpers.labs import VERSIONS
 
 WORKER_PORTS = 1500  # each pytest-xdist worker's own slice of the lab port range
 
@@ -26,9 +26,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker.startswith("gw") and PORT_RANGE_ENV not in os.environ:
         low = 20000 + int(worker[2:]) * WORKER_PORTS
         os.environ[PORT_RANGE_ENV] = f"{low}-{min(low + WORKER_PORTS, 32768) - 1}"
-
-
-VERSIONS = ("3.4", "3.5")
 
 
 def _start(root: Path, name: str, **kwargs: object) -> LabInfo:
@@ -76,19 +73,3 @@ def make_lab(tmp_path: Path) -> Iterator[Callable[..., LabInfo]]:
     yield make
     for info in started:
         lab_down(info.dir)
-
-
-def connection_of(info: LabInfo) -> Connection:
-    return load_connection(info.config_path, info.cluster)
-
-
-def follower(info: LabInfo) -> str:
-    """The name of a member that is not the leader (killing it keeps the leader in place)."""
-    from etcdtui.clients.cluster import ClusterClient
-
-    client = ClusterClient(connection_of(info))
-    try:
-        view = client.read(metrics=False)
-    finally:
-        client.close()
-    return next(m.name for m in view.members if m.reachable and not m.is_leader)

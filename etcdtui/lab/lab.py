@@ -84,16 +84,8 @@ def lab_up(
     say = on_progress or _quiet
     _check_shape(members, spares, quota_bytes)
     if kubeadm_layout:
-        _need_root("lab up --kubeadm-layout needs root (each node gets a network namespace "
-                   "and its own /etc/kubernetes)")  # fmt: skip
         netns = tls = True
-    if netns:
-        _need_root("lab up --netns needs root (it creates network namespaces)")
-        if base_port is not None:
-            raise LabUsageError(
-                "--base-port does not go with --netns: every node has its own address, "
-                "with SSH on 22 and etcd on 2379 and 2380"
-            )
+    _check_layout(netns, kubeadm_layout, base_port)
     root = dir.expanduser().resolve()
     if not SAFE_PATH.fullmatch(str(root)):
         # The path ends up unquoted in sshd_config and in the config's shell command templates.
@@ -125,9 +117,19 @@ def _check_shape(members: int, spares: int, quota_bytes: int | None) -> None:
         raise LabUsageError(f"the backend quota must be a positive number of bytes: {quota_bytes}")
 
 
-def _need_root(message: str) -> None:
-    if os.geteuid() != 0:
-        raise LabUsageError(message)
+def _check_layout(netns: bool, kubeadm_layout: bool, base_port: int | None) -> None:
+    if kubeadm_layout and os.geteuid() != 0:
+        raise LabUsageError(
+            "lab up --kubeadm-layout needs root (each node gets a network namespace "
+            "and its own /etc/kubernetes)"
+        )
+    if netns and os.geteuid() != 0:
+        raise LabUsageError("lab up --netns needs root (it creates network namespaces)")
+    if netns and base_port is not None:
+        raise LabUsageError(
+            "--base-port does not go with --netns: every node has its own address, "
+            "with SSH on 22 and etcd on 2379 and 2380"
+        )
 
 
 def _ports(count: int, base_port: int | None) -> list[int]:

@@ -53,13 +53,8 @@ class Step:
     command: str
     why: str
     destructive: bool = False
-    # Transitional: the string pairs of runbooks not yet typed (removed with the last of them).
-    args: StepArgs | tuple[tuple[str, str], ...] = field(default_factory=NoArgs)
+    args: StepArgs = field(default_factory=NoArgs)
     read_only: bool = False
-
-    def arg(self, name: str) -> str:
-        assert isinstance(self.args, tuple), "typed step arguments: use params()"
-        return dict(self.args)[name]
 
     def params(self, kind: type[A]) -> A:
         """`args` as the dataclass its handler expects (TypeError on a mismatch: a bug)."""

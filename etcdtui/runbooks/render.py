@@ -13,10 +13,6 @@ from etcdtui.models.text import printable
 from etcdtui.runbooks.engine import Outcome, outcome
 
 _MARK = {Verdict.PASS: "PASS", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL"}
-# Steps that only look (or wait): a run stopped before them left nothing untouched there.
-READ_ONLY_KINDS = frozenset(
-    {"wait", "health", "wait_stopped", "wait_healthy", "checksum", "catch_up"}
-)
 
 
 def block(text: str, indent: str) -> str:
@@ -56,9 +52,9 @@ def untouched_targets(report: RunReport) -> list[str]:
     one a step that ran (or failed, maybe half done) acted on, such as a learner added before
     its promotion was reached."""
     ran = len(report.results)
-    acted = {t for r in report.results if r.step.kind not in READ_ONLY_KINDS
+    acted = {t for r in report.results if not r.step.read_only
              for t in r.step.target.split(",")}  # fmt: skip
-    later = {t for s in report.plan.steps[ran:] if s.kind not in READ_ONLY_KINDS
+    later = {t for s in report.plan.steps[ran:] if not s.read_only
              for t in s.target.split(",")}  # fmt: skip
     return sorted(later - acted)
 

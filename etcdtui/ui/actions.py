@@ -143,7 +143,7 @@ ACTIONS: tuple[UiAction, ...] = (
        _D, footer=False, palette="Go to DB size vs quota"),
     _a("pane-disk", "4", "focus_pane('disk')", "Disk", "jump to the Disk & network pane", _D,
        footer=False, palette="Go to Disk & network"),
-    # The screens below bind their own keys; tests/test_ui_actions.py checks they match.
+    # The screens below bind their own keys; tests/ui/test_ui_actions.py checks they match.
     _a("runbook-back", "escape", "leave", "Back", "back (not while a step runs)",
        frozenset({Where.RUNBOOK}), palette="Leave the runbook"),
     _a("runbook-plan", "p", "plan", "Re-plan", "check again and plan again (read-only)",

@@ -14,19 +14,20 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.ssh.shell import ShellPool
-from etcdtui.config import Connection, NodeConfig, load_connection, normalise_endpoint, toml_value
+from etcdtui.config import NodeConfig, load_connection, normalise_endpoint, toml_value
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import Member, MemberView
 from etcdtui.models.runbook import Check, Step
 from etcdtui.models.urls import url_problem
 from etcdtui.runbooks.apiservers import wait_apiservers
 from etcdtui.runbooks.engine import Output
+from etcdtui.runbooks.membership.change import MemberChange
+from etcdtui.runbooks.membership.steps import ApiserverArgs, ConfigArgs, MemberKind
 from etcdtui.toml_io import HEADER, replace_file, table_key
 
 APISERVER_TIMEOUT = 120.0  # for kube-apiserver to serve again after its manifest changed
@@ -165,28 +166,16 @@ def write_config(path: Path, change: ConfigChange, stamp: str) -> tuple[bool, st
 
 
 class PointerSteps:
-    """Mixin for MemberChangeRunbook: what points at the members besides etcd itself, i.e.
-    every kube-apiserver's --etcd-servers and the config file's endpoints."""
+    """What points at the members besides etcd itself: every kube-apiserver's --etcd-servers
+    and the config file's endpoints. `verify` is the runbook's verification, which the config
+    rewrite waits on; `config_dropped` the endpoints the config file no longer lists."""
 
-    connection: Connection
-    client: ClusterClient
-    shells: ShellPool
-    new_node: NodeConfig
-    new_name: str
-    old_name: str
-    run_stamp: str
-    config_dropped: tuple[str, ...] = ()  # endpoints the config file no longer lists
+    def __init__(self, change: MemberChange, verify: Callable[[], list[Check]]) -> None:
+        self.change = change
+        self.verify = verify
+        self.config_dropped: tuple[str, ...] = ()
 
-    def verify(self) -> list[Check]:
-        raise NotImplementedError  # the runbook's own
-
-    def _pointer_node(self, name: str) -> NodeConfig:
-        return self.connection.node(name)
-
-    def _old_node(self) -> NodeConfig | None:
-        raise NotImplementedError  # the runbook's own
-
-    def _with_pointers(
+    def with_pointers(
         self,
         steps: list[Step],
         old: MemberView | None,
@@ -194,19 +183,20 @@ class PointerSteps:
         members: tuple[Member, ...],
     ) -> tuple[list[Step], list[str]]:
         """The apiserver steps around the member change, and the config rewrite last."""
+        change = self.change
         gone = {old.member_id} if old is not None else set()
         mine = {ours.id} if ours is not None else set()
         survivors = [self.server_url(m) for m in members if m.id not in gone | mine]
         survivors = [url for url in survivors if url]
-        old_node = self._old_node() if self.old_name else None
+        old_node = change.old_node() if change.old_name else None
         notes: list[str] = []
         if old is not None:
-            drop, more = self.apiserver_steps("drop", survivors, skip=self.new_node)
-            at = next((i for i, s in enumerate(steps) if s.id == "remove"), len(steps))
+            drop, more = self.apiserver_steps("drop", survivors, skip=change.new_node)
+            at = next((i for i, s in enumerate(steps) if s.kind == MemberKind.REMOVE), len(steps))
             steps[at:at] = drop
             notes += more
         add, more = self.apiserver_steps(
-            "add", [*survivors, self.new_node.client_urls[0]], skip=old_node
+            "add", [*survivors, change.new_node.client_urls[0]], skip=old_node
         )
         steps += add
         notes += more
@@ -223,7 +213,7 @@ class PointerSteps:
         URL check; "" for an unstarted member. A member advertising a URL that fails the check
         and is not in the config stops the run: nothing of it is written anywhere."""
         node = next(
-            (n for n in self.connection.nodes
+            (n for n in self.change.connection.nodes
              if n.client_urls and (n.member_name == member.name
                                    or set(n.peer_urls) & set(member.peer_urls))),
             None,
@@ -243,97 +233,106 @@ class PointerSteps:
         return url
 
     def apiserver_steps(
-        self, phase: str, servers: list[str], skip: NodeConfig | None
+        self, phase: Literal["drop", "add"], servers: list[str], skip: NodeConfig | None
     ) -> tuple[list[Step], list[str]]:
         """For every `apiserver = true` node but `skip`: a step setting --etcd-servers to
         `servers`, or a note when its profile has no apiserver_etcd_servers command."""
+        change = self.change
+        connection = change.connection
         steps: list[Step] = []
         notes: list[str] = []
         listed = ",".join(servers)
-        for node in self.connection.nodes:
+        for node in connection.nodes:
             if not node.apiserver or (skip is not None and node.name == skip.name):
                 continue
-            if not self.connection.has_profile_command(node, "apiserver_etcd_servers"):
+            if not connection.has_profile_command(node, "apiserver_etcd_servers"):
                 notes.append(
                     f"{node.name}: set kube-apiserver's --etcd-servers={listed} by hand "
                     f"{'before the removal' if phase == 'drop' else 'after the promotion'} "
                     f"(profile {node.profile!r} has no apiserver_etcd_servers command)"
                 )
                 continue
-            backup_dir = self.connection.profile_var(node, "apiserver_backup_dir")
+            backup_dir = connection.profile_var(node, "apiserver_backup_dir")
             extra = {
                 "servers": listed,
                 "servers_sed": servers_sed(servers),
-                "stamp": self.run_stamp,
-                "apiserver_backup": f"{backup_dir}/kube-apiserver.yaml.etcdtui-{self.run_stamp}",
+                "stamp": change.run_stamp,
+                "apiserver_backup": f"{backup_dir}/kube-apiserver.yaml.etcdtui-{change.run_stamp}",
             }
-            command = self.connection.profile_command(node, "apiserver_etcd_servers", extra)
+            command = connection.profile_command(node, "apiserver_etcd_servers", extra)
             why = (
-                f"kube-apiserver stops using {self.old_name} before it is removed"
+                f"kube-apiserver stops using {change.old_name} before it is removed"
                 if phase == "drop"
-                else f"kube-apiserver uses {self.new_name} too, now that it votes"
+                else f"kube-apiserver uses {change.new_name} too, now that it votes"
             )
             steps.append(
-                Step(f"apiserver-{phase}-{node.name}", "apiserver_servers", node.name, command,
-                     why, destructive=True,
-                     args=(("node", node.name), ("phase", phase), ("servers", listed)))
+                Step(f"apiserver-{phase}-{node.name}", MemberKind.APISERVER_SERVERS, node.name,
+                     command, why, destructive=True,
+                     args=ApiserverArgs(node.name, phase, tuple(servers)))
             )  # fmt: skip
         return steps, notes
 
     def config_step(self, drop: tuple[str, ...], old_node: NodeConfig | None) -> Step | None:
         """The config file rewrite, the last step; None when the connection came from flags."""
-        source = self.connection.source
+        change = self.change
+        source = change.connection.source
         if not source or source == "flags" or not Path(source).is_file():
             return None
-        add = self.new_node.client_urls[0]
-        change = f"endpoints {' '.join('-' + u for u in drop)} +{add}".replace("  ", " ")
+        add = change.new_node.client_urls[0]
+        edit = f"endpoints {' '.join('-' + u for u in drop)} +{add}".replace("  ", " ")
         old = f"; {old_node.name}: no member" if old_node and old_node.member else ""
         return Step(
-            "config", "config", source,
-            f"edit {source}: {change}; {self.new_node.name}: member = \"{self.new_name}\"{old}",
-            f"writes {source} (backup {source}.etcdtui-{self.run_stamp}.bak) once the "
+            "config", MemberKind.CONFIG, source,
+            f"edit {source}: {edit}; {change.new_node.name}: member = \"{change.new_name}\"{old}",
+            f"writes {source} (backup {source}.etcdtui-{change.run_stamp}.bak) once the "
             "verification's checks pass",
             destructive=False,
-            args=(("drop", ",".join(drop)), ("old_node", old_node.name if old_node else "")),
+            args=ConfigArgs(drop, old_node.name if old_node else ""),
         )  # fmt: skip
 
-    def _do_apiserver_servers(self, step: Step, output: Output) -> tuple[bool, str]:
-        node = self._pointer_node(step.arg("node"))
-        if step.arg("phase") == "add":
-            url = self.new_node.client_urls[0]
-            voting = [m for m in self.client.read(metrics=False).voting_members if m.healthy]
+    def set_servers(self, step: Step, output: Output) -> tuple[bool, str]:
+        """The apiserver step: --etcd-servers set on one node, done once it serves again."""
+        change = self.change
+        args = step.params(ApiserverArgs)
+        node = change.connection.node(args.node)
+        if args.phase == "add":
+            url = change.new_node.client_urls[0]
+            voting = [m for m in change.client.read(metrics=False).voting_members if m.healthy]
             if not any(url in (m.member.client_urls if m.member else ()) for m in voting):
-                return False, f"{self.new_name} is not a healthy voting member: not adding {url}"
+                return False, f"{change.new_name} is not a healthy voting member: not adding {url}"
         try:
-            result = self.shells.shell(node.name).run(step.command, timeout=90, sudo=node.sudo)
+            result = change.shells.shell(node.name).run(step.command, timeout=90, sudo=node.sudo)
         except EtcdtuiError as exc:
-            if node.member_name == self.old_name:  # the failed node itself may be down
+            if node.member_name == change.old_name:  # the failed node itself may be down
                 return True, f"{node.name} does not answer over SSH ({exc}): skipped"
             raise
         if not result.ok:
             text = (result.stdout + result.stderr).strip() or f"exit code {result.exit_code}"
             return False, f"setting --etcd-servers failed: {text}"
         # The kubelet restarts kube-apiserver on the changed manifest: done once it serves.
-        (ready,) = wait_apiservers(self.connection, self.shells, [node], APISERVER_TIMEOUT)
+        (ready,) = wait_apiservers(change.connection, change.shells, [node], APISERVER_TIMEOUT)
         output(f"{ready.name}: {ready.reason}")
         if ready.failed:
             return False, f"{node.name}: --etcd-servers set, but {ready.name}: {ready.reason}"
-        return True, f"{node.name}: --etcd-servers={step.arg('servers')}"
+        return True, f"{node.name}: --etcd-servers={','.join(args.servers)}"
 
-    def _do_config(self, step: Step, output: Output) -> tuple[bool, str]:
+    def rewrite_config(self, step: Step, output: Output) -> tuple[bool, str]:
+        """The config step: the file rewritten once the verification passes."""
         failed = [c for c in self.verify() if c.failed]
         if failed:
             reasons = "; ".join(f"{c.name}: {c.reason}" for c in failed)
             return False, f"{step.target} not written: the verification fails: {reasons}"
-        change = ConfigChange(
-            cluster=self.connection.cluster,
-            drop=tuple(u for u in step.arg("drop").split(",") if u),
-            add=self.new_node.client_urls[0],
-            new_node=self.new_node.name,
-            new_member=self.new_name,
-            old_node=step.arg("old_node"),
+        args = step.params(ConfigArgs)
+        change = self.change
+        edit = ConfigChange(
+            cluster=change.connection.cluster,
+            drop=args.drop,
+            add=change.new_node.client_urls[0],
+            new_node=change.new_node.name,
+            new_member=change.new_name,
+            old_node=args.old_node,
         )
-        ok, text = write_config(Path(step.target), change, self.run_stamp)
+        ok, text = write_config(Path(step.target), edit, change.run_stamp)
         if ok:
-            self.config_dropped = change.drop  # the verify after this step knows
+            self.config_dropped = edit.drop  # the verify after this step knows
         return ok, text

@@ -14,8 +14,10 @@ from etcdtui.config import NodeConfig
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Check, Step, Verdict
 from etcdtui.runbooks.engine import Output
-from etcdtui.runbooks.membership.handlers import MemberSteps, Outcome, initial_cluster, output_tail
+from etcdtui.runbooks.membership.change import MemberChange, output_tail
+from etcdtui.runbooks.membership.env_file import initial_cluster
 from etcdtui.runbooks.membership.manifest import FILE_FLAGS, manifest_flags, new_member_manifest
+from etcdtui.runbooks.membership.steps import Outcome
 
 _NO_PKI = (
     "missing {}: run kubeadm join --control-plane on the new node (or create its etcd "
@@ -23,18 +25,23 @@ _NO_PKI = (
 )
 
 
-class StaticPodSteps(MemberSteps):
-    """MemberSteps whose "env" step writes an etcd.yaml on static-pod nodes."""
+class StaticPodSteps:
+    """The new member's etcd.yaml on a kubeadm node: made from a survivor's, checked in
+    preflight, written by the "env" step in place of an env file."""
 
-    def static_pod(self, node: NodeConfig) -> tuple[str, str] | None:
+    def __init__(self, change: MemberChange) -> None:
+        self.change = change
+
+    def paths(self, node: NodeConfig) -> tuple[str, str] | None:
         """(manifest, stash) for a kubeadm node, None for other profiles."""
-        manifest = self.connection.profile_var(node, "manifest")
-        stash = self.connection.profile_var(node, "manifest_stash")
+        connection = self.change.connection
+        manifest = connection.profile_var(node, "manifest")
+        stash = connection.profile_var(node, "manifest_stash")
         return (manifest, stash) if node.profile == "static-pod" and manifest and stash else None
 
     def template_manifest(self) -> tuple[str, str]:
         """(text, "node:path") of a running member's etcd.yaml, read over SSH."""
-        found = self.survivor_file(lambda node: (self.static_pod(node) or ("",))[0], "etcd")
+        found = self.change.survivor_file(lambda node: (self.paths(node) or ("",))[0], "etcd")
         if found is not None:
             return found[1], found[0]
         raise EtcdtuiError(
@@ -44,41 +51,43 @@ class StaticPodSteps(MemberSteps):
 
     def new_manifest(self) -> tuple[str, str]:
         """(the new member's etcd.yaml, where its template came from)."""
-        node = self.new_node
+        change = self.change
+        node = change.new_node
         text, origin = self.template_manifest()
         peers = ",".join(node.peer_urls)
         listen = [u for u in (node.local_client_url, *node.client_urls) if u]
         replace = {
-            "name": self.new_name,
+            "name": change.new_name,
             "advertise-client-urls": ",".join(node.client_urls),
             "listen-client-urls": ",".join(dict.fromkeys(listen)),
             "listen-peer-urls": peers,
             "initial-advertise-peer-urls": peers,
-            "initial-cluster": initial_cluster(self._members(), self.new_name, node.peer_urls),
+            "initial-cluster": initial_cluster(change.members(), change.new_name, node.peer_urls),
             "initial-cluster-state": "existing",
         }
         return new_member_manifest(text, origin, replace, node.data_dir), origin
 
     def missing_pki(self, manifest: str, origin: str) -> list[str]:
         """The certificate and key files `manifest` names that the new node lacks."""
+        node = self.change.new_node
         flags = manifest_flags(manifest, origin)
         files = list(dict.fromkeys(flags[f] for f in FILE_FLAGS if flags.get(f)))
         if not files:
             return []
         q = shlex.quote
         check = " ; ".join(f"test -e {q(f)} || printf '%s\\n' {q(f)}" for f in files)
-        result = self._sh(self.new_node, check + " ; true", timeout=15)
+        result = self.change.sh(node, check + " ; true", timeout=15)
         if not result.ok:
-            raise EtcdtuiError(f"checking {self.new_node.name}: {output_tail(result)}")
+            raise EtcdtuiError(f"checking {node.name}: {output_tail(result)}")
         return [line for line in result.stdout.splitlines() if line]
 
-    def static_pod_checks(self, paths: tuple[str, str]) -> list[Check]:
+    def checks(self, paths: tuple[str, str]) -> list[Check]:
         """Preflight for a kubeadm node: no etcd manifest there yet, and the etcd
         certificates the new manifest will name."""
-        node = self.new_node
+        node = self.change.new_node
         checks = []
         try:
-            present = self._sh(node, f"test -e {shlex.quote(paths[0])}", timeout=15).ok
+            present = self.change.sh(node, f"test -e {shlex.quote(paths[0])}", timeout=15).ok
         except EtcdtuiError as exc:
             return [Check(f"{node.name} reachable over SSH", Verdict.FAIL, str(exc))]
         checks.append(
@@ -100,8 +109,13 @@ class StaticPodSteps(MemberSteps):
             return [*checks, Check(name, Verdict.FAIL, _NO_PKI.format(", ".join(missing)))]
         return [*checks, Check(name, Verdict.PASS, f"every file {origin} names exists there")]
 
-    def _do_manifest(self, paths: tuple[str, str], output: Output) -> Outcome:
-        node = self.new_node
+    def write_manifest(self, step: Step, output: Output) -> Outcome:
+        """The "env" step on a kubeadm node: the new etcd.yaml, written to the stash the
+        profile's start moves into the manifests folder."""
+        change = self.change
+        node = change.new_node
+        paths = self.paths(node)
+        assert paths is not None, "the env step writes a manifest on static-pod nodes only"
         manifest, stash = paths
         new, origin = self.new_manifest()
         missing = self.missing_pki(new, origin)
@@ -109,12 +123,12 @@ class StaticPodSteps(MemberSteps):
             return False, _NO_PKI.format(", ".join(missing))
         q = shlex.quote
         # A stash left by an earlier attempt is kept aside, never overwritten.
-        kept = q(f"{stash}.etcdtui-{self.run_stamp}.bak")
+        kept = q(f"{stash}.etcdtui-{change.run_stamp}.bak")
         raw = (
             f"{{ [ ! -e {q(stash)} ] || mv {q(stash)} {kept}; }} && umask 077 && "
             f"cat > {q(stash + '.part')} && mv {q(stash + '.part')} {q(stash)}"
         )
-        result = self.shells.shell(node.name).run(
+        result = change.shells.shell(node.name).run(
             raw, timeout=30, sudo=node.sudo, stdin=new.encode()
         )
         if not result.ok:
@@ -125,9 +139,3 @@ class StaticPodSteps(MemberSteps):
             f"wrote {stash} from {origin} (--initial-cluster-state=existing); "
             f"the start moves it to {manifest}"
         )
-
-    def _do_env(self, step: Step, output: Output) -> Outcome:
-        paths = self.static_pod(self.new_node)
-        if paths is None:
-            return super()._do_env(step, output)
-        return self._do_manifest(paths, output)

@@ -7,13 +7,27 @@ removes it, after checking that it really never started and that the rest keep q
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
+
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import ClusterView, MemberView
-from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
+from etcdtui.models.runbook import Check, Plan, Step, StepArgs, StepResult, Verdict
 from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.lock import RunLock, with_lock
+
+
+class StuckKind(StrEnum):
+    """The one kind of step this runbook has."""
+
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True)
+class RemoveAtArgs(StepArgs):
+    endpoint: str  # the leader's client URL, where the removal is sent
 
 
 def _unstarted(view: ClusterView, member_id: int) -> MemberView | None:
@@ -34,6 +48,7 @@ class StuckMemberRemoval:
         self.client = client
         self.member_id = member_id
         self.run_lock = RunLock(connection, client, self.name)
+        self.handlers = {StuckKind.REMOVE: self._remove}
 
     def cluster_lock(self) -> RunLock:
         return self.run_lock
@@ -67,11 +82,11 @@ class StuckMemberRemoval:
         steps = []
         if leader is not None:
             steps.append(Step(
-                "remove", "remove", leader.name,
+                "remove", StuckKind.REMOVE, leader.name,
                 f"POST {leader.endpoint}/v3/cluster/member/remove {{\"ID\": {self.member_id}}}"
                 f"  # etcdctl member remove {hex_id}",
                 "it counts toward quorum but serves no one", destructive=True,
-                args=(("endpoint", leader.endpoint),),
+                args=RemoveAtArgs(leader.endpoint),
             ))  # fmt: skip
         else:
             checks.append(Check("leader", Verdict.FAIL, "no leader: a removal would not commit"))
@@ -81,7 +96,10 @@ class StuckMemberRemoval:
         return with_lock(plan, self.run_lock)
 
     def run_step(self, step: Step, output: Output) -> StepResult:
-        endpoint = dict(step.args)["endpoint"]
+        return self.handlers[StuckKind(step.kind)](step, output)
+
+    def _remove(self, step: Step, output: Output) -> StepResult:
+        endpoint = step.params(RemoveAtArgs).endpoint
         try:
             self.client.client(endpoint).member_remove(self.member_id)
         except EtcdtuiError as exc:

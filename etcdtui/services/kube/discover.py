@@ -15,7 +15,7 @@ import re
 import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -130,42 +130,10 @@ def discover(
         raise UsageError("--ssh: give at least one host")
     targets = {host: target_of(host) for host in hosts}  # bad input refused before any SSH
 
-    def read(host: str) -> tuple[NodeFacts, bool]:
-        shell = open_shell(host, targets[host])
-        try:
-            uid = shell.run("id -u", timeout=15)
-            if not uid.ok:
-                raise SshError(f"id -u failed: {uid.stderr.strip()[:200]}", node=host)
-            sudo = uid.stdout.strip() != "0"  # kubeadm's manifests and keys are root's (0600)
-            return inspect_node(shell, sudo=sudo), sudo
-        except EtcdtuiError as exc:  # this host is reported; the others still count
-            return NodeFacts(host, error=str(exc)), False
-        finally:
-            shell.close()
-
     say(f"reading {len(hosts)} node(s) over SSH: {', '.join(hosts)}")
-    with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
-        results = list(pool.map(read, hosts))
-    taken: set[str] = set()
-    nodes: dict[str, Any] = {}
-    facts: list[NodeFacts] = []
-    warnings: list[str] = []
-    hosts_of: dict[str, str] = {}  # node name -> the host as given
-    addresses: dict[str, str] = {}  # node name -> its SSH host
-    for host, (fact, sudo) in zip(hosts, results, strict=True):
-        target = targets[host]
-        name = node_name(target.host, fact.etcd, taken)
-        fact = NodeFacts(name, fact.etcd, fact.apiserver, fact.error, fact.notes)
-        facts.append(fact)
-        hosts_of[name], addresses[name] = host, target.host
-        if fact.error:
-            warnings.append(f"{host}: {fact.error}")
-        warnings.extend(f"{host}: {note}" for note in fact.notes)
-        nodes[name] = _node_table(target, fact.etcd, fact, sudo)
-        if fact.etcd is not None and not fact.etcd.data_dir.startswith("/"):
-            # etcd's default data dir is relative to its working directory: never guess.
-            del nodes[name]["data_dir"]
-            warnings.append(f"{host}: data dir {fact.etcd.data_dir!r} is relative: set data_dir")
+    read = _read_hosts(hosts, targets, open_shell)
+    facts, nodes, warnings = read.facts, read.nodes, read.warnings
+    hosts_of, addresses = read.hosts_of, read.addresses
     members = [f for f in facts if f.etcd is not None]
     settings = [f.etcd for f in facts if f.etcd is not None]
     endpoints = [url for etcd in settings for url in etcd.advertise_client_urls[:1]]
@@ -202,6 +170,59 @@ def discover(
     cluster["timeout"] = timeout
     cluster["nodes"] = nodes
     return Discovery(cluster, tuple(facts), tuple(warnings), copies, copy_from)
+
+
+@dataclass
+class _Read:
+    """What reading the hosts found, per node name."""
+
+    facts: list[NodeFacts] = field(default_factory=list)
+    nodes: dict[str, Any] = field(default_factory=dict)  # name -> its [nodes] table
+    warnings: list[str] = field(default_factory=list)
+    hosts_of: dict[str, str] = field(default_factory=dict)  # name -> the host as given
+    addresses: dict[str, str] = field(default_factory=dict)  # name -> its SSH host
+
+
+def _read_host(host: str, target: SshTarget, open_shell: ShellFactory) -> tuple[NodeFacts, bool]:
+    """One host's facts, and whether reading them needs sudo; an error is a fact too."""
+    shell = open_shell(host, target)
+    try:
+        uid = shell.run("id -u", timeout=15)
+        if not uid.ok:
+            raise SshError(f"id -u failed: {uid.stderr.strip()[:200]}", node=host)
+        sudo = uid.stdout.strip() != "0"  # kubeadm's manifests and keys are root's (0600)
+        return inspect_node(shell, sudo=sudo), sudo
+    except EtcdtuiError as exc:  # this host is reported; the others still count
+        return NodeFacts(host, error=str(exc)), False
+    finally:
+        shell.close()
+
+
+def _read_hosts(
+    hosts: Sequence[str], targets: dict[str, SshTarget], open_shell: ShellFactory
+) -> _Read:
+    """Every host read in parallel, each named and turned into its [nodes] table."""
+    with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
+        results = list(pool.map(lambda h: _read_host(h, targets[h], open_shell), hosts))
+    taken: set[str] = set()
+    found = _Read()
+    for host, (fact, sudo) in zip(hosts, results, strict=True):
+        target = targets[host]
+        name = node_name(target.host, fact.etcd, taken)
+        fact = NodeFacts(name, fact.etcd, fact.apiserver, fact.error, fact.notes)
+        found.facts.append(fact)
+        found.hosts_of[name], found.addresses[name] = host, target.host
+        if fact.error:
+            found.warnings.append(f"{host}: {fact.error}")
+        found.warnings.extend(f"{host}: {note}" for note in fact.notes)
+        found.nodes[name] = _node_table(target, fact.etcd, fact, sudo)
+        if fact.etcd is not None and not fact.etcd.data_dir.startswith("/"):
+            # etcd's default data dir is relative to its working directory: never guess.
+            del found.nodes[name]["data_dir"]
+            found.warnings.append(
+                f"{host}: data dir {fact.etcd.data_dir!r} is relative: set data_dir"
+            )
+    return found
 
 
 def _plan_copies(cluster: dict[str, Any], folder: Path, name: str) -> tuple[tuple[str, str], ...]:

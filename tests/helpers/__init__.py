@@ -1,0 +1,1 @@
+"""Helpers the tests share: labs, sshd, terminals, certificates. No test module imports another."""
