@@ -64,12 +64,17 @@ class Step:
 
 
 def encode_args(args: StepArgs) -> dict[str, str]:
-    """Typed step arguments as text: numbers as written, tuples of strings comma-joined."""
+    """Typed step arguments as text: numbers as written, tuples of strings comma-joined
+    (ValueError for an item that is empty or holds a comma: it would not read back)."""
     encoded: dict[str, str] = {}
     for item in fields(args):  # type: ignore[arg-type]
         value = getattr(args, item.name)
         if isinstance(value, tuple):
-            encoded[item.name] = ",".join(str(v) for v in value)
+            items = [str(v) for v in value]
+            if any(not v or "," in v for v in items):
+                # The text form joins with commas: such an item would not come back intact.
+                raise ValueError(f"{item.name}: an empty item or one with a comma: {items!r}")
+            encoded[item.name] = ",".join(items)
         elif isinstance(value, bool):
             encoded[item.name] = "1" if value else ""
         else:

@@ -1,7 +1,7 @@
 """The restore's steps: each with the exact command it runs on its node (sudo included).
 
 A step carries in `args` the raw commands its handler needs, typed by its kind (kinds.py);
-the handlers (handlers.py, copy.py) look at what is already done on the node before acting, so
+the handlers (handlers.py, upload.py) look at what is already done on the node before acting, so
 a step run twice is harmless.
 """
 
