@@ -1,26 +1,46 @@
-"""`etcdtui discover`: log into kubeadm or systemd control-plane nodes over SSH and build the
-config's cluster from what runs there; shown, or written with --write."""
+"""`etcdtui discover`: log into control-plane nodes over SSH and build the config's cluster
+from what runs there; shown, or written with --write. `--inspect FILE...` reads local copies
+of a node's files with the same parsers instead, and shows what they say."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
 
-from etcdtui.cli.common import EXIT_FAILED, EXIT_OK, Subparsers, input_file, optional_file
+from etcdtui.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Subparsers,
+    input_file,
+    optional_file,
+    say,
+)
 from etcdtui.errors import UsageError
 from etcdtui.models.text import printable
 
 
 def register(subparsers: Subparsers) -> None:
-    """`discover --ssh HOST[,HOST...]`."""
+    """`discover --ssh HOST[,HOST...]` or `discover --inspect FILE...`."""
+    from etcdtui.services.kube.filekinds import FileKind
+
     discover = subparsers.add_parser(
         "discover", help="build a config cluster from kubeadm or systemd nodes, over SSH"
     )
-    discover.add_argument("--ssh", required=True, metavar="HOST[,HOST...]",
-                          help="control-plane nodes: [user@]host[:port] or ~/.ssh/config "
-                          "aliases")  # fmt: skip
+    source = discover.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ssh", metavar="HOST[,HOST...]",
+                        help="control-plane nodes: [user@]host[:port] or ~/.ssh/config "
+                        "aliases")  # fmt: skip
+    source.add_argument("--inspect", nargs="+", metavar="FILE",
+                        help="read these local files (manifests, units and their drop-ins, "
+                        "environment and etcd config files) as discovery would")  # fmt: skip
+    discover.add_argument("-w", "--write-out", choices=("table", "json"), default="table",
+                          help="with --inspect: how to show what was found")  # fmt: skip
+    discover.add_argument("--kind", choices=[str(k) for k in FileKind], default=None,
+                          help="with --inspect: read every file as this kind")  # fmt: skip
     discover.add_argument("--write", metavar="CLUSTER", default=None,
                           help="add the cluster to the config file under this name")  # fmt: skip
     discover.add_argument("--config", type=Path, default=None, metavar="FILE",
@@ -60,8 +80,36 @@ def _replace_confirmed(path: Path, name: str) -> bool:
     return True
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Parse local files as discovery would and print what they say; each failure is one
+    line naming its file (exit 2 for a single file, 1 if any of several failed)."""
+    from etcdtui.services.kube.filekinds import FileKind
+    from etcdtui.services.kube.localfiles import inspect_files, inspected_json, inspected_lines
+
+    if args.write or args.copy_certs:
+        raise UsageError("--inspect shows what files say: --write and --copy-certs need --ssh")
+    found = inspect_files(args.inspect, FileKind(args.kind) if args.kind else None)
+    good = [item for item in found if not item.error]
+    for item in found:
+        if item.error:
+            say(item.error)
+    if args.write_out == "json":
+        shapes = [inspected_json(item) for item in good]
+        if shapes:
+            text = json.dumps(shapes[0] if len(found) == 1 else shapes, indent=2)
+            print("\n".join(printable(line) for line in text.splitlines()))
+    else:
+        for i, item in enumerate(good):
+            print("\n" * bool(i) + "\n".join(printable(line) for line in inspected_lines(item)))
+    if len(good) == len(found):
+        return EXIT_OK
+    return EXIT_USAGE if len(found) == 1 else EXIT_FAILED
+
+
 def cmd_discover(args: argparse.Namespace) -> int:
     """Discover the cluster, print it as TOML, and with --write add it to the config."""
+    if args.inspect:
+        return cmd_inspect(args)
     from etcdtui.clients.ssh.shell import SshShell
     from etcdtui.config import NodeConfig, SshTarget, cluster_names, default_config_path
     from etcdtui.services.kube.discover import copy_certs, discover, parse_host, save_cluster

@@ -71,3 +71,22 @@ def test_systemd_unit_its_environment_file_and_flags_make_the_settings(
     assert etcd.client_cert_auth and etcd.peer_client_cert_auth
     assert etcd.cert_file == "/etc/etcd/pki/server.crt"
     assert str(env) in etcd.origin
+
+
+def test_rke2_layout_reads_the_pod_manifest_and_its_config_file_from_the_node(
+    tmp_path: Path,
+) -> None:
+    from etcdtui.services.kube.layouts import RKE2_MANIFESTS, find_layout
+
+    fixtures = Path(__file__).resolve().parents[1] / "data" / "discover" / "rke2"
+    manifests = tmp_path / RKE2_MANIFESTS.lstrip("/")
+    manifests.mkdir(parents=True)
+    (manifests / "etcd.yaml").write_text((fixtures / "etcd.yaml").read_text())
+    config = tmp_path / "var/lib/rancher/rke2/server/db/etcd/config"
+    config.parent.mkdir(parents=True)
+    config.write_text((fixtures / "config").read_text())
+    found = find_layout(LocalShell(), root=str(tmp_path))
+    assert found is not None and found.name == "rke2"
+    assert found.etcd.name == "rke2-cp-1-2f6c1d0e"
+    assert found.etcd.advertise_client_urls == ("https://10.0.0.31:2379",)
+    assert dict(found.vars)["manifest"] == f"{RKE2_MANIFESTS}/etcd.yaml"

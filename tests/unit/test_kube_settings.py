@@ -9,12 +9,8 @@ from __future__ import annotations
 import pytest
 
 from etcdtui.errors import EtcdtuiError
-from etcdtui.services.kube.settings import (
-    KubeConfigError,
-    parse_apiserver_manifest,
-    parse_etcd_manifest,
-    parse_flags,
-)
+from etcdtui.services.kube.pods import parse_apiserver_manifest, parse_etcd_manifest
+from etcdtui.services.kube.settings import KubeConfigError, parse_flags
 from etcdtui.services.kube.systemd import (
     env_file_values,
     parse_systemd_etcd,
@@ -549,3 +545,44 @@ def test_no_unit_at_all_gives_etcd_defaults() -> None:
     assert s.data_dir == "default.etcd"
     assert s.listen_peer_urls == ("http://localhost:2380",)
     assert s.initial_cluster == "default=http://localhost:2380"
+
+
+def test_shell_script_finds_the_word_that_runs_etcd_not_a_path_naming_it() -> None:
+    from etcdtui.services.kube.commandline import invocation
+
+    script = "mkdir -p /var/lib/etcd && exec /usr/local/bin/etcd --name a 2>&1 | tee /var/log/etcd"
+    assert invocation("etcd", ["/bin/sh", "-c", script]) == ["--name", "a"]
+    assert invocation("etcd", ["sh", "-ec", "X=1 etcd --name=$N"], {"N": "b"}) == ["--name=b"]
+    assert invocation("etcd", ["/bin/sh", "-c", "echo etcd"]) is None
+
+
+def test_config_file_wins_over_flags_and_environment() -> None:
+    from etcdtui.services.kube.settings import Sources, resolve
+
+    sources = Sources(
+        flags={"name": "flag", "config-file": "/c"}, env={"name": "env"}, config={"name": "file"}
+    )
+    settings = resolve("systemd", "x", sources)
+    assert settings.name == "file"
+    assert "etcd ignores these flags beside its config file: name" in settings.warnings
+    assert resolve("systemd", "x", Sources(flags={"name": "flag"}, env={"name": "env"})).name == (
+        "flag"
+    )
+
+
+def test_specifiers_beyond_the_unit_name_are_filled_or_kept_with_a_warning() -> None:
+    unit = (
+        "# /etc/systemd/system/etcd@db-1.service\n[Service]\n"
+        "Environment=ETCD_NAME=%i-%m ETCD_DATA_DIR=/var/lib/%p/%I-%%\n"
+        "ExecStart=/usr/bin/etcd --listen-client-urls=http://%b:2379\n"
+    )
+    s = parse_systemd_etcd("etcd@db-1.service", unit=unit, node={"m": "0123abcd"})
+    assert s.name == "db-1-0123abcd"
+    assert s.data_dir == "/var/lib/etcd/db/1-%"
+    assert s.listen_client_urls == ("http://%b:2379",)
+    assert any("%b" in w for w in s.warnings)
+
+
+def test_apiserver_underscore_flags_are_read_as_dashes() -> None:
+    text = APISERVER_YAML.replace("--etcd-servers=", "--etcd_servers=")
+    assert parse_apiserver_manifest(text, "a").etcd_servers == ("https://127.0.0.1:2379",)

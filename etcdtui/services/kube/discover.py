@@ -15,7 +15,7 @@ import re
 import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,10 @@ def _node_table(
         }
     else:
         table["profile"] = "static-pod" if facts.apiserver else "systemd"
+    if facts.layout == "k3s":
+        table["profile"] = "systemd"  # k3s's own service runs its etcd
+    if facts.vars:
+        table["vars"] = dict(facts.vars)
     table["sudo"] = sudo
     if facts.apiserver is not None:
         table["apiserver"] = True
@@ -209,7 +213,7 @@ def _read_hosts(
     for host, (fact, sudo) in zip(hosts, results, strict=True):
         target = targets[host]
         name = node_name(target.host, fact.etcd, taken)
-        fact = NodeFacts(name, fact.etcd, fact.apiserver, fact.error, fact.notes)
+        fact = replace(fact, node=name)
         found.facts.append(fact)
         found.hosts_of[name], found.addresses[name] = host, target.host
         if fact.error:

@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from etcdtui.clients.shell import NodeShell
 from etcdtui.errors import EtcdtuiError
+from etcdtui.services.kube.layouts import find_layout, node_reader
+from etcdtui.services.kube.pods import parse_apiserver_manifest, parse_etcd_manifest
 from etcdtui.services.kube.remote import RemoteFile, read_files
-from etcdtui.services.kube.settings import (
-    ApiserverSettings,
-    EtcdSettings,
-    KubeConfigError,
-    parse_apiserver_manifest,
-    parse_etcd_manifest,
-)
+from etcdtui.services.kube.settings import ApiserverSettings, EtcdSettings, KubeConfigError
 from etcdtui.services.kube.systemd import (
     env_file_values,
     parse_systemd_etcd,
@@ -45,6 +41,8 @@ class NodeFacts:
     apiserver: ApiserverSettings | None = None
     error: str = ""
     notes: tuple[str, ...] = ()
+    layout: str = ""  # kubeadm, systemd, rke2, k3s, ...: where the settings were found
+    vars: tuple[tuple[str, str], ...] = ()  # profile variables the layout needs
 
 
 def _parsed(parse: Callable[[str, str], T], text: str, origin: str) -> T:
@@ -95,14 +93,25 @@ def inspect_node(
         if manifest.exists:
             if manifest.error:
                 return NodeFacts(shell.node, error=f"{etcd_path}: {manifest.error}")
-            etcd = _parsed(parse_etcd_manifest, manifest.text, etcd_path)
-            return NodeFacts(shell.node, etcd, apiserver, notes=tuple(notes))
+            read = node_reader(shell, sudo, timeout)
+            etcd = _parsed(lambda t, o: parse_etcd_manifest(t, o, read), manifest.text, etcd_path)
+            return NodeFacts(shell.node, etcd, apiserver, notes=tuple(notes), layout="kubeadm")
         etcd_systemd = _systemd(shell, files, sudo, timeout)
+        if etcd_systemd is None:
+            other = find_layout(shell, sudo=sudo, timeout=timeout)
+            if other is not None:
+                notes += [f"etcd found as laid out by {other.name}", *other.notes]
+                found = other.apiserver or apiserver
+                facts = NodeFacts(shell.node, other.etcd, found, notes=tuple(notes))
+                return replace(facts, layout=other.name, vars=other.vars)
     except KubeConfigError as exc:
         return NodeFacts(shell.node, apiserver=apiserver, error=str(exc))
     if etcd_systemd is None:
-        notes.append(f"no etcd here: no {etcd_path}, no etcd.service, nothing set in {DEFAULT_ENV}")
-    return NodeFacts(shell.node, etcd_systemd, apiserver, notes=tuple(notes))
+        notes.append(
+            f"no etcd here: no {etcd_path}, no etcd.service, nothing set in {DEFAULT_ENV}, "
+            "no RKE2, k3s or kubelet staticPodPath manifest"
+        )
+    return NodeFacts(shell.node, etcd_systemd, apiserver, notes=tuple(notes), layout="systemd")
 
 
 def _systemd(

@@ -1,22 +1,17 @@
-"""What a control-plane node says about its etcd and kube-apiserver, read from its files.
+"""What a control-plane node says about its etcd and kube-apiserver: the settings themselves,
+and how etcd resolves them from its flags, ETCD_* variables, config file and defaults.
 
-Static pods (kubeadm's /etc/kubernetes/manifests) are parsed here, and what systemd units and
-static pods share (flags, etcd's defaults, the settings themselves); the systemd side is in
-`systemd`. Both work from text the caller has already read: no I/O, so every rule can be tested
+Static pods are read in `pods`, systemd units in `systemd`, etcd's YAML config file in
+`configfile`, and the command lines of both (with their `sh -c` scripts) in `commandline`.
+None of them does I/O: they work from text the caller has read, so every rule can be tested
 with the exact bytes of a real node.
 """
 
 from __future__ import annotations
 
-import posixpath
-import re
-import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
-
-import yaml
 
 from etcdtui.errors import EtcdtuiError
 
@@ -35,6 +30,26 @@ ETCD_DEFAULTS: Mapping[str, str] = {
     "initial-cluster-state": "new",
     "initial-cluster-token": "etcd-cluster",
 }
+# The settings whose default is worth a warning: a member rarely runs with it on purpose.
+_WARN_DEFAULT = (
+    "name",
+    "data-dir",
+    "listen-client-urls",
+    "advertise-client-urls",
+    "listen-peer-urls",
+    "initial-advertise-peer-urls",
+)
+# Settings that name a file or folder: a static pod's are translated to the node's paths.
+PATH_SETTINGS = (
+    "data-dir",
+    "wal-dir",
+    "cert-file",
+    "key-file",
+    "trusted-ca-file",
+    "peer-cert-file",
+    "peer-key-file",
+    "peer-trusted-ca-file",
+)
 
 # Go's flag package lets a boolean stand alone, so `--client-cert-auth --data-dir=x` must not
 # swallow the next word as its value; any other flag written `--flag value` takes the next word.
@@ -47,7 +62,6 @@ _BOOL_FLAG_NAMES = """
     enable-bootstrap-token-auth enable-aggregator-routing version help
 """
 _BOOL_FLAGS = frozenset(_BOOL_FLAG_NAMES.split())
-_SHELLS = frozenset({"sh", "bash", "ash", "dash"})
 
 
 def is_loopback_host(host: str) -> bool:
@@ -79,7 +93,7 @@ class EtcdSettings:
     initial_cluster: str = ""
     initial_cluster_state: str = ""
     initial_cluster_token: str = ""
-    cert_file: str = ""
+    cert_file: str = ""  # certificate paths, like data_dir, are the node's
     key_file: str = ""
     trusted_ca_file: str = ""
     client_cert_auth: bool = False
@@ -88,8 +102,11 @@ class EtcdSettings:
     peer_trusted_ca_file: str = ""
     peer_client_cert_auth: bool = False
     image: str = ""
-    # Every setting as given, keyed by flag name without dashes ({"data-dir": "/var/lib/etcd"}).
+    # Every setting as given, keyed by flag name without dashes ({"data-dir": "/var/lib/etcd"}),
+    # paths as etcd sees them (inside a static pod's container).
     flags: Mapping[str, str] = field(default_factory=dict)
+    # What the reader should know: defaults etcd falls back to, values that cannot be known.
+    warnings: tuple[str, ...] = ()
 
     @property
     def client_tls(self) -> bool:
@@ -124,10 +141,12 @@ class ApiserverSettings:
     image: str = ""
 
 
-def parse_flags(args: Sequence[str]) -> dict[str, str]:
+def parse_flags(args: Sequence[str], *, underscores: bool = False) -> dict[str, str]:
     """`--a=1 --b 2 --c` → {"a": "1", "b": "2", "c": "true"}; the last of a repeated flag wins.
 
-    Words that are not flags (and everything after a bare `--`) are skipped.
+    Words that are not flags (and everything after a bare `--`) are skipped. `underscores`
+    reads `--etcd_servers` as `--etcd-servers`, as Kubernetes' programs do (their flag sets
+    normalise `_` to `-`); etcd's Go flag package does not, so etcd's flags keep theirs.
     """
     flags: dict[str, str] = {}
     i = 0
@@ -139,6 +158,8 @@ def parse_flags(args: Sequence[str]) -> dict[str, str]:
         if not word.startswith("-") or word == "-":
             continue
         name, sep, value = word.lstrip("-").partition("=")
+        if underscores:
+            name = name.replace("_", "-")
         if not sep:
             if name not in _BOOL_FLAGS and i < len(args) and not args[i].startswith("-"):
                 value = args[i]
@@ -149,21 +170,91 @@ def parse_flags(args: Sequence[str]) -> dict[str, str]:
     return flags
 
 
+def env_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """ETCD_NAME=x → {"name": "x"}: etcd maps every flag to ETCD_ + upper case with `_`;
+    an empty value counts as unset."""
+    return {
+        k[len("ETCD_") :].lower().replace("_", "-"): v
+        for k, v in env.items()
+        if k.startswith("ETCD_") and v != ""
+    }
+
+
 def _bool(value: str) -> bool:
     # Go's strconv.ParseBool, which etcd uses for flags and ETCD_* variables alike.
     return value.strip().lower() in ("1", "t", "true")
 
 
-def _urls(value: str) -> tuple[str, ...]:
+def urls(value: str) -> tuple[str, ...]:
+    """A comma-separated URL list as a tuple, blanks dropped."""
     return tuple(u.strip() for u in value.split(",") if u.strip())
 
 
-def _etcd_settings(
-    source: str, origin: str, given: Mapping[str, str], data_dir: str = "", image: str = ""
+@dataclass(frozen=True)
+class Sources:
+    """Where etcd takes its settings from, before they are resolved."""
+
+    flags: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)  # ETCD_* already mapped to flag names
+    config: Mapping[str, str] | None = None  # the config file's settings, when it has one
+    config_path: str = ""
+
+
+def given_settings(sources: Sources) -> dict[str, str]:
+    """The settings etcd runs with, defaults aside.
+
+    With a config file (--config-file, else ETCD_CONFIG_FILE), etcd reads that file alone:
+    every other flag and ETCD_* variable is ignored. Without one, a flag wins over its
+    variable. etcd 3.4, 3.5 and 3.6 all do this (etcdmain/config.go's parse() calls
+    configFromFile *or* configFromCmdLine, and only the latter applies ETCD_* to flags not
+    set; the 3.4-3.6 configuration docs: "If a configuration file is provided, other command
+    line flags and environment variables will be ignored").
+    """
+    if sources.config is not None:
+        return dict(sources.config)
+    return {**sources.env, **sources.flags}
+
+
+def resolve(
+    source: str,
+    origin: str,
+    sources: Sources,
+    *,
+    node_path: Callable[[str], str] = lambda p: p,
+    image: str = "",
+    warnings: Sequence[str] = (),
 ) -> EtcdSettings:
+    """The settings as etcd resolves them; `node_path` turns a path etcd sees into the node's."""
+    given = given_settings(sources)
+    if sources.config is not None and sources.flags.keys() - {"config-file"}:
+        ignored = ", ".join(sorted(sources.flags.keys() - {"config-file"}))
+        warnings = [*warnings, f"etcd ignores these flags beside its config file: {ignored}"]
     merged = {**ETCD_DEFAULTS, **given}
+    notes = list(warnings)
+    for key in _WARN_DEFAULT:
+        if key not in given:
+            value = ETCD_DEFAULTS.get(key) or f"{merged['name']}.etcd (relative)"
+            notes.append(f"{key} is not set: etcd's default {value} applies")
+    if "initial-advertise-peer-urls" not in given and "listen-peer-urls" in given:
+        notes.append(
+            "the advertised peer URL is etcd's default, not what the member may advertise "
+            "(it was added with another): confirm with the member list"
+        )
+    return _settings(source, origin, given, merged, node_path, image, tuple(notes))
+
+
+def _settings(
+    source: str,
+    origin: str,
+    given: Mapping[str, str],
+    merged: Mapping[str, str],
+    node_path: Callable[[str], str],
+    image: str,
+    warnings: tuple[str, ...],
+) -> EtcdSettings:
     name = merged["name"]
-    peer_urls = _urls(merged["initial-advertise-peer-urls"])
+    peer_urls = urls(merged["initial-advertise-peer-urls"])
+    path = {key: node_path(merged[key]) if merged.get(key) else "" for key in PATH_SETTINGS}
     # etcd's defaults, computed as etcd computes them when nothing sets them: the data
     # directory "${name}.etcd" (relative to its working directory) and a one-member cluster.
     initial_cluster = merged.get("initial-cluster") or ",".join(f"{name}={u}" for u in peer_urls)
@@ -171,155 +262,23 @@ def _etcd_settings(
         source=source,
         origin=origin,
         name=name,
-        data_dir=data_dir or merged.get("data-dir") or f"{name}.etcd",
-        listen_client_urls=_urls(merged["listen-client-urls"]),
-        advertise_client_urls=_urls(merged["advertise-client-urls"]),
-        listen_peer_urls=_urls(merged["listen-peer-urls"]),
+        data_dir=path["data-dir"] or f"{name}.etcd",
+        listen_client_urls=urls(merged["listen-client-urls"]),
+        advertise_client_urls=urls(merged["advertise-client-urls"]),
+        listen_peer_urls=urls(merged["listen-peer-urls"]),
         initial_advertise_peer_urls=peer_urls,
         initial_cluster=initial_cluster,
         initial_cluster_state=merged["initial-cluster-state"],
         initial_cluster_token=merged["initial-cluster-token"],
-        cert_file=merged.get("cert-file", ""),
-        key_file=merged.get("key-file", ""),
-        trusted_ca_file=merged.get("trusted-ca-file", ""),
+        cert_file=path["cert-file"],
+        key_file=path["key-file"],
+        trusted_ca_file=path["trusted-ca-file"],
         client_cert_auth=_bool(merged.get("client-cert-auth", "false")),
-        peer_cert_file=merged.get("peer-cert-file", ""),
-        peer_key_file=merged.get("peer-key-file", ""),
-        peer_trusted_ca_file=merged.get("peer-trusted-ca-file", ""),
+        peer_cert_file=path["peer-cert-file"],
+        peer_key_file=path["peer-key-file"],
+        peer_trusted_ca_file=path["peer-trusted-ca-file"],
         peer_client_cert_auth=_bool(merged.get("peer-client-cert-auth", "false")),
         image=image,
         flags=dict(given),
-    )
-
-
-# --- static pods -------------------------------------------------------------------------------
-
-
-def _yaml_error(origin: str, exc: yaml.YAMLError) -> KubeConfigError:
-    mark = getattr(exc, "problem_mark", None)
-    where = f" (line {mark.line + 1})" if mark is not None else ""
-    return KubeConfigError(f"{origin}: not valid YAML{where}")
-
-
-def _load_pod(text: str, origin: str) -> dict[str, Any]:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(origin, exc) from exc
-    if not isinstance(doc, dict) or doc.get("kind") != "Pod":
-        kind = doc.get("kind") if isinstance(doc, dict) else None
-        what = f"kind {kind}" if kind else "no kind"
-        raise KubeConfigError(f"{origin}: not a Kubernetes Pod manifest ({what})")
-    return doc
-
-
-def _expand(words: list[str], env: Mapping[str, str]) -> list[str]:
-    # systemd's rules: a word that is exactly $VAR becomes the value split into words,
-    # ${VAR} is replaced in place as part of one word; unset variables are empty. Kept here,
-    # not in `systemd`, because _argv_after also expands the script of an `sh -c` ExecStart=.
-    out: list[str] = []
-    for word in words:
-        whole = re.fullmatch(r"\$(\w+)", word)
-        if whole:
-            value = env.get(whole[1], "")
-            try:
-                out.extend(shlex.split(value))
-            except ValueError:
-                out.extend(value.split())
-        else:
-            out.append(re.sub(r"\$\{(\w+)\}", lambda m: env.get(m[1], ""), word))
-    return out
-
-
-def _words(items: object) -> list[str]:
-    return [str(w) for w in items] if isinstance(items, list) else []
-
-
-def _argv_after(binary: str, words: list[str], env: Mapping[str, str] | None = None) -> list[str]:
-    """The arguments `binary` gets from a command line, seeing through `sh -c "... binary ..."`."""
-    if words and posixpath.basename(words[0]) in _SHELLS and "-c" in words[1:-1]:
-        script = words[words.index("-c") + 1]
-        try:
-            inner = shlex.split(script, comments=True)
-        except ValueError:
-            inner = script.split()
-        words = _expand(inner, env) if env is not None else inner
-    for i, word in enumerate(words):
-        if posixpath.basename(word) == binary:
-            return words[i + 1 :]
-    return words[1:]
-
-
-def _container(pod: dict[str, Any], binary: str, origin: str) -> tuple[dict[str, Any], list[str]]:
-    spec = pod.get("spec")
-    containers = spec.get("containers") if isinstance(spec, dict) else None
-    for c in containers if isinstance(containers, list) else []:
-        if not isinstance(c, dict):
-            continue
-        command = _words(c.get("command"))
-        named = c.get("name") == binary
-        if named or (command and posixpath.basename(command[0]) == binary):
-            args = (_argv_after(binary, command) if command else []) + _words(c.get("args"))
-            return c, args
-    raise KubeConfigError(f"{origin}: no {binary} container in this Pod")
-
-
-def _host_path(path: str, container: dict[str, Any], pod: dict[str, Any]) -> str:
-    """Translate a path inside the container to the node's, through a hostPath volume."""
-    if not path.startswith("/"):
-        return path
-    path = posixpath.normpath(path)
-    best: tuple[str, dict[str, Any]] | None = None
-    for mount in container.get("volumeMounts") or []:
-        if not isinstance(mount, dict) or not mount.get("mountPath"):
-            continue
-        mount_path = posixpath.normpath(str(mount["mountPath"]))
-        inside = path == mount_path or path.startswith(mount_path.rstrip("/") + "/")
-        if inside and (best is None or len(mount_path) > len(best[0])):
-            best = (mount_path, mount)
-    if best is None:
-        return path
-    mount_path, mount = best
-    spec = pod.get("spec") or {}
-    volume = next(
-        (
-            v
-            for v in spec.get("volumes") or []
-            if isinstance(v, dict) and v.get("name") == mount.get("name")
-        ),
-        None,
-    )
-    host_path = volume.get("hostPath") if volume else None
-    host = host_path.get("path") if isinstance(host_path, dict) else None
-    if not host:
-        # An emptyDir or a PersistentVolume has no fixed place on the node: keep what etcd sees.
-        return path
-    rest = path[len(mount_path) :].lstrip("/")
-    return posixpath.normpath(posixpath.join(str(host), str(mount.get("subPath") or ""), rest))
-
-
-def parse_etcd_manifest(text: str, origin: str) -> EtcdSettings:
-    """An etcd static pod manifest (kubeadm's etcd.yaml) → its settings, data dir on the host."""
-    pod = _load_pod(text, origin)
-    container, args = _container(pod, "etcd", origin)
-    flags = parse_flags(args)
-    data_dir = flags.get("data-dir", "")
-    host_dir = _host_path(data_dir, container, pod) if data_dir else ""
-    return _etcd_settings(
-        "static-pod", origin, flags, data_dir=host_dir, image=str(container.get("image") or "")
-    )
-
-
-def parse_apiserver_manifest(text: str, origin: str) -> ApiserverSettings:
-    """A kube-apiserver static pod manifest → the etcd servers and client certificate it uses."""
-    pod = _load_pod(text, origin)
-    container, args = _container(pod, "kube-apiserver", origin)
-    flags = parse_flags(args)
-    return ApiserverSettings(
-        origin=origin,
-        etcd_servers=_urls(flags.get("etcd-servers", "")),
-        etcd_cafile=flags.get("etcd-cafile", ""),
-        etcd_certfile=flags.get("etcd-certfile", ""),
-        etcd_keyfile=flags.get("etcd-keyfile", ""),
-        image=str(container.get("image") or ""),
+        warnings=warnings,
     )

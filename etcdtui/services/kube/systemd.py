@@ -14,16 +14,15 @@ import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-import yaml
-
+from etcdtui.services.kube.commandline import invocation, systemd_expand
+from etcdtui.services.kube.configfile import config_file_flags
 from etcdtui.services.kube.settings import (
     EtcdSettings,
     KubeConfigError,
-    _argv_after,
-    _etcd_settings,
-    _expand,
-    _yaml_error,
+    Sources,
+    env_settings,
     parse_flags,
+    resolve,
 )
 
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -89,17 +88,55 @@ class _Unit:
     environment: dict[str, str] = field(default_factory=dict)
     environment_files: list[str] = field(default_factory=list)
     exec_start: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
-def _specifiers(value: str, unit_name: str, hostname: str) -> str:
-    # systemd's %n, %N, %p and %H (Debian's unit says EnvironmentFile=-/etc/default/%p);
-    # any other specifier, or %H without a hostname, stays as written.
+def _unescape(text: str) -> str:
+    # systemd-escape undone: "-" is "/", "\xNN" a byte.
+    text = text.replace("-", "/")
+    return re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m[1], 16)), text)
+
+
+def _specifier_table(unit_name: str, node: Mapping[str, str]) -> dict[str, str]:
     stem = unit_name.rsplit(".", 1)[0]
-    table = {"n": unit_name, "N": stem, "p": stem.split("@", 1)[0], "H": hostname, "%": "%"}
-    return re.sub(r"%(.)", lambda m: table.get(m[1]) or m[0], value)
+    prefix, _, instance = stem.partition("@")
+    table = {
+        "n": unit_name,
+        "N": stem,
+        "p": prefix,
+        "P": _unescape(prefix),
+        "i": instance,
+        "I": _unescape(instance),
+        "f": "/" + _unescape(instance or prefix),
+        "j": prefix.rsplit("-", 1)[-1],
+        "J": _unescape(prefix.rsplit("-", 1)[-1]),
+        "t": "/run",  # a system unit's runtime directory
+        "%": "%",
+    }
+    # Known only from the node: %H hostname, %l its short form, %m machine id, %b boot id.
+    table |= {k: v for k, v in node.items() if v}
+    if node.get("H"):
+        table.setdefault("l", node["H"].split(".", 1)[0])
+    return table
 
 
-def _parse_unit(unit: str, origin: str, hostname: str = "") -> _Unit:
+def _specifiers(value: str, unit_name: str, node: Mapping[str, str], notes: list[str]) -> str:
+    # systemd's specifiers (Debian's unit says EnvironmentFile=-/etc/default/%p and
+    # Environment=ETCD_NAME=%H); one that cannot be known here stays as written, with a note.
+    table = _specifier_table(unit_name, node)
+
+    def fill(match: re.Match[str]) -> str:
+        if match[1] in table:
+            return table[match[1]]
+        note = f"specifier {match[0]} in {unit_name} is not known here: left as written"
+        if note not in notes:
+            notes.append(note)
+        return match[0]
+
+    return re.sub(r"%(.)", fill, value)
+
+
+def _parse_unit(unit: str, origin: str, node: Mapping[str, str] | None = None) -> _Unit:
     """The [Service] settings that matter, across every fragment `systemctl cat` prints."""
     parsed = _Unit()
     unit_name = "etcd.service"
@@ -125,7 +162,7 @@ def _parse_unit(unit: str, origin: str, hostname: str = "") -> _Unit:
         key, sep, value = line.partition("=")
         if section != "Service" or not sep:
             continue
-        key, value = key.strip(), _specifiers(value.strip(), unit_name, hostname)
+        key, value = key.strip(), _specifiers(value.strip(), unit_name, node or {}, parsed.warnings)
         if key == "Environment":
             if not value:
                 parsed.environment.clear()  # an empty assignment resets the list
@@ -162,7 +199,9 @@ def _exec_argv(parsed: _Unit, env: Mapping[str, str], origin: str) -> list[str]:
         raise KubeConfigError(f"{origin}: unbalanced quotes in ExecStart=") from None
     if "@" in flags and len(words) > 1:
         del words[1]  # `@/usr/bin/etcd name ...`: the second word is only argv[0]
-    return _argv_after("etcd", _expand(words, env), env)
+    words = systemd_expand(words, env)
+    found = invocation("etcd", words, env)
+    return words[1:] if found is None else found
 
 
 def _unit_env(parsed: _Unit | None, environment: Mapping[str, str] | None) -> dict[str, str]:
@@ -186,37 +225,6 @@ def unit_config_file(unit: str | None, environment: Mapping[str, str] | None = N
     return env.get("ETCD_CONFIG_FILE", "")
 
 
-def _config_file_flags(text: str, where: str) -> dict[str, str]:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(where, exc) from exc
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise KubeConfigError(f"{where}: not an etcd config file (expected key: value settings)")
-
-    def scalar(value: object) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, list):
-            return ",".join(str(v) for v in value)
-        return str(value)
-
-    flags: dict[str, str] = {}
-    for key, value in doc.items():
-        if key in ("client-transport-security", "peer-transport-security"):
-            if value is None:
-                continue
-            if not isinstance(value, dict):
-                raise KubeConfigError(f"{where}: {key} must hold cert-file, key-file, ...")
-            prefix = "peer-" if key.startswith("peer-") else ""
-            flags.update({prefix + str(k): scalar(v) for k, v in value.items() if v is not None})
-        elif value is not None and not isinstance(value, dict):
-            flags[str(key)] = scalar(value)
-    return flags
-
-
 def parse_systemd_etcd(
     origin: str,
     unit: str | None = None,
@@ -224,30 +232,28 @@ def parse_systemd_etcd(
     config_yaml: str | None = None,
     *,
     hostname: str = "",
+    node: Mapping[str, str] | None = None,
 ) -> EtcdSettings:
     """An etcd run by systemd → its settings, resolved the way etcd resolves them.
 
     `origin` names what was read (kept as given); `environment` is the merged content of the
     unit's environment files; `config_yaml` the text of the file `unit_config_file` names.
     Flags beat ETCD_* variables; a config file, when given, is all etcd reads (whether or not
-    the unit names it). `hostname` fills the unit's %H (Debian sets ETCD_NAME=%H).
+    the unit names it; see settings.given_settings). `hostname` fills the unit's %H (Debian
+    sets ETCD_NAME=%H); `node` the other specifiers known from the node (%m, %b).
     """
-    parsed = _parse_unit(unit, origin, hostname) if unit is not None else None
+    known = {**(node or {}), **({"H": hostname} if hostname else {})}
+    parsed = _parse_unit(unit, origin, known) if unit is not None else None
     if parsed is not None and not parsed.exec_start:
         raise KubeConfigError(f"{origin}: the unit has no ExecStart=, so etcd does not run from it")
     env = _unit_env(parsed, environment)
     cmdline = parse_flags(_exec_argv(parsed, env, origin)) if parsed is not None else {}
     config_path = cmdline.get("config-file") or env.get("ETCD_CONFIG_FILE", "")
+    config = None
     if config_yaml is not None:
-        # etcd ignores every other flag and ETCD_* variable once it has a config file.
-        flags = _config_file_flags(config_yaml, config_path or origin)
-        return _etcd_settings("systemd", origin, flags)
-    if config_path:
+        config = config_file_flags(config_yaml, config_path or origin)
+    elif config_path:
         raise KubeConfigError(f"{origin}: etcd reads {config_path}, whose content was not given")
-    # ETCD_NAME → name: etcd maps every flag to ETCD_ + upper-case with '_'; empty values are unset.
-    from_env = {
-        k[len("ETCD_") :].lower().replace("_", "-"): v
-        for k, v in env.items()
-        if k.startswith("ETCD_") and v != ""
-    }
-    return _etcd_settings("systemd", origin, {**from_env, **cmdline})
+    sources = Sources(cmdline, env_settings(env), config, config_path)
+    notes = parsed.warnings if parsed is not None else []
+    return resolve("systemd", origin, sources, warnings=notes)
