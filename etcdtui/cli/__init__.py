@@ -15,7 +15,18 @@ import sys
 from collections.abc import Sequence
 
 from etcdtui import __version__
-from etcdtui.cli import defrag, discover, kube, lab, members, restore, snapshot, status, tui
+from etcdtui.cli import (
+    defrag,
+    discover,
+    kube,
+    lab,
+    members,
+    restore,
+    snapshot,
+    status,
+    tui,
+    upgrade,
+)
 from etcdtui.cli.common import (
     EXIT_BROKEN_PIPE,
     EXIT_FAILED,
@@ -33,7 +44,7 @@ from etcdtui.errors import EtcdtuiError, UsageError
 __all__ = ["build_parser", "main", "run_runbook", "snapshot_key"]
 
 # In the order `etcdtui --help` lists them.
-COMMANDS = (status, kube, defrag, snapshot, restore, members, discover, lab)
+COMMANDS = (status, kube, defrag, snapshot, restore, members, upgrade, discover, lab)
 
 
 def build_parser() -> argparse.ArgumentParser:

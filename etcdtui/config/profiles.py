@@ -12,6 +12,40 @@ from etcdtui.errors import ConfigError
 
 # kube-apiserver serves again: its /readyz on the node (anonymous access to it is the default).
 READYZ = "curl -ksSf --max-time 3 https://127.0.0.1:{apiserver_port}/readyz"
+# The rolling upgrade (runbooks/upgrade): `upgrade` switches a stopped member to the new binary
+# (vars.upgrade_etcd) or image (vars.upgrade_image), keeping the old unit, env file or manifest
+# beside it (never in manifests/); `upgrade_rollback` puts the old one back; `upgrade_check`
+# prints the new binary's version; `upgrade_flags` prints the member's configuration, for the
+# flags check. The runbook checks upgrade_etcd and upgrade_image before any template uses them
+# (an absolute path, a well-formed image reference: no character sed or sh would read).
+PRE_UPGRADE = ".etcdtui-pre-upgrade"
+SYSTEMD_UPGRADE = {
+    "upgrade": "cp -p {unit_file} {unit_file}" + PRE_UPGRADE + " && "
+    'sed -i "s|^ExecStart=[^ ]*|ExecStart="{upgrade_etcd}"|" {unit_file} && '
+    "systemctl daemon-reload",
+    "upgrade_rollback": "cp -p {unit_file}"
+    + PRE_UPGRADE
+    + " {unit_file} && systemctl daemon-reload",
+    "upgrade_check": "{upgrade_etcd} --version",
+    "upgrade_flags": "systemctl cat {unit} && systemctl show -p Environment {unit}",
+}
+STATIC_POD_UPGRADE = {
+    # Run while the member is stopped: its manifest is then the stash, outside manifests/.
+    "upgrade": "cp -p {manifest_stash} {upgrade_backup} && "
+    'sed -i "s|^\\(\\s*image:\\s*\\)\\S*|\\1"{upgrade_image}"|" {manifest_stash} && '
+    "grep -qF {upgrade_image} {manifest_stash}",
+    "upgrade_rollback": "cp -p {upgrade_backup} {manifest_stash}",
+    "upgrade_flags": "cat {manifest}",
+}
+# The lab's service script reads the binary from lab.env, beside it.
+LAB_UPGRADE = {
+    "upgrade": 'cd "$(dirname {service})" && cp -p lab.env lab.env' + PRE_UPGRADE + " && "
+    "( grep -v '^LAB_ETCD_BIN=' lab.env" + PRE_UPGRADE + "; "
+    "printf 'LAB_ETCD_BIN=%s\\n' {upgrade_etcd} ) >lab.env",
+    "upgrade_rollback": 'cd "$(dirname {service})" && cp -p lab.env' + PRE_UPGRADE + " lab.env",
+    "upgrade_check": "{upgrade_etcd} --version",
+    "upgrade_flags": "cat {env_file}",
+}
 # How etcd is run on a node: command templates filled with the node's fields and ``vars``.
 BUILTIN_PROFILES: dict[str, dict[str, str]] = {
     "systemd": {
@@ -21,6 +55,7 @@ BUILTIN_PROFILES: dict[str, dict[str, str]] = {
         "apiserver_stop": "systemctl stop {apiserver_unit}",
         "apiserver_start": "systemctl start {apiserver_unit}",
         "apiserver_ready": READYZ,
+        **SYSTEMD_UPGRADE,
     },
     "static-pod": {
         "start": "mv {manifest_stash} {manifest}",
@@ -40,16 +75,23 @@ BUILTIN_PROFILES: dict[str, dict[str, str]] = {
         "apiserver_etcd_servers": "cp -p {apiserver_manifest} {apiserver_backup} && "
         "grep -q -e --etcd-servers= {apiserver_manifest} && "
         "sed -i {servers_sed} {apiserver_manifest}",
+        **STATIC_POD_UPGRADE,
     },
     # The lab runs etcd under a small service script that behaves like systemctl.
     "lab": {
         "start": "{service} start",
         "stop": "{service} stop",
         "is_active": "{service} is-active",
+        **LAB_UPGRADE,
     },
 }
 PROFILE_DEFAULT_VARS: dict[str, dict[str, str]] = {
-    "systemd": {"unit": "etcd", "apiserver_unit": "kube-apiserver", "apiserver_port": "6443"},
+    "systemd": {
+        "unit": "etcd",
+        "unit_file": "/etc/systemd/system/etcd.service",
+        "apiserver_unit": "kube-apiserver",
+        "apiserver_port": "6443",
+    },
     "static-pod": {
         "manifest": "/etc/kubernetes/manifests/etcd.yaml",
         "manifest_stash": "/etc/kubernetes/etcd.yaml.etcdtui-stopped",
@@ -57,6 +99,7 @@ PROFILE_DEFAULT_VARS: dict[str, dict[str, str]] = {
         "apiserver_manifest_stash": "/etc/kubernetes/kube-apiserver.yaml.etcdtui-stopped",
         "apiserver_backup_dir": "/etc/kubernetes",
         "apiserver_port": "6443",
+        "upgrade_backup": "/etc/kubernetes/etcd.yaml" + PRE_UPGRADE,
     },
     "lab": {},
 }
@@ -82,6 +125,14 @@ PROFILE_TABLE = Table(
             "set kube-apiserver's --etcd-servers to {servers} after a member change",
         ),
         Key("apiserver_ready", "ask whether kube-apiserver serves: exit 0 when it does"),
+        Key(
+            "upgrade",
+            "switch a stopped member to vars.upgrade_etcd (or vars.upgrade_image), keeping "
+            "the old unit, env file or manifest beside it",
+        ),
+        Key("upgrade_rollback", "put back what `upgrade` replaced"),
+        Key("upgrade_check", "print the new binary's version (etcd --version)"),
+        Key("upgrade_flags", "print the member's flags or ETCD_* variables, for the upgrade"),
     ),
 )
 PROFILE_ACTIONS = PROFILE_TABLE.names

@@ -8,6 +8,7 @@ processes.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -17,6 +18,7 @@ from typing import Any
 
 from etcdtui.config import dump_toml
 from etcdtui.errors import LabError
+from etcdtui.lab.binaries import etcd_binaries
 from etcdtui.lab.errors import LabUsageError
 from etcdtui.lab.netns import LabNetwork, network_of
 from etcdtui.lab.ports import LOOPBACK
@@ -320,6 +322,10 @@ def config_text(info: LabInfo, timeout: float = 2.0) -> str:
             variables["etcdutl"] = info.etcdutl
         if info.etcd:
             variables["etcd"] = info.etcd
+            # A 3.4 lab names the 3.5 binary: `etcdtui upgrade --to 3.5` runs on it as written.
+            if info.etcd_version == "3.4":
+                with contextlib.suppress(LabError):
+                    variables["upgrade_etcd"] = etcd_binaries("3.5")[0]
         tls = info.node_tls(node.name)
         if tls:
             variables |= {f"{k}_file": v for k, v in tls.items()}

@@ -48,14 +48,17 @@ def sample_connection(view_name: str = "healthy") -> Connection:
 
 
 def sample_app(
-    scenario: str = "healthy", read_only: bool = False, via_ssh: bool = False
+    scenario: str = "healthy", read_only: bool = False, via_ssh: bool = False, nodes: bool = True
 ) -> EtcdtuiApp:
     """An app showing `scenario`, with 15 minutes of history behind it; it never re-polls.
 
-    `via_ssh`: as reached through SSH, one node refusing port forwarding.
+    `via_ssh`: as reached through SSH, one node refusing port forwarding. `nodes=False`: a
+    config that lists no nodes (no SSH settings).
     """
     view = samples.SCENARIOS[scenario]()
     connection = sample_connection(scenario)
+    if not nodes:
+        connection = replace(connection, nodes=())
     if via_ssh:
         connection = replace(connection, via="ssh")
         note = f"{view.members[2].name}: the SSH server refuses port forwarding"

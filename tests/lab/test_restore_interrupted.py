@@ -204,6 +204,7 @@ KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
 from etcdtui.runbooks.restore.journal import save
+from tests.helpers.restore import journal
 
 # A run's journal as the restore writes it before each step, then the process is killed.
 save(journal("lab", "20260101T000000Z-dead"), Path(sys.argv[1]))

@@ -47,8 +47,7 @@ def _summary(app) -> str:  # type: ignore[no-untyped-def]
 
 
 async def test_k_on_a_cluster_without_nodes_says_ssh_settings_are_needed() -> None:
-    app = sample_app("healthy")
-    app.connection = replace(app.connection, nodes=())
+    app = sample_app("healthy", nodes=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("k")

@@ -1,0 +1,81 @@
+"""The upgrade's verification: every member on the new version, the cluster version moved to
+the new minor, one leader, and the key count as before (a warning with both numbers when the
+cluster took writes meanwhile)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from etcdtui.clients.cluster import ClusterClient
+from etcdtui.errors import EtcdtuiError
+from etcdtui.models import ClusterView
+from etcdtui.models.runbook import Check, Verdict
+
+# etcd moves the cluster version a few seconds after the last member runs the new one (its
+# leader checks every 4 s): the verification waits that long for it.
+CLUSTER_VERSION_WAIT = 20.0
+_CLUSTER_VERSION = re.compile(r'^etcd_cluster_version\{cluster_version="([^"]+)"\}\s+1', re.M)
+
+
+def cluster_version(client: ClusterClient, view: ClusterView) -> str:
+    """The cluster version the leader reports (its /metrics' etcd_cluster_version, the value
+    /version shows as etcdcluster); "" when it cannot be read."""
+    leader = view.leader
+    if leader is None:
+        return ""
+    try:
+        found = _CLUSTER_VERSION.search(client.client(leader.endpoint).metrics_text())
+    except EtcdtuiError:
+        return ""
+    return found.group(1) if found else ""
+
+
+def key_count(client: ClusterClient, view: ClusterView) -> int | None:
+    leader = view.leader
+    if leader is None:
+        return None
+    try:
+        return client.client(leader.endpoint).key_count()
+    except EtcdtuiError:
+        return None
+
+
+def wait_cluster_version(client: ClusterClient, minor: str) -> tuple[ClusterView, str]:
+    """Read until the cluster version is `minor` (at most CLUSTER_VERSION_WAIT seconds)."""
+    deadline = time.monotonic() + CLUSTER_VERSION_WAIT
+    while True:
+        view = client.read(metrics=False)
+        version = cluster_version(client, view)
+        if version.startswith(minor) or time.monotonic() >= deadline:
+            return view, version
+        time.sleep(1.0)
+
+
+def verify_upgrade(client: ClusterClient, target: str, keys_before: int | None) -> list[Check]:
+    """The checks after a run to `target` ("3.5.1")."""
+    minor = ".".join(target.split(".")[:2])
+    view, version = wait_cluster_version(client, minor)
+    behind = [
+        f"{m.name} ({m.status.version if m.status else m.problem or 'unreachable'})"
+        for m in view.members
+        if m.status is None or m.status.version != target
+    ]
+    checks = [
+        Check("every member on the new version", Verdict.FAIL if behind else Verdict.PASS,
+              ("not on " + target + ": " + ", ".join(behind)) if behind
+              else f"{len(view.members)} members run {target}"),
+        Check("cluster version", Verdict.PASS if version.startswith(minor) else Verdict.FAIL,
+              f"{version or 'unknown'}" + ("" if version.startswith(minor) else f", not {minor}")),
+    ]  # fmt: skip
+    leaders = [m.name for m in view.members if m.is_leader]
+    checks.append(Check("one leader", Verdict.PASS if len(leaders) == 1 else Verdict.FAIL,
+                        ", ".join(leaders) or "no leader"))  # fmt: skip
+    after = key_count(client, view)
+    if keys_before is not None and after is not None:
+        same = after == keys_before
+        reason = f"{after} keys (before: {keys_before})"
+        if not same:
+            reason += "; clients wrote meanwhile, or keys were lost: look"
+        checks.append(Check("key count", Verdict.PASS if same else Verdict.WARN, reason))
+    return checks
