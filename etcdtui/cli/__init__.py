@@ -16,11 +16,13 @@ from collections.abc import Sequence
 
 from etcdtui import __version__
 from etcdtui.cli import (
+    check,
     defrag,
     discover,
     kube,
     lab,
     members,
+    repair,
     restore,
     snapshot,
     status,
@@ -44,7 +46,7 @@ from etcdtui.errors import EtcdtuiError, UsageError
 __all__ = ["build_parser", "main", "run_runbook", "snapshot_key"]
 
 # In the order `etcdtui --help` lists them.
-COMMANDS = (status, kube, defrag, snapshot, restore, members, upgrade, discover, lab)
+COMMANDS = (status, check, kube, defrag, snapshot, restore, members, repair, upgrade, discover, lab)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from etcdtui.clients.etcd_api import HASHKV_TIMEOUT, KeyCount, KvHash
 from etcdtui.clients.etcd_api import LEASE_GONE as LEASE_GONE
 from etcdtui.clients.etcd_api import RESERVED_PREFIX as RESERVED_PREFIX
 from etcdtui.clients.etcd_api import parse_added as parse_added
@@ -52,6 +53,19 @@ class EtcdClient(Protocol):
     def move_leader(self, target_id: int, timeout: float) -> None: ...
 
     def key_count(self) -> int: ...
+
+    # Consistency, for `etcdtui check`.
+    def hashkv(self, revision: int, timeout: float = HASHKV_TIMEOUT) -> KvHash:
+        """The hash of the member's keyspace up to `revision` (0: its current one).
+
+        It reads every key's every revision, so its timeout is minutes, not a status read's.
+        """
+        ...
+
+    def serializable_count(self) -> KeyCount:
+        """Every key the member holds (etcdtui's own included), read from its own copy
+        without asking the leader, and the revision that copy is at."""
+        ...
 
     # Membership, for the replace-member and add-member runbooks.
     def member_add(self, name: str, peer_urls: tuple[str, ...], is_learner: bool) -> Member:

@@ -8,8 +8,10 @@ keys are encoded, the key range etcdtui keeps for itself, and etcd's words for a
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
+from etcdtui.errors import EtcdError
 from etcdtui.models import Alarm, Member, MemberStatus
 
 # etcdtui's own keys (a run's lock): not the cluster users' data, so not in key counts.
@@ -82,3 +84,56 @@ def parse_alarms(data: dict[str, Any]) -> tuple[Alarm, ...]:
         for a in data.get("alarms", ()) or ()
         if a.get("alarm", "NONE") != "NONE"
     )
+
+
+# HashKV reads every revision of every key in the member's backend: seconds per GB on a good
+# disk, so it gets far longer than a status read's timeout (2 s by default).
+HASHKV_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class KvHash:
+    """One member's HashKV answer: the hash of its keyspace up to `revision` (0: its current
+    one), the revision it was compacted to (-1: never), and its revision when it answered."""
+
+    endpoint: str
+    member_id: int
+    hash: int
+    compact_revision: int
+    header_revision: int
+
+
+@dataclass(frozen=True)
+class KeyCount:
+    """How many keys a member holds, read serializably (its own copy), at its `revision`."""
+
+    revision: int
+    count: int
+
+
+class NoGatewayHashKV(EtcdError):
+    """The member's gRPC-JSON gateway does not serve HashKV.
+
+    etcd before 3.5.5 maps HashKV to the same gateway path as Hash (/v3/maintenance/hash),
+    and the gateway serves Hash there: HashKV is then reachable only over gRPC (etcdctl).
+    """
+
+
+def parse_hashkv(endpoint: str, data: dict[str, Any]) -> KvHash:
+    """A HashKVResponse (gateway or etcdctl JSON) as a KvHash."""
+    header = data.get("header", {}) or {}
+    compact = data.get("compact_revision")
+    return KvHash(
+        endpoint=endpoint,
+        member_id=as_int(header.get("member_id")),
+        hash=as_int(data.get("hash")),
+        # Both omit a zero; "never compacted" is -1, which they do print.
+        compact_revision=as_int(compact),
+        header_revision=as_int(header.get("revision")),
+    )
+
+
+def parse_key_count(data: dict[str, Any]) -> KeyCount:
+    """A RangeResponse's revision and count (count_only, or limit=1: count is the range's)."""
+    header = data.get("header", {}) or {}
+    return KeyCount(as_int(header.get("revision")), as_int(data.get("count")))

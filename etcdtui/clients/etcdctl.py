@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,8 @@ from etcdtui.clients.etcd import (
     parse_members,
     parse_status,
 )
+from etcdtui.clients.etcd_api import HASHKV_TIMEOUT, KeyCount, KvHash, parse_hashkv, parse_key_count
+from etcdtui.clients.etcdctl_output import error_line, last_line, seconds
 from etcdtui.clients.shell import NodeShell
 from etcdtui.config import TlsFiles
 from etcdtui.errors import EtcdError, EtcdTimeout, EtcdTLSError, SshError, SshTimeout
@@ -48,9 +49,6 @@ _ENV = (
 
 # etcdctl prints the AlarmType enum as a number; the gateway prints its name.
 _ALARM_NAMES = {0: "NONE", 1: "NOSPACE", 2: "CORRUPT"}
-
-_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|μs|ns)")
-_GO_UNITS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9}
 
 _NOT_FOUND = 127  # the shell's exit code for a missing command
 _CURL_TIMEOUT = 28
@@ -119,7 +117,7 @@ class EtcdctlClient:
         result = self._run(["endpoint", "health"], self.timeout, check=False)
         try:
             health = json.loads(result.stdout)[0]
-            took, error = _seconds(health["took"]), str(health.get("error", ""))
+            took, error = seconds(health["took"]), str(health.get("error", ""))
         except (ValueError, LookupError, TypeError):
             raise self._failure(result) from None
         if error and not error.startswith("Active Alarm"):
@@ -132,6 +130,20 @@ class EtcdctlClient:
         data = self._json(["get", "", "--from-key", "--keys-only", "--limit=1"])
         ours = self._json(["get", RESERVED_PREFIX.decode(), "--prefix", "--keys-only", "--limit=1"])
         return int(data.get("count", 0) or 0) - int(ours.get("count", 0) or 0)
+
+    def hashkv(self, revision: int, timeout: float = HASHKV_TIMEOUT) -> KvHash:
+        """`etcdctl endpoint hashkv --rev N`: over gRPC, so it works on every etcd 3.4+."""
+        result = self._run(["endpoint", "hashkv", f"--rev={int(revision)}"], timeout)
+        try:
+            answer = json.loads(result.stdout)[0]["HashKV"]
+        except (ValueError, LookupError, TypeError):
+            raise self._failure(result) from None
+        return parse_hashkv(self.endpoint, answer)
+
+    def serializable_count(self) -> KeyCount:
+        # As key_count: --limit=1 sends one key and `count` is still the whole range's.
+        args = ["get", "", "--from-key", "--keys-only", "--limit=1", "--consistency=s"]
+        return parse_key_count(self._json(args))
 
     def metrics_text(self) -> str:
         """/metrics, fetched by curl on the node: etcdctl has no way to scrape it."""
@@ -148,7 +160,7 @@ class EtcdctlClient:
             raise self._error(
                 f"no curl on {self.shell.node}: latency metrics unavailable over etcdctl"
             )
-        line = _last_line(result.stderr) or f"curl exited with {result.exit_code}"
+        line = last_line(result.stderr) or f"curl exited with {result.exit_code}"
         if result.exit_code == _CURL_TIMEOUT:
             raise self._error(line, EtcdTimeout)
         raise self._error(line, EtcdTLSError if result.exit_code in _CURL_TLS else EtcdError)
@@ -251,7 +263,7 @@ class EtcdctlClient:
         try:
             data = json.loads(result.stdout)
         except ValueError:
-            raise self._error(f"etcdctl txn printed no JSON: {_last_line(result.stdout)}") from None
+            raise self._error(f"etcdctl txn printed no JSON: {last_line(result.stdout)}") from None
         if data.get("succeeded"):
             return None
         for response in data.get("responses") or []:
@@ -294,7 +306,7 @@ class EtcdctlClient:
         try:
             return json.loads(result.stdout)
         except ValueError:
-            text = _last_line(result.stdout) or "nothing"
+            text = last_line(result.stdout) or "nothing"
             raise self._error(f"etcdctl printed no JSON: {text}") from None
 
     def _run(
@@ -329,7 +341,7 @@ class EtcdctlClient:
 
     def _failure(self, result: CommandResult, line: str = "") -> EtcdError:
         """etcdctl's own error line (or `line`) as an EtcdError, classified by its cause."""
-        found, cause = _error_line(result.stderr)
+        found, cause = error_line(result.stderr)
         line = line or found or f"etcdctl exited with {result.exit_code}"
         tls = any(k in cause for k in ("handshake failed", "x509:", "tls:"))
         if "context deadline exceeded" in line or "DeadlineExceeded" in line:
@@ -344,48 +356,6 @@ class EtcdctlClient:
 
     def _error(self, reason: str, cls: type[EtcdError] = EtcdError, hint: str = "") -> EtcdError:
         return cls(f"{self.endpoint}: {reason}", hint=hint, endpoint=self.endpoint)
-
-
-def _seconds(duration: str) -> float:
-    """A Go duration as etcdctl prints it ("3.5ms", "1m2.5s", "850µs") in seconds."""
-    parts = _GO_DURATION.findall(duration)
-    if not parts or "".join(number + unit for number, unit in parts) != duration:
-        raise ValueError(f"not a duration: {duration!r}")
-    return sum(float(number) * _GO_UNITS[unit] for number, unit in parts)
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
-def _error_line(stderr: str) -> tuple[str, str]:
-    """(etcdctl's error line, the innermost cause in its JSON log lines) from its stderr.
-
-    etcdctl logs retries as JSON lines before the line that says what failed (``Error: ...``,
-    or ``Failed to ... (...)`` for per-endpoint commands); after a deadline only the log has
-    the reason (``connection refused``, a certificate problem).
-    """
-    plain: list[str] = []
-    cause = ""
-    for raw in stderr.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        try:
-            record = json.loads(line) if line.startswith("{") else None
-        except ValueError:
-            record = None
-        if isinstance(record, dict):
-            text = str(record.get("error") or record.get("msg") or "")
-            # "rpc error: code = X desc = latest balancer error: ... desc = \"transport: ...\""
-            text = text.rsplit("desc = ", 1)[-1].strip('" ')
-            text = text.removeprefix("latest balancer error: ").removeprefix("transport: ")
-            cause = text.removeprefix("Error while dialing ") or cause
-        else:
-            plain.append(line)
-    errors = [line for line in plain if line.startswith("Error:")]
-    return (errors[-1] if errors else plain[-1] if plain else ""), cause
 
 
 if TYPE_CHECKING:

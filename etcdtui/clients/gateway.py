@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import shutil
 import sys
 import time
 import types
@@ -18,12 +19,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from etcdtui.clients.etcd_api import (
+    HASHKV_TIMEOUT,
     LEASE_GONE,
     RESERVED_PREFIX,
+    KeyCount,
+    KvHash,
+    NoGatewayHashKV,
     as_int,
     b64,
     parse_added,
     parse_alarms,
+    parse_hashkv,
+    parse_key_count,
     parse_members,
     parse_status,
     prefix_end,
@@ -35,6 +42,8 @@ from etcdtui.models import Alarm, Member, MemberStatus
 
 if TYPE_CHECKING:
     from requests.adapters import HTTPAdapter
+
+    from etcdtui.clients.etcd import EtcdClient
 
 _HEALTH_KEY = base64.b64encode(b"health").decode()
 
@@ -80,6 +89,8 @@ class GatewayClient:
             self._client._session.mount("https://", adapter)
         self._verify = verify
         self._cert = cert
+        self._tls = tls
+        self._tunnelled = adapter is not None
         self._cert_file = tls.cert or ""  # named when a handshake fails on its dates
 
     def _failure(self, exc: BaseException, timeout: float) -> EtcdError:
@@ -190,6 +201,44 @@ class GatewayClient:
              "count_only": True},
         )  # fmt: skip
         return as_int(data.get("count")) - as_int(ours.get("count"))
+
+    def hashkv(self, revision: int, timeout: float = HASHKV_TIMEOUT) -> KvHash:
+        """HashKV at `revision` through the gateway (etcd 3.5.5 and later serve it there).
+
+        Older etcd answers 404 on /v3/maintenance/hashkv: a member reached directly is then
+        asked by etcdctl on this machine, over gRPC, with the same TLS files; a tunnelled one
+        raises NoGatewayHashKV, and its route asks etcdctl on its node (clients/via_ssh.py).
+        """
+        try:
+            data = self._rpc("/maintenance/hashkv", {"revision": str(revision)}, timeout)
+        except EtcdError as exc:
+            if not exc.message.endswith("Not Found"):
+                raise
+            etcdctl = None if self._tunnelled else shutil.which("etcdctl")
+            if etcdctl is None:
+                raise NoGatewayHashKV(
+                    f"{self.endpoint}: its gRPC-JSON gateway does not serve HashKV "
+                    "(etcd before 3.5.5)",
+                    hint="install etcdctl on this machine: HashKV is then asked over gRPC",
+                    endpoint=self.endpoint,
+                ) from None
+            return self._local_etcdctl(etcdctl).hashkv(revision, timeout)
+        return parse_hashkv(self.endpoint, data)
+
+    def _local_etcdctl(self, etcdctl: str) -> EtcdClient:
+        from etcdtui.clients.etcdctl import EtcdctlClient
+        from etcdtui.clients.local_shell import LocalShell
+
+        return EtcdctlClient(self.endpoint, LocalShell(), node_endpoint=self.endpoint,
+                             etcdctl=etcdctl, tls=self._tls, timeout=self.timeout)  # fmt: skip
+
+    def serializable_count(self) -> KeyCount:
+        everything = b64(b"\0")
+        data = self._rpc(
+            "/kv/range",
+            {"key": everything, "range_end": everything, "count_only": True, "serializable": True},
+        )
+        return parse_key_count(data)
 
     def member_add(self, name: str, peer_urls: tuple[str, ...], is_learner: bool) -> Member:
         # The API takes no name: the member gets it when it starts (`name` is for etcdctl).

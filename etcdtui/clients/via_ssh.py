@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.etcd import EtcdClient, GatewayClient
+from etcdtui.clients.etcd_api import HASHKV_TIMEOUT, KeyCount, KvHash, NoGatewayHashKV
 from etcdtui.clients.private_dirs import install_cleanup
 from etcdtui.config import Connection, NodeConfig, TlsFiles
 from etcdtui.errors import EtcdError, ForwardingDenied
@@ -253,6 +254,19 @@ class RoutedClient:
 
     def key_count(self) -> int:
         return self._call(lambda c: c.key_count())
+
+    def hashkv(self, revision: int, timeout: float = HASHKV_TIMEOUT) -> KvHash:
+        """HashKV through the tunnel, or from etcdctl on the node when the member's gateway
+        does not serve it (etcd before 3.5.5)."""
+        try:
+            return self._call(lambda c: c.hashkv(revision, timeout))
+        except NoGatewayHashKV:
+            if self.node is None:
+                raise
+            return self.routes.etcdctl(self.endpoint, self.node).hashkv(revision, timeout)
+
+    def serializable_count(self) -> KeyCount:
+        return self._call(lambda c: c.serializable_count())
 
     def member_add(self, name: str, peer_urls: tuple[str, ...], is_learner: bool) -> Member:
         return self._call(lambda c: c.member_add(name, peer_urls, is_learner))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -10,6 +12,7 @@ from textual.widgets import Header, Static
 
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.models import ClusterView, MemberMetrics, MemberView
+from etcdtui.models.severity import Severity
 from etcdtui.models.text import printable
 from etcdtui.models.units import human_bytes, human_seconds
 from etcdtui.services.health import latencies, member_findings, quota_usage
@@ -18,6 +21,9 @@ from etcdtui.ui.actions import UiAction, Where, bindings_for, entries_for, refus
 from etcdtui.ui.format import NEWLINE, markup, severity_content
 from etcdtui.ui.widgets.footer import KeyFooter
 from etcdtui.ui.widgets.members import member_state, row_key
+
+if TYPE_CHECKING:
+    from etcdtui.services.consistency import Reading
 
 
 def node_for(connection: Connection, member: MemberView) -> NodeConfig | None:
@@ -34,7 +40,7 @@ def _bytes(value: int | None) -> str:
 
 
 def describe(member: MemberView, view: ClusterView, history: History, node: NodeConfig | None,
-             actions: list[str]) -> Content:  # fmt: skip
+             actions: list[str], reading: Reading | None = None) -> Content:  # fmt: skip
     """The detail text for one member: our markup, with every outside value put in as data.
 
     Latencies and findings are the history's numbers of this refresh: the same the panes show.
@@ -78,6 +84,7 @@ def describe(member: MemberView, view: ClusterView, history: History, node: Node
     alarms = view.alarms_for(member.member_id)
     kinds = ", ".join(printable(a.kind) for a in alarms) if alarms else "none"
     lines.append(f"Alarms          {kinds}")
+    lines += _consistency_lines(member, reading)
     latency = history.latency(member.member_id) if member.member_id is not None else None
     if m is not None and latency is not None:
         lines += _metrics_lines(m, latency)
@@ -90,6 +97,23 @@ def describe(member: MemberView, view: ClusterView, history: History, node: Node
     lines += actions or ["none: etcdtui runs read-only"]
     # Plain strings here are literal text (Content, not markup): `[clusters.NAME.nodes]` too.
     return NEWLINE.join(lines)
+
+
+def _consistency_lines(member: MemberView, reading: Reading | None) -> list[Content | str]:
+    """The member's part of the last consistency check, when one ran."""
+    mine = next((m for m in reading.members if m.name == member.name), None) if reading else None
+    if mine is None:
+        return []
+    if mine.hash is None:
+        return [markup("Consistency     no hash: $error", error=mine.error)]
+    severity = Severity.CRITICAL if mine.consistent is False else Severity.OK
+    said = {True: "agrees with the majority", False: "DIFFERS from the majority"}.get(
+        bool(mine.consistent), ""
+    ) if mine.consistent is not None else "not compared"  # fmt: skip
+    return [
+        Content(f"Consistency     hash {mine.hash} at revision {mine.revision}: ")
+        + severity_content(severity, said)
+    ]
 
 
 def _metrics_lines(metrics: MemberMetrics, latency: Latencies) -> list[Content | str]:
@@ -149,6 +173,14 @@ class MemberDetailScreen(Screen[None]):
             member = self._member()
             if member is None or member.member is None or member.member.started:
                 return "X removes only a member that was added but never started"
+        if entry.id == "repair-member":
+            member = self._member()
+            reading: Reading | None = getattr(self.app, "consistency", None)
+            if member is None or reading is None or member.name not in reading.minority:
+                return (
+                    f"{entry.key_display} repairs only a member the last consistency check "
+                    "found diverged from an agreeing majority (h runs a check)"
+                )
         return None
 
     def actions(self) -> list[str]:
@@ -173,6 +205,13 @@ class MemberDetailScreen(Screen[None]):
         if member is not None and member.member is not None:
             self.app.action_remove_stuck_member(member.member.id)  # type: ignore[attr-defined]
 
+    def action_repair(self) -> None:
+        if self.app.refused("repair-member", self):  # type: ignore[attr-defined]
+            return
+        member = self._member()
+        if member is not None:
+            self.app.action_repair_member(member.name)  # type: ignore[attr-defined]
+
     def action_copy_id(self) -> None:
         self.app.copy_member_id(self._member())  # type: ignore[attr-defined]
 
@@ -193,5 +232,6 @@ class MemberDetailScreen(Screen[None]):
             self._removable = removable
             self.refresh_bindings()  # X comes and goes with the member's state
         connection: Connection = self.app.connection  # type: ignore[attr-defined]
+        reading = getattr(self.app, "consistency", None)
         detail.update(describe(member, view, history, node_for(connection, member),
-                               self.actions()))  # fmt: skip
+                               self.actions(), reading))  # fmt: skip

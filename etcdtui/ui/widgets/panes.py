@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
 from textual.content import Content
 from textual.widgets import Static
 
@@ -30,7 +33,12 @@ from etcdtui.ui.actions import BY_ID
 from etcdtui.ui.format import NEWLINE, markup, quota_bar, severity_content, sparkline
 from etcdtui.ui.widgets.members import member_state
 
+if TYPE_CHECKING:
+    from etcdtui.services.consistency import Reading
+
 NOSPACE_KEY = BY_ID["recover-nospace"].key_display
+# The member detail's repair key, once ui/actions.py has the entry.
+REPAIR_KEY = BY_ID["repair-member"].key_display if "repair-member" in BY_ID else "F"
 
 
 class Pane(Static):
@@ -48,7 +56,24 @@ class Pane(Static):
 
 
 class HealthPane(Pane):
-    """Leader, quorum arithmetic, per-member health and every finding, worst first."""
+    """Leader, quorum arithmetic, per-member health, the last consistency check and every
+    finding, worst first."""
+
+    consistency: Reading | None = None  # the last consistency reading, if one was taken
+    checking: bool = False  # a reading is being taken now
+    _last: tuple[ClusterView, History] | None = None
+
+    def show(self, view: ClusterView, history: History) -> None:
+        self._last = (view, history)
+        super().show(view, history)
+
+    def show_consistency(self, reading: Reading | None, checking: bool = False) -> None:
+        """A new reading (or one under way): the Consistency line is drawn again at once."""
+        if reading is not None:
+            self.consistency = reading
+        self.checking = checking
+        if self._last is not None:
+            self.show(*self._last)
 
     def render_view(self, view: ClusterView, history: History) -> list[Content]:
         lines: list[Content] = []
@@ -71,6 +96,7 @@ class HealthPane(Pane):
             state, severity = member_state(member)
             states.append(markup("$name ", name=member.name) + severity_content(severity, state))
         lines.append(Content("  ").join(states))
+        lines += consistency_lines(view, self.consistency, self.checking)
         findings = cluster_findings(view, changes, history.latencies)
         lines.append(Content(""))
         if not findings:
@@ -164,6 +190,25 @@ class DiskPane(Pane):
         # One window per refresh; a member that answered less often says its own.
         self.border_subtitle = "p99 " + " / ".join(sorted(windows)) if windows else None
         return lines
+
+
+def consistency_lines(view: ClusterView, reading: Reading | None, checking: bool) -> list[Content]:
+    """The Consistency line: when the last check ran and its verdict; a CORRUPT alarm beside
+    the member's hash mismatch, with the way to the repair. Nothing before a first check."""
+    if reading is None:
+        return [Content("Consistency  checking… (HashKV reads every key)")] if checking else []
+    ago = human_duration(max(0.0, time.time() - reading.taken_at))
+    severity = Severity.OK if reading.consistent else Severity.CRITICAL
+    line = Content(f"Consistency  {ago} ago: ") + severity_content(severity, reading.verdict)
+    lines = [line + (" · checking again…" if checking else "")]
+    for alarm in view.alarms:
+        who = next((m.name for m in view.members if m.member_id == alarm.member_id), "")
+        if alarm.kind == "CORRUPT" and who in reading.minority:
+            lines.append(
+                severity_content(Severity.CRITICAL, f"CORRUPT on {who}: its hash differs")
+                + Content(f"; Enter on it, then {REPAIR_KEY} repairs it from the majority")
+            )
+    return lines
 
 
 def thresholds() -> str:

@@ -1,0 +1,42 @@
+"""`etcdtui repair MEMBER`: rebuild a member whose data diverged from the majority's."""
+
+from __future__ import annotations
+
+import argparse
+
+from etcdtui.cli.common import (
+    Subparsers,
+    add_connection,
+    add_runbook_flags,
+    connection_from,
+    run_runbook,
+)
+from etcdtui.errors import UsageError
+
+
+def register(subparsers: Subparsers) -> None:
+    """`repair MEMBER [--dry-run] [--yes]`."""
+    repair = subparsers.add_parser(
+        "repair", help="rebuild a member whose data diverged, from the majority (learner first)"
+    )
+    repair.add_argument("member", metavar="MEMBER", help="the diverged member's name")
+    add_connection(repair)
+    add_runbook_flags(repair)
+    repair.set_defaults(handler=cmd_repair)
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    """Plan and run the repair."""
+    from etcdtui.clients.session import cluster_session
+    from etcdtui.runbooks.repair.runbook import RepairRunbook
+    from etcdtui.services.consistency import ConsistencyCheck
+
+    connection = connection_from(args)
+    if not connection.nodes:
+        raise UsageError("repair needs a config whose cluster lists its nodes (--config)")
+    with cluster_session(connection, nodes=True) as session:
+        assert session.shells is not None  # nodes=True
+        check = ConsistencyCheck(session.client)
+        runbook = RepairRunbook(connection, session.client, session.shells, args.member,
+                                read_consistency=check.read)  # fmt: skip
+        return run_runbook(runbook, args)
