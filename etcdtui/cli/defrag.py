@@ -23,21 +23,7 @@ def register(subparsers: Subparsers) -> None:
         "defrag", help="defragment members, followers first, leader last"
     )
     add_connection(defrag)
-    defrag.add_argument(
-        "--rule",
-        metavar="EXPR",
-        help="which members, e.g. 'dbQuotaUsage > 0.8 || dbSizeFree > 200*1024*1024'",
-    )
-    defrag.add_argument(
-        "--compact",
-        action="store_true",
-        help="compact to the current revision first (destructive: asks)",
-    )
-    defrag.add_argument(
-        "--move-leader",
-        action="store_true",
-        help="hand leadership to a defragmented follower before the leader's turn",
-    )
+    add_shared_options(defrag)
     defrag.add_argument(
         "--wait",
         type=float,
@@ -65,6 +51,20 @@ def register(subparsers: Subparsers) -> None:
     nospace.add_argument("--defrag-timeout", type=positive_seconds, default=60.0, metavar="SECONDS")
     add_runbook_flags(nospace)
     nospace.set_defaults(handler=cmd_recover_nospace)
+
+
+def add_shared_options(parser: argparse.ArgumentParser) -> None:
+    """The options the defrag screen offers too (--rule, --compact, --move-leader), as flags
+    made from their one declaration."""
+    from etcdtui.runbooks.defrag.options import SHARED_OPTIONS, OptionKind
+
+    for option in SHARED_OPTIONS:
+        if option.kind is OptionKind.FLAG:
+            parser.add_argument(option.flag, action="store_true", default=option.default,
+                                help=option.help)  # fmt: skip
+        else:
+            parser.add_argument(option.flag, metavar=option.metavar, default=option.default,
+                                help=option.help)  # fmt: skip
 
 
 def cmd_defrag(args: argparse.Namespace) -> int:

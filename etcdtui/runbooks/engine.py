@@ -39,7 +39,8 @@ class Runbook(Protocol):
     def summary(self) -> list[str]: ...
 
     def cluster_lock(self) -> RunLock | None:
-        """The lock the run holds from its first step to the end of its verification."""
+        """The lock the run holds from its first step to the end of its verification; None for
+        a run that only reads the cluster (a snapshot save), which takes none."""
         ...
 
 
@@ -48,6 +49,13 @@ class NamedRun(Protocol):
     """A runbook whose plan shows its run's id: the engine records the run under it."""
 
     run_id: str
+
+
+@runtime_checkable
+class NotedRun(Protocol):
+    """A runbook whose step results carry a note in the audit log (a save's sha256)."""
+
+    def result_note(self, result: StepResult) -> str: ...
 
 
 class Outcome(StrEnum):
@@ -205,10 +213,12 @@ def _run_steps(
             # etcd's own reason first, when the output holds its log: the raw output follows.
             result = replace(result, output=with_cause(result.output))
         report.results.append(result)
+        note = runbook.result_note(result) if isinstance(runbook, NotedRun) else ""
         audit.record(
             cluster=plan.cluster, runbook=plan.runbook, run_id=report.run_id, step=index,
             step_id=step.id, target=step.target, command=step.command,
             exit_code=result.exit_code, duration=result.duration, output=result.output,
+            note=note,
         )  # fmt: skip
         emit(Event("result", index, step, result.output, result))
         if not result.ok:

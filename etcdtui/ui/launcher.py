@@ -81,13 +81,11 @@ class Launcher:
 
     def defrag(self) -> None:
         """The defrag screen, with its options form (rule, compact, move leader)."""
-        from etcdtui.runbooks.defrag.rule import parse_rule
-        from etcdtui.runbooks.defrag.runbook import DefragOptions, DefragRunbook
+        from etcdtui.runbooks.defrag.options import from_form
+        from etcdtui.runbooks.defrag.runbook import DefragRunbook
 
         def build(screen: RunbookScreen) -> DefragRunbook:
-            rule_text, compact, move_leader = screen.option_values()
-            rule = parse_rule(rule_text) if rule_text else None
-            options = DefragOptions(rule=rule, compact=compact, move_leader=move_leader)
+            options = from_form(screen.option_values())  # RuleError: the screen shows it
             return DefragRunbook(self.connection, self.cluster(), options)
 
         title = f"Defragmentation · {self.connection.cluster} · followers first, leader last"

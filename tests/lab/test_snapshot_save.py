@@ -302,11 +302,15 @@ def test_cli_save_records_started_then_its_result_with_the_sha256(
     path = tmp_path / "snap.db"
     save(plain_lab, path)
     entries = AuditLog(tmp_path / "audit.log").recent()
-    assert [(e.runbook, e.step_id, e.exit_code, e.note) for e in entries][:1] == [
-        ("snapshot-save", "save", -1, "started")
+    assert [(e.runbook, e.step_id, e.exit_code) for e in entries][:2] == [
+        ("snapshot-save", "plan", 0),
+        ("snapshot-save", "save", -1),
     ]
-    started, finished = entries
-    assert started.run_id == finished.run_id and started.command == finished.command
+    plan, started, finished = entries
+    assert (plan.step, plan.command, plan.note) == (0, "1 steps", started.command)
+    assert started.note == "started"
+    assert plan.run_id == started.run_id == finished.run_id
+    assert started.command == finished.command
     assert started.command.startswith(f"snapshot save {path} via ")
     assert started.target == finished.target != "-"
     digest = path.with_name(path.name + ".sha256").read_text().split()[0]
@@ -335,8 +339,8 @@ def test_started_is_on_record_before_the_first_byte_arrives(
         result = save_recorded(saver, log, tmp_path / "s.db", on_progress=progress)
     finally:
         cluster.close()
-    assert seen == [[-1]]  # at the first chunk: "started" and nothing else
-    assert [e.exit_code for e in log.recent()] == [-1, 0]
+    assert seen == [[0, -1]]  # at the first chunk: the plan, "started" and nothing else
+    assert [e.exit_code for e in log.recent()] == [0, -1, 0]
     assert result.route == "etcd's gRPC-JSON gateway"
 
 
@@ -365,7 +369,7 @@ def test_a_save_that_fails_after_starting_records_the_failure_and_leaves_nothing
                  "--audit-log", str(tmp_path / "audit.log"), env=env)  # fmt: skip
     assert result.returncode == 1 and "boom" in result.stderr, result.stderr
     _no_snapshot_left(out, "x.db")
-    started, failed = AuditLog(tmp_path / "audit.log").recent()
+    _, started, failed = AuditLog(tmp_path / "audit.log").recent()
     assert (started.exit_code, started.note) == (-1, "started")
     assert (failed.run_id, failed.exit_code, failed.ok) == (started.run_id, 1, False)
     assert "boom" in failed.output_tail
@@ -448,3 +452,25 @@ def test_an_encrypted_save_passes_the_passphrase_to_no_child(
                  env={**os.environ, "ETCDTUI_PASSPHRASE": phrase})  # fmt: skip
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["encrypted"] is True
+
+
+def test_a_save_runs_while_another_run_holds_the_cluster_lock(
+    plain_lab: LabInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etcdtui.clients.cluster import ClusterClient
+    from etcdtui.runbooks.lock import RunLock
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the CLI's lock file too
+    connection = connection_of(plain_lab)
+    client = ClusterClient(connection)
+    held = RunLock(connection, client, "defrag")
+    try:
+        held.acquire()
+        path = tmp_path / "snap.db"
+        save(plain_lab, path, env=dict(os.environ))  # a save only reads: it takes no lock
+        assert_saved(path)
+        plan = AuditLog(tmp_path / "audit.log").recent()[0]
+        assert plan.step_id == "plan" and "lock:" not in plan.note
+    finally:
+        held.release()
+        client.close()

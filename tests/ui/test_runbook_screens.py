@@ -52,7 +52,7 @@ def defrag_screen(runbook: ScriptedDefrag, audit: AuditLog, clock: SampleClock) 
     """The defrag screen with its form; the rule is parsed as the app's factory parses it."""
 
     def factory(screen: RunbookScreen) -> ScriptedDefrag:
-        rule = screen.option_values()[0]
+        rule = screen.option_values()["rule"]
         if rule:
             parse_rule(rule)  # a bad rule raises here, as in the app
         return runbook
@@ -130,7 +130,7 @@ async def test_an_edited_rule_is_planned_before_x_can_run(tmp_path: Path) -> Non
         screen.set_focus(screen.query_one("#rule", Input))
         await pilot.press("escape")  # leaving the rule plans with it
         await until(pilot, lambda: screen.plan is not None)
-        assert screen.option_values()[0] == "dbSize > 1"
+        assert screen.option_values()["rule"] == "dbSize > 1"
         await pilot.press("x")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)

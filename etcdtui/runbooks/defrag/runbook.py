@@ -9,7 +9,6 @@ alarm.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from etcdtui.clients.cluster import ClusterClient
@@ -21,9 +20,10 @@ from etcdtui.models.runbook import Check, Plan, Step, StepResult, Verdict
 from etcdtui.models.units import human_bytes
 from etcdtui.runbooks.audit import new_run_id
 from etcdtui.runbooks.defrag.handlers import ClusterSide, Defragmenter, Handler
+from etcdtui.runbooks.defrag.options import DefragOptions as DefragOptions
 from etcdtui.runbooks.defrag.preflight import defrag_checks, healthy_enough
 from etcdtui.runbooks.defrag.preflight import membership_check as membership_check
-from etcdtui.runbooks.defrag.rule import Rule, member_values
+from etcdtui.runbooks.defrag.rule import member_values
 from etcdtui.runbooks.defrag.steps import (
     DefragKind,
     api_defrag_step,
@@ -40,16 +40,6 @@ if TYPE_CHECKING:
     from etcdtui.runbooks.defrag.nospace import NospaceRecovery as NospaceRecovery
 
 QUOTA_VARIABLES = frozenset({"dbQuota", "dbQuotaUsage"})
-
-
-@dataclass(frozen=True)
-class DefragOptions:
-    rule: Rule | None = None
-    compact: bool = False
-    move_leader: bool = False
-    wait: float = 5.0  # seconds between members, after the health re-check passes
-    defrag_timeout: float = 60.0  # etcdctl's 5 s is too short for a large database
-    on_node: bool = False  # etcdctl defrag on each member's node over SSH
 
 
 class DefragRunbook:

@@ -79,7 +79,7 @@ class RunbookScreen(Screen[None]):
         self.running = False
         self.planning = False
         self._plan_seq = 0  # a newer plan request makes an older result stale
-        self._planned_options: tuple[str, bool, bool] | None = None  # the form the plan used
+        self._planned_options: dict[str, str | bool] | None = None  # the form the plan used
         self.abort_requested = False
         self.plan_ran = False  # a plan runs once: another run needs a new plan
         self.report: RunReport | None = None
@@ -102,7 +102,7 @@ class RunbookScreen(Screen[None]):
     def on_mount(self) -> None:
         if self.with_options:
             # Keys go to the rule first: x types an "x" until Esc leaves the input.
-            self.set_focus(self.query_one("#rule", Input))
+            self.set_focus(self.query_one(f"#{RunbookOptions.RULE_ID}", Input))
         self._ticker = self.set_interval(1.0, self._show_progress, pause=True)
         self.action_plan()
 
@@ -381,14 +381,14 @@ class RunbookScreen(Screen[None]):
             and (focused.parent.id == "runbook-options")
         )
 
-    def option_values(self) -> tuple[str, bool, bool]:
-        return self.query_one(RunbookOptions).values() if self.with_options else ("", False, False)
+    def option_values(self) -> dict[str, str | bool]:  # by option name; {} without a form
+        return self.query_one(RunbookOptions).values() if self.with_options else {}
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_plan()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if self.running or self.planning or event.input.id != "rule":
+        if self.running or self.planning or event.input.id != RunbookOptions.RULE_ID:
             return
         if self.plan_ran:
             self.notify("This plan has run: press p to plan again.", severity="warning")

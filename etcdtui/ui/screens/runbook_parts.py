@@ -18,6 +18,7 @@ from textual.widgets import Checkbox, DataTable, Input
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Plan, RunReport, Step, StepResult
 from etcdtui.models.text import printable
+from etcdtui.runbooks.defrag.options import RULE, SHARED_OPTIONS, OptionKind
 from etcdtui.runbooks.defrag.rule import RuleError
 from etcdtui.runbooks.engine import Outcome, outcome
 from etcdtui.runbooks.render import render_checks
@@ -26,7 +27,6 @@ from etcdtui.ui.screens.confirm import ConfirmScreen
 from etcdtui.ui.widgets.tickbox import TickBox
 from etcdtui.ui.wrap import break_line
 
-RULE_HINT = "rule, e.g. dbQuotaUsage > 0.8 || dbSizeFree > 200*1024*1024 (empty: every member)"
 STATE_WIDTH = 9  # "planned", "running…", "ok 12.3 s", "FAILED", "not run"
 _TARGET_MAX = 16  # wider targets wrap in their column
 REFUSED = "REFUSED: a preflight check failed; nothing will run."
@@ -47,23 +47,30 @@ def took(seconds: float) -> str:
 
 
 class RunbookOptions(Horizontal):
-    """The defrag's form: which members (a rule), compact first, move the leader."""
+    """The defrag's form: which members (a rule), compact first, move the leader; a field for
+    each of the options `etcdtui defrag` offers as flags too."""
+
+    RULE_ID = RULE.widget_id  # the rule's field, which keys go to first
 
     def __init__(self) -> None:
         super().__init__(id="runbook-options")
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder=RULE_HINT, id="rule")
-        yield TickBox("compact first", id="compact")
-        yield TickBox("move leader", id="move-leader")
+        for option in SHARED_OPTIONS:
+            if option.kind is OptionKind.FLAG:
+                yield TickBox(option.label, id=option.widget_id)
+            else:
+                yield Input(placeholder=option.label, id=option.widget_id)
 
-    def values(self) -> tuple[str, bool, bool]:
-        """(rule, compact, move leader) as the form says now."""
-        return (
-            self.query_one("#rule", Input).value.strip(),
-            self.query_one("#compact", Checkbox).value,
-            self.query_one("#move-leader", Checkbox).value,
-        )
+    def values(self) -> dict[str, str | bool]:
+        """Each option's value as the form says now (a rule's text stripped), by name."""
+        values: dict[str, str | bool] = {}
+        for option in SHARED_OPTIONS:
+            if option.kind is OptionKind.FLAG:
+                values[option.name] = self.query_one(f"#{option.widget_id}", Checkbox).value
+            else:
+                values[option.name] = self.query_one(f"#{option.widget_id}", Input).value.strip()
+        return values
 
 
 class StepTable(DataTable[str | Text]):
