@@ -221,6 +221,7 @@ def load_connection(path: Path, cluster: str | None) -> Connection:
         certs_on_node=certs_on_node,
         snapshot_dir=_relative(path.parent, r.string("snapshot_dir")) or "",
         rpo_hours=r.number("rpo_hours", default("rpo_hours"), 0.01, 24 * 365),
+        check_minutes=r.number("check_minutes", default("check_minutes"), 0, 7 * 24 * 60),
     )
 
 

@@ -153,6 +153,10 @@ class Connection:
     rpo_hours: float = field(
         default=24.0, metadata=config_key("a newest snapshot older than this is a warning")
     )
+    check_minutes: float = field(
+        default=0.0,
+        metadata=config_key("the dashboard's consistency check every so many minutes (0: off)"),
+    )
 
     @property
     def via_ssh(self) -> bool:

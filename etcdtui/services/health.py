@@ -126,7 +126,8 @@ def cluster_findings(
         found.append(Finding(Severity.CRITICAL, f"alarm {alarm.kind} on {who}", who))
     versions = {m.status.version for m in view.members if m.status is not None}
     if len(versions) > 1:
-        found.append(Finding(Severity.WARN, "version skew: " + ", ".join(sorted(versions))))
+        found.append(Finding(Severity.WARN, "version skew: " + ", ".join(sorted(versions))
+                             + ": finish the rolling upgrade (u)"))  # fmt: skip
     if leader_changes is not None and leader_changes >= LEADER_CHANGES_WARN:
         found.append(
             Finding(

@@ -24,6 +24,7 @@ from etcdtui.runbooks.audit import AuditLog
 from etcdtui.services.history import History
 from etcdtui.ui import actions
 from etcdtui.ui.clusters import ClusterSwitch
+from etcdtui.ui.consistency import ConsistencyChecks
 from etcdtui.ui.launcher import Launcher
 from etcdtui.ui.messages import ClusterRefreshed
 from etcdtui.ui.paths import styles_dir
@@ -67,6 +68,7 @@ class EtcdtuiApp(App[int]):
         self.poller = Poller(self, source, refresh)
         self.audit = audit or AuditLog()
         self.launcher = Launcher(self, self.connection, self.audit)
+        self.checks = ConsistencyChecks(self)
         # Launchers of a connection replaced by a reload: closed at the end (a runbook screen
         # may still use their session).
         self._retired: list[Launcher] = []
@@ -264,6 +266,8 @@ class EtcdtuiApp(App[int]):
         self.poller.use(self._factory(connection), forget=bool(reset))
         self._retired.append(self.launcher)
         self.launcher = Launcher(self, connection, self.audit)
+        if reset:
+            self.checks.forget()
         if reset and (dashboard := self.dashboard) is not None:
             dashboard.reset(reset)
         self._start()

@@ -141,6 +141,24 @@ class Launcher:
 
     # --- screens over the same session --------------------------------------------------
 
+    def upgrade(self) -> None:
+        """The rolling upgrade to the etcd the nodes' vars name (upgrade_etcd, upgrade_image)."""
+        from etcdtui.runbooks.upgrade.runbook import UpgradeOptions, UpgradeRunbook
+
+        title = f"Upgrade · {self.connection.cluster} · snapshot first, followers, leader last"
+        self.open(title, lambda screen: UpgradeRunbook(
+            self.connection, self.cluster(), UpgradeOptions(to=""), self.shells()))  # fmt: skip
+
+    def repair_member(self, member: str) -> None:
+        """Rebuild `member` from the majority that a consistency check found agreeing."""
+        from etcdtui.runbooks.repair.runbook import RepairRunbook
+        from etcdtui.services.consistency import ConsistencyCheck
+
+        title = f"Repair member {member} · {self.connection.cluster} · from the majority"
+        self.open(title, lambda screen: RepairRunbook(
+            self.connection, self.cluster(), self.shells(), member,
+            read_consistency=ConsistencyCheck(self.cluster()).read))  # fmt: skip
+
     def backups(self) -> None:
         """The catalogue, and saving a snapshot (a read: allowed with --read-only)."""
         from etcdtui.ui.screens.backups import BackupsScreen

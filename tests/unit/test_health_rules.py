@@ -301,7 +301,9 @@ def test_learner_is_reported_and_does_not_make_the_count_even() -> None:
 
 def test_version_skew_lists_the_versions() -> None:
     view = cluster(node(1), node(2, version="3.4.23"), node(3))
-    assert cluster_findings(view) == [Finding(Severity.WARN, "version skew: 3.4.23, 3.5.1")]
+    assert cluster_findings(view) == [
+        Finding(Severity.WARN, "version skew: 3.4.23, 3.5.1: finish the rolling upgrade (u)")
+    ]
 
 
 @pytest.mark.parametrize("kind", ["NOSPACE", "CORRUPT"])

@@ -153,6 +153,13 @@ class DashboardScreen(Screen[None]):
         self.notify(f"Members sorted by {column}" if column else "Members in the cluster's order",
                     timeout=2)  # fmt: skip
 
+    def action_upgrade(self) -> None:
+        if not self.app.refused("upgrade", self):  # type: ignore[attr-defined]
+            self.app.launcher.upgrade()  # type: ignore[attr-defined]
+
+    def action_check_consistency(self) -> None:
+        self.app.checks.start()  # type: ignore[attr-defined]
+
     def action_copy_id(self) -> None:
         """`y`: the selected member's ID (hex, as etcdctl prints it) to the clipboard (OSC 52)."""
         copy = getattr(self.app, "copy_member_id", None)

@@ -175,7 +175,7 @@ class MemberDetailScreen(Screen[None]):
                 return "X removes only a member that was added but never started"
         if entry.id == "repair-member":
             member = self._member()
-            reading: Reading | None = getattr(self.app, "consistency", None)
+            reading: Reading | None = self.app.checks.reading  # type: ignore[attr-defined]
             if member is None or reading is None or member.name not in reading.minority:
                 return (
                     f"{entry.key_display} repairs only a member the last consistency check "
@@ -210,7 +210,7 @@ class MemberDetailScreen(Screen[None]):
             return
         member = self._member()
         if member is not None:
-            self.app.action_repair_member(member.name)  # type: ignore[attr-defined]
+            self.app.launcher.repair_member(member.name)  # type: ignore[attr-defined]
 
     def action_copy_id(self) -> None:
         self.app.copy_member_id(self._member())  # type: ignore[attr-defined]
@@ -232,6 +232,6 @@ class MemberDetailScreen(Screen[None]):
             self._removable = removable
             self.refresh_bindings()  # X comes and goes with the member's state
         connection: Connection = self.app.connection  # type: ignore[attr-defined]
-        reading = getattr(self.app, "consistency", None)
+        reading = self.app.checks.reading  # type: ignore[attr-defined]
         detail.update(describe(member, view, history, node_for(connection, member),
                                self.actions(), reading))  # fmt: skip

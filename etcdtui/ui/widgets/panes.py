@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 NOSPACE_KEY = BY_ID["recover-nospace"].key_display
 # The member detail's repair key, once ui/actions.py has the entry.
-REPAIR_KEY = BY_ID["repair-member"].key_display if "repair-member" in BY_ID else "F"
+REPAIR_KEY = BY_ID["repair-member"].key_display
 
 
 class Pane(Static):
