@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 from textual.app import App, ComposeResult
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from etcdtui.ui.runbook_samples import sample_defrag_confirmation, sample_restore_confirmation
 
@@ -40,6 +40,8 @@ class Backdrop(App[None]):
 def test_confirmation_at_80x24_snapshot(snap_compare, dialog) -> None:  # type: ignore[no-untyped-def]
     async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.pause()
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False  # a blinking cursor is on or off by the clock: steady
         await pilot.pause()
 
     assert snap_compare(Backdrop(dialog), terminal_size=(80, 24), run_before=settle)

@@ -9,6 +9,7 @@ import os
 import time
 
 import pytest
+from textual.widgets import Input
 
 from etcdtui.ui.samples import sample_app, sample_backups_screen, sample_runbook_screen
 
@@ -58,6 +59,8 @@ def test_defrag_runbook_plan_snapshot(snap_compare) -> None:  # type: ignore[no-
         await settle(pilot)
         await pilot.app.push_screen(sample_runbook_screen())
         await pilot.app.workers.wait_for_complete()
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False  # a blinking cursor is on or off by the clock: steady
         await pilot.pause()
 
     assert snap_compare(sample_app("healthy"), terminal_size=(130, 42), run_before=open_plan)
