@@ -367,6 +367,7 @@ from etcdtui.lab import load_lab
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.runbooks.engine import execute
 from etcdtui.runbooks.membership.runbook import MemberChangeRunbook
+from tests.helpers.membership import kill
 
 lab_dir, old, audit = sys.argv[1:4]
 info = load_lab(Path(lab_dir))

@@ -183,7 +183,7 @@ def test_link_dropped_during_a_restore_stops_it_and_resume_finishes_once_the_lin
     hold.release()
 
     try:
-        code = run.wait(timeout=25)
+        code = run.wait(timeout=60)  # stopping takes seconds; a hang would take minutes
     except Exception:  # still waiting on the dead link
         code = None
     assert code == 1, run.stdout[-2000:] + run.stderr
