@@ -19,6 +19,7 @@ from etcdtui.cli import (
     check,
     defrag,
     discover,
+    keyspace,
     kube,
     lab,
     members,
@@ -46,7 +47,20 @@ from etcdtui.errors import EtcdtuiError, UsageError
 __all__ = ["build_parser", "main", "run_runbook", "snapshot_key"]
 
 # In the order `etcdtui --help` lists them.
-COMMANDS = (status, check, kube, defrag, snapshot, restore, members, repair, upgrade, discover, lab)
+COMMANDS = (
+    status,
+    check,
+    kube,
+    keyspace,
+    defrag,
+    snapshot,
+    restore,
+    members,
+    repair,
+    upgrade,
+    discover,
+    lab,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

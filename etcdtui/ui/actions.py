@@ -33,6 +33,7 @@ class Where(StrEnum):
     BACKUPS = "backups"
     KUBE = "Kubernetes"
     AUDIT = "audit log"
+    KEYSPACE = "keyspace"
 
 
 EVERYWHERE = frozenset(Where)
@@ -128,6 +129,9 @@ ACTIONS: tuple[UiAction, ...] = (
     _a("add-member", "a", "app.add_member", "Add",
        "scale out: add a free node of the config as a member, learner first, one at a time",
        _D, changes=True, palette="Add a member…"),
+    _a("keyspace", "K", "keyspace", "Keyspace",
+       "what fills the database: keys and bytes by resource and namespace", _D,
+       footer=False, palette="Keyspace…"),
     _a("audit-log", "l", "app.audit_log", "Audit", "every runbook step executed, newest first",
        _D, palette="Audit log"),
     _a("copy-id", "y", "copy_id", "Copy ID",
@@ -186,6 +190,22 @@ ACTIONS: tuple[UiAction, ...] = (
     _a("audit-open", "enter", "open_step", "Step & output",
        "the selected step: when it started and ended, and its output",
        frozenset({Where.AUDIT}), palette="Open the selected step"),
+    _a("keyspace-back", "escape", "app.pop_screen", "Back", "back to the dashboard",
+       frozenset({Where.KEYSPACE}), palette="Leave the keyspace"),
+    _a("keyspace-live", "l", "scan_live", "Live scan",
+       "count a follower's keys: keys only, paged, rate-bounded", frozenset({Where.KEYSPACE}),
+       palette="Scan the keyspace live"),
+    _a("keyspace-snapshot", "s", "read_snapshot", "Latest snapshot",
+       "read the newest snapshot of the catalogue offline, with history and tombstones",
+       frozenset({Where.KEYSPACE}), palette="Read the latest snapshot"),
+    _a("keyspace-open", "enter", "drill_down", "Drill down",
+       "what is inside the selected group, one level down", frozenset({Where.KEYSPACE}),
+       palette="Drill into the selected group"),
+    _a("keyspace-up", "backspace", "go_up", "Up", "back up one level",
+       frozenset({Where.KEYSPACE}), palette="Up one level"),
+    _a("keyspace-stop", "x", "stop_scan", "Stop scan",
+       "stop the live scan, keeping what it has counted", frozenset({Where.KEYSPACE}),
+       palette="Stop the live scan"),
 )  # fmt: skip
 
 BY_ID = {entry.id: entry for entry in ACTIONS}
@@ -198,6 +218,7 @@ _SCREEN_CLASSES = {
     "BackupsScreen": Where.BACKUPS,
     "KubeScreen": Where.KUBE,
     "AuditScreen": Where.AUDIT,
+    "KeyspaceScreen": Where.KEYSPACE,
 }
 
 

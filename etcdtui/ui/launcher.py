@@ -165,6 +165,14 @@ class Launcher:
 
         self.app.push_screen(BackupsScreen(self.connection, self, self.audit))
 
+    def keyspace(self) -> None:
+        """What fills the database: a live scan of a follower, or the newest snapshot."""
+        from etcdtui.snapshots.catalogue import snapshot_dir
+        from etcdtui.ui.screens.keyspace import KeyspaceScreen
+
+        self.app.push_screen(KeyspaceScreen(self.connection, snapshot_dir(self.connection),
+                                            self.cluster))  # fmt: skip
+
     def kubernetes(self, view: Callable[[], ClusterView | None]) -> None:
         """API server wiring, certificates and security checks, read from the nodes over SSH;
         `view` gives the dashboard's latest view."""

@@ -157,6 +157,9 @@ class DashboardScreen(Screen[None]):
         if not self.app.refused("upgrade", self):  # type: ignore[attr-defined]
             self.app.launcher.upgrade()  # type: ignore[attr-defined]
 
+    def action_keyspace(self) -> None:
+        self.app.launcher.keyspace()  # type: ignore[attr-defined]
+
     def action_check_consistency(self) -> None:
         self.app.checks.start()  # type: ignore[attr-defined]
 

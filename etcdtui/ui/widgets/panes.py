@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from etcdtui.services.consistency import Reading
 
 NOSPACE_KEY = BY_ID["recover-nospace"].key_display
+KEYSPACE_KEY = BY_ID["keyspace"].key_display
 # The member detail's repair key, once ui/actions.py has the entry.
 REPAIR_KEY = BY_ID["repair-member"].key_display
 
@@ -158,6 +159,11 @@ class QuotaPane(Pane):
             lines.append(Content(
                 f"  {human_bytes(s.db_size)} of {human_bytes(quota)} · in use "
                 f"{human_bytes(s.db_size_in_use)} {in_use_trend} · frag {s.fragmentation:.0%}"
+            ))  # fmt: skip
+        if any((quota_usage(m) or 0.0) > QUOTA_WARN for m in view.members):
+            lines.append(Content.from_markup(
+                f"over {QUOTA_WARN:.0%} of the quota: [b]{KEYSPACE_KEY}[/b] Keyspace shows what "
+                "fills it"
             ))  # fmt: skip
         lines.append(Content.styled(
             f"marks: warning {QUOTA_WARN:.0%} │ critical {QUOTA_CRIT:.0%} │ · trends: "
