@@ -14,15 +14,14 @@ from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.screens.backups import BackupsScreen
 from etcdtui.ui.screens.dashboard import DashboardScreen
 from etcdtui.ui.widgets.footer import KeyFooter
-from tests.helpers.dashboard import rows
+from tests.helpers.dashboard import first_refresh, rows
 from tests.helpers.labs import connection_of
 
 
 async def test_members_appear_with_the_leader_marked(plain_lab: LabInfo) -> None:
     app = EtcdtuiApp(connection_of(plain_lab), refresh=60)
     async with app.run_test(size=(120, 30)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await first_refresh(app, pilot)
         shown = rows(app)
         assert sorted(shown) == ["node1", "node2", "node3"]
         assert [cells[0] for cells in shown.values()].count("★") == 1
@@ -52,8 +51,7 @@ async def test_pause_stops_polling_and_says_so(plain_lab: LabInfo) -> None:
 async def test_unreachable_cluster_is_shown_as_such() -> None:
     app = EtcdtuiApp(from_flags("127.0.0.1:1", timeout=0.5), refresh=60)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await first_refresh(app, pilot)
         assert "unreachable" in str(app.query_one("#summary", Static).render())
         assert rows(app)["http://127.0.0.1:1"][2] == "UNREACHABLE"
 
@@ -61,7 +59,7 @@ async def test_unreachable_cluster_is_shown_as_such() -> None:
 async def test_read_only_hides_every_changing_action(plain_lab: LabInfo) -> None:
     app = EtcdtuiApp(connection_of(plain_lab), refresh=60, read_only=True)
     async with app.run_test(size=(120, 30)) as pilot:
-        await app.workers.wait_for_complete()
+        await first_refresh(app, pilot)
         shown_keys = {b.key for b, _, _ in app.screen.query_one(KeyFooter).shown()}
         assert not {"d", "a", "n"} & shown_keys and {"r", "s"} <= shown_keys  # backups: a read
         await pilot.press("d")
@@ -84,7 +82,7 @@ async def test_s_opens_the_backups_screen(plain_lab: LabInfo, tmp_path: Path) ->
     connection = replace(connection_of(plain_lab), snapshot_dir=str(tmp_path))
     app = EtcdtuiApp(connection, refresh=60)
     async with app.run_test(size=(120, 30)) as pilot:
-        await app.workers.wait_for_complete()
+        await first_refresh(app, pilot)
         await pilot.press("s")
         await pilot.pause()
         assert isinstance(app.screen, BackupsScreen)
@@ -99,8 +97,7 @@ async def test_s_opens_the_backups_screen(plain_lab: LabInfo, tmp_path: Path) ->
 async def test_enter_opens_member_detail_with_its_node(plain_lab: LabInfo) -> None:
     app = EtcdtuiApp(connection_of(plain_lab), refresh=60)
     async with app.run_test(size=(120, 50)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await first_refresh(app, pilot)
         await pilot.press("enter")
         await pilot.pause()
         text = str(app.screen.query_one("#detail", Static).render())

@@ -13,7 +13,7 @@ from etcdtui.config import cluster_names, dump_toml, from_flags, load_connection
 from etcdtui.lab import LabInfo
 from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.screens.picker import ClusterPicker
-from tests.helpers.dashboard import rows
+from tests.helpers.dashboard import first_refresh, rows
 from tests.helpers.labs import connection_of
 
 
@@ -83,7 +83,7 @@ async def test_ctrl_r_reloads_the_config_and_says_when_nothing_changed(
 ) -> None:
     app = EtcdtuiApp(connection_of(plain_lab), refresh=60, config_path=plain_lab.config_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await first_refresh(app, pilot)
         await pilot.press("ctrl+r")
         await pilot.pause()
         assert any("nothing new" in n.message for n in app._notifications)

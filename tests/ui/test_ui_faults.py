@@ -11,7 +11,7 @@ from dataclasses import replace
 from textual.widgets import Static
 
 from etcdtui.ui.app import EtcdtuiApp
-from tests.helpers.dashboard import rows
+from tests.helpers.dashboard import first_refresh, rows
 from tests.helpers.labs import connection_of, follower
 
 
@@ -19,8 +19,7 @@ async def test_killed_member_is_flagged_while_the_others_keep_refreshing(make_la
     info = make_lab()
     app = EtcdtuiApp(connection_of(info), refresh=0.2)
     async with app.run_test(size=(120, 30)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await first_refresh(app, pilot)
         victim = follower(info)
         os.kill(info.pid(victim), signal.SIGKILL)
         before = app.polls
@@ -45,8 +44,7 @@ async def test_nospace_alarm_shows_in_the_quota_pane(make_lab) -> None:  # type:
             break
     app = EtcdtuiApp(connection_of(info), refresh=60)
     async with app.run_test(size=(160, 50)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await first_refresh(app, pilot)
         quota = str(app.query_one("#quota", Static).render())
         assert "ALARM NOSPACE on node" in quota
         assert "CRITICAL" in str(app.query_one("#health", Static).render())

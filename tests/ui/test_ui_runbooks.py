@@ -16,6 +16,7 @@ from etcdtui.ui.app import EtcdtuiApp
 from etcdtui.ui.screens.audit import AuditScreen
 from etcdtui.ui.screens.confirm import ConfirmScreen
 from etcdtui.ui.screens.runbook import RunbookScreen
+from tests.helpers.dashboard import first_refresh
 from tests.helpers.etcd import etcdctl, fragment, sizes
 from tests.helpers.labs import connection_of
 from tests.helpers.pilot import run_destructive, wait_done
@@ -148,8 +149,7 @@ async def test_nospace_recovery_is_offered_only_with_the_alarm(make_lab, tmp_pat
     info: LabInfo = make_lab(quota_bytes=4 * 1024 * 1024)
     app = EtcdtuiApp(connection_of(info), refresh=60, audit=AuditLog(tmp_path / "audit.log"))
     async with app.run_test(size=(120, 40)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await first_refresh(app, pilot)
         nospace = BY_ID["recover-nospace"]
         assert app.refusal(nospace) == "no NOSPACE alarm is active: nothing to recover"
         for i in range(64):
@@ -179,8 +179,7 @@ async def test_a_killed_member_is_replaced_from_its_detail(make_lab, tmp_path: P
     os.kill(pid, signal.SIGKILL)
     app = EtcdtuiApp(connection_of(info), refresh=60, audit=AuditLog(tmp_path / "audit.log"))
     async with app.run_test(size=(130, 45)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await first_refresh(app, pilot)
         table = app.screen.query_one("#members", DataTable)
         names = [str(table.get_row(key)[1]) for key in table.rows]
         table.move_cursor(row=names.index(victim))
@@ -225,8 +224,7 @@ async def test_a_member_added_but_never_started_is_removed_from_its_detail(  # t
     gateway.close()
     app = EtcdtuiApp(connection_of(info), refresh=60, audit=AuditLog(tmp_path / "audit.log"))
     async with app.run_test(size=(130, 45)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await first_refresh(app, pilot)
         table = app.screen.query_one("#members", DataTable)
         keys = [key.value for key in table.rows]
         table.move_cursor(row=keys.index(format(stuck.id, "x")))
