@@ -63,6 +63,12 @@ def register(subparsers: Subparsers) -> None:
         help="nodes laid out like kubeadm control planes: static pods run by a lab kubelet, "
         "kubeadm's /etc/kubernetes and pki (root; implies --netns --tls)",
     )
+    up.add_argument(
+        "--rke2-layout",
+        action="store_true",
+        help="nodes laid out like RKE2 servers: etcd's static pod reads RKE2's config file, "
+        "RKE2's /var/lib/rancher paths and certificates (root; implies --netns --tls)",
+    )
     up.set_defaults(handler=cmd_lab_up)
     down = lab_sub.add_parser("down", help="stop a lab and remove what it made")
     down.add_argument("--dir", type=Path, default=None)
@@ -93,6 +99,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
         base_port=args.base_port,
         netns=args.netns,
         kubeadm_layout=args.kubeadm_layout,
+        rke2_layout=args.rke2_layout,
     )
     print(f"  etcdtui --config {info.config_path} --cluster {info.cluster}")
     print(f"  etcdtui lab down --dir {directory}")

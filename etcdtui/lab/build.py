@@ -1,8 +1,9 @@
 """Building a lab's nodes once lab.json names them: pki, sshd, services or static pods, etcd.
 
 `lab up` (lab.py) decides the shape and records it; `build` lays every node out, starts its
-sshd, then etcd (a service script per member, or a kubelet per kubeadm node), and waits until
-every member reports healthy. A failure raises; lab up then stops whatever was started.
+sshd, then etcd (a service script per member, or a kubelet per kubeadm or RKE2 node), and
+waits until every member reports healthy. A failure raises; lab up then stops whatever was
+started.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from etcdtui.errors import LabError
+from etcdtui.lab import rke2
 from etcdtui.lab.certs import make_pki
 from etcdtui.lab.kubeadm import (
     apiserver_manifest,
@@ -61,17 +63,17 @@ def build(root: Path, state: dict[str, Any], say: Progress) -> LabInfo:
     initial = ",".join(f"{n.name}={n.peer_url}" for n in info.members())
     if info.kubeadm:
         _write_kubeadm_nodes(info, initial)
-        for node in info.nodes:
-            check_node_view(node.node_dir, str(node.netns))
+    elif info.rke2:
+        _write_rke2_nodes(info, initial)
     else:
         _write_services(info, initial)
+    if info.static_pods:  # each node sees its own /etc/kubernetes, never the host's
+        for node in info.nodes:
+            check_node_view(node.node_dir, str(node.netns))
     _start_sshds(info, state, authorized, say)
     info.config_path.write_text(config_text(info))
-    if info.kubeadm:
-        say("starting a kubelet per node: it runs the etcd and kube-apiserver static pods")
-        for raw, node in zip(state["nodes"], info.nodes, strict=True):
-            raw["kubelet_pid"] = start_kubelet(node.node_dir, str(node.netns), info.etcd)
-            write_state(root, state)
+    if info.static_pods:
+        _start_kubelets(info, state, say)
     else:
         names_text = ", ".join(n.name for n in info.members())
         say(f"starting etcd {info.etcd_version} on {names_text}")
@@ -141,6 +143,33 @@ def _write_kubeadm_nodes(info: LabInfo, initial_cluster: str) -> None:
         write_manifest(node.node_dir, "etcd.yaml", etcd)
         apiserver = apiserver_manifest(node.address, servers)
         write_manifest(node.node_dir, "kube-apiserver.yaml", apiserver)
+
+
+def _write_rke2_nodes(info: LabInfo, initial_cluster: str) -> None:
+    """RKE2's certificates on every node; its etcd config file and the etcd and
+    kube-apiserver manifests on the members."""
+    for node in info.nodes:
+        rke2.write_node_pki(info.dir / "pki", node.node_dir, node.name)
+        if node.member:
+            config = rke2.etcd_config(
+                node.name, node.address, initial_cluster, info.token, info.quota_bytes
+            )
+            rke2.write_member(node.node_dir, config, info.etcd_version, node.address)
+
+
+def _start_kubelets(info: LabInfo, state: dict[str, Any], say: Progress) -> None:
+    """A kubelet per node, each recorded in lab.json as it starts. An RKE2 node's runs in
+    its sshd's mount namespace, where the node's tree is mounted over /var/lib/rancher."""
+    if info.rke2:
+        say("mounting each node's own /var/lib/rancher where its sshd runs")
+    say("starting a kubelet per node: it runs the etcd and kube-apiserver static pods")
+    for raw, node in zip(state["nodes"], info.nodes, strict=True):
+        if info.rke2:
+            rke2.mount_node_view(raw["sshd_pid"], node.node_dir, str(node.netns))
+            raw["kubelet_pid"] = rke2.start_kubelet(node.node_dir, raw["sshd_pid"], info.etcd)
+        else:
+            raw["kubelet_pid"] = start_kubelet(node.node_dir, str(node.netns), info.etcd)
+        write_state(info.dir, state)
 
 
 def _start_members(info: LabInfo) -> None:

@@ -39,6 +39,7 @@ from etcdtui.lab.state import (
     read_state,
     write_state,
 )
+from etcdtui.lab.staticpods import HOST_RANCHER, layout_of
 from etcdtui.lab.teardown import lab_pids, remove_lab_files, teardown
 
 MEMBER_COUNTS = (3, 5)
@@ -63,6 +64,7 @@ def lab_up(
     base_port: int | None = None,
     netns: bool = False,
     kubeadm_layout: bool = False,
+    rke2_layout: bool = False,
 ) -> LabInfo:
     """Start a lab in `dir`: `members` etcd members (3 or 5) and `spares` sshd-only nodes.
 
@@ -79,13 +81,16 @@ def lab_up(
     `kubeadm_layout` (root only; implies `netns` and `tls`) lays every node out like a kubeadm
     control-plane node instead: its own /etc/kubernetes with kubeadm's pki, etcd and
     kube-apiserver as static pods run by a small kubelet per node (see lab/kubeadm.py), and
-    etcd listening on the node's address as well as its loopback.
+    etcd listening on the node's address as well as its loopback. `rke2_layout` does the same
+    as RKE2 does it: etcd's settings in RKE2's config file read through `--config-file`, at
+    RKE2's paths in the node's own /var/lib/rancher (see lab/rke2.py).
     """
     say = on_progress or _quiet
     _check_shape(members, spares, quota_bytes)
-    if kubeadm_layout:
+    layout = _layout(kubeadm_layout, rke2_layout)
+    if layout:
         netns = tls = True
-    _check_layout(netns, kubeadm_layout, base_port)
+    _check_layout(netns, layout, base_port)
     root = dir.expanduser().resolve()
     if not SAFE_PATH.fullmatch(str(root)):
         # The path ends up unquoted in sshd_config and in the config's shell command templates.
@@ -94,8 +99,8 @@ def lab_up(
     names += [f"spare{i}" for i in range(1, spares + 1)]
     ports = [] if netns else _ports(3 * len(names), base_port)  # per node: SSH, client, peer
     state = _new_state(_claim_dir(root, say), etcd_version, tls, quota_bytes)
-    if kubeadm_layout:
-        state["kubeadm"] = {}
+    if layout:
+        state[layout] = {}
     began = time.monotonic()
     info = _start(root, state, names, members, ports, say)
     started = info.members()
@@ -117,11 +122,19 @@ def _check_shape(members: int, spares: int, quota_bytes: int | None) -> None:
         raise LabUsageError(f"the backend quota must be a positive number of bytes: {quota_bytes}")
 
 
-def _check_layout(netns: bool, kubeadm_layout: bool, base_port: int | None) -> None:
-    if kubeadm_layout and os.geteuid() != 0:
+def _layout(kubeadm_layout: bool, rke2_layout: bool) -> str | None:
+    """The static-pod layout asked for (its lab.json section), or None."""
+    if kubeadm_layout and rke2_layout:
+        raise LabUsageError("--kubeadm-layout and --rke2-layout do not go together")
+    return "kubeadm" if kubeadm_layout else "rke2" if rke2_layout else None
+
+
+def _check_layout(netns: bool, layout: str | None, base_port: int | None) -> None:
+    if layout and os.geteuid() != 0:
+        own = "/etc/kubernetes" if layout == "kubeadm" else "/var/lib/rancher"
         raise LabUsageError(
-            "lab up --kubeadm-layout needs root (each node gets a network namespace "
-            "and its own /etc/kubernetes)"
+            f"lab up --{layout}-layout needs root (each node gets a network namespace "
+            f"and its own {own})"
         )
     if netns and os.geteuid() != 0:
         raise LabUsageError("lab up --netns needs root (it creates network namespaces)")
@@ -193,10 +206,15 @@ def _start(
                 say(f"making a network namespace per node on {state['network']['subnet']}")
                 create_network(state["network"])
                 lock.close()
-            if "kubeadm" in state:
-                state["kubeadm"]["made_host_dir"] = not HOST_KUBERNETES.exists()
+            layout = layout_of(state)
+            if layout is not None:
+                state[layout]["made_host_dir"] = not HOST_KUBERNETES.exists()
+                if layout == "rke2":
+                    state[layout]["made_rancher_dir"] = not HOST_RANCHER.exists()
                 write_state(root, state)
                 prepare_host(state)
+                if layout == "rke2":  # where each node's own is mounted
+                    HOST_RANCHER.mkdir(mode=0o755, exist_ok=True)
             return build(root, state, say)
         except BaseException:
             say("lab up failed: stopping what it started")

@@ -22,6 +22,8 @@ from etcdtui.lab.binaries import etcd_binaries
 from etcdtui.lab.errors import LabUsageError
 from etcdtui.lab.netns import LabNetwork, network_of
 from etcdtui.lab.ports import LOOPBACK
+from etcdtui.lab.rke2 import DATA_DIR as RKE2_DATA_DIR
+from etcdtui.lab.rke2 import profile_vars as rke2_profile_vars
 from etcdtui.lab.service import ENV_FILE, LOG_FILE, PID_FILE, etcd_pid
 
 STATE_FILE = "lab.json"
@@ -97,6 +99,14 @@ class LabInfo:
     network: LabNetwork | None = None
     # Nodes laid out like kubeadm's (lab up --kubeadm-layout): static pods run by a kubelet.
     kubeadm: bool = False
+    # Nodes laid out like RKE2 servers (lab up --rke2-layout): static pods too, etcd's
+    # settings in a config file, everything under the node's own /var/lib/rancher.
+    rke2: bool = False
+
+    @property
+    def static_pods(self) -> bool:
+        """True when a kubelet per node runs etcd from a static-pod manifest."""
+        return self.kubeadm or self.rke2
 
     @property
     def netns(self) -> bool:
@@ -233,6 +243,7 @@ def netns_nodes(
 
 def info_from_state(root: Path, state: dict[str, Any]) -> LabInfo:
     """A LabInfo for the lab in `root` as lab.json describes it."""
+    rke2 = "rke2" in state
     nodes = tuple(
         LabNode(
             name=n["name"],
@@ -240,7 +251,8 @@ def info_from_state(root: Path, state: dict[str, Any]) -> LabInfo:
             ssh_port=int(n["ssh_port"]),
             client_url=n["client_url"],
             peer_url=n["peer_url"],
-            data_dir=str(node_dir(root, n["name"]) / "data"),
+            # An RKE2 node's data dir is at RKE2's path in the node's own /var/lib/rancher.
+            data_dir=RKE2_DATA_DIR if rke2 else str(node_dir(root, n["name"]) / "data"),
             service=str(node_dir(root, n["name"]) / "etcd-service"),
             local_client_url=n.get("local_client_url") or n["client_url"],
             address=n.get("address") or LOOPBACK,
@@ -268,6 +280,7 @@ def info_from_state(root: Path, state: dict[str, Any]) -> LabInfo:
         key=str(pki / "client.key") if tls else None,
         network=network_of(state.get("network")),
         kubeadm="kubeadm" in state,
+        rke2=rke2,
     )
 
 
@@ -283,12 +296,15 @@ def _ssh_table(info: LabInfo, node: LabNode, user: str) -> dict[str, Any]:
     }
 
 
-def _kubeadm_node(info: LabInfo, node: LabNode, user: str) -> dict[str, Any]:
-    """A kubeadm-layout node: the static-pod profile with its default paths, as on a real
-    control-plane node, and etcd listening on the node's address (reached directly)."""
+def _static_pod_node(info: LabInfo, node: LabNode, user: str) -> dict[str, Any]:
+    """A kubeadm- or RKE2-layout node: the static-pod profile with the layout's paths (its
+    defaults for kubeadm), as on a real control-plane node, and etcd listening on the node's
+    address (reached directly)."""
     variables = {"etcdctl": info.etcdctl, "etcd": info.etcd}
     if info.etcdutl:
         variables["etcdutl"] = info.etcdutl
+    if info.rke2:
+        variables |= rke2_profile_vars()
     return {
         "member": node.name if node.member else None,
         "profile": "static-pod",
@@ -312,8 +328,8 @@ def config_text(info: LabInfo, timeout: float = 2.0) -> str:
     user = getpass.getuser()
     nodes: dict[str, Any] = {}
     for node in info.nodes:
-        if info.kubeadm:
-            nodes[node.name] = _kubeadm_node(info, node, user)
+        if info.static_pods:
+            nodes[node.name] = _static_pod_node(info, node, user)
             continue
         # etcdctl (and etcdutl, etcd): the node-side runbook steps use the lab's own binaries
         # of the right version (a restore asks them their version and restores with them).
@@ -343,7 +359,7 @@ def config_text(info: LabInfo, timeout: float = 2.0) -> str:
             "ssh": _ssh_table(info, node, user),
         }
     cluster: dict[str, Any] = {"endpoints": list(info.endpoints)}
-    if info.netns and not info.kubeadm:
+    if info.netns and not info.static_pods:
         cluster["via"] = "ssh"  # the advertised URLs answer only inside the lab's network
     if info.tls:
         cluster |= {"cacert": info.cacert, "cert": info.cert, "key": info.key}
@@ -354,6 +370,7 @@ def config_text(info: LabInfo, timeout: float = 2.0) -> str:
         f"{', TLS' if info.tls else ''}"
         f"{f', a network namespace per node on {info.network.subnet}' if info.network else ''}"
         f"{', kubeadm layout (static pods)' if info.kubeadm else ''}"
+        f"{', RKE2 layout (static pods)' if info.rke2 else ''}"
         f". Use: etcdtui --config {info.config_path} --cluster lab\n\n"
     )
     return header + dump_toml({"clusters": {CLUSTER: cluster}})

@@ -1,10 +1,11 @@
 """Finding a program's arguments in a command line, as a static pod or a systemd unit runs it.
 
 A command line may run the program directly (``etcd --name a``), through a wrapper
-(``tini -- etcd ...``), or through a shell script (``sh -c "mkdir -p /var/lib/etcd; exec
-/usr/local/bin/etcd --name a 2>&1 | tee log"``). In a script, the program's invocation is the
-simple command whose command word runs it (after `exec`, variable assignments or shell
-keywords), not any word that merely contains its name.
+(``tini -- etcd ...``, ``ionice -c2 nice -n -10 etcd ...``), or through a shell script
+(``sh -c "mkdir -p /var/lib/etcd; exec /usr/local/bin/etcd --name a 2>&1 | tee log"``). In a
+script, the program's invocation is the simple command whose command word runs it (after
+`exec`, variable assignments, shell keywords or wrappers with their options), not any word
+that merely contains its name.
 """
 
 from __future__ import annotations
@@ -20,6 +21,21 @@ _PREFIXES = frozenset(
     {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "(", "exec", "command",
      "nohup", "time"}
 )  # fmt: skip
+# Commands that run the command after their own options: how many operands of their own
+# come first (taskset's CPU mask, chrt's priority, timeout's duration), and which of their
+# options take the next word as a value.
+_WRAPPERS: dict[str, tuple[int, frozenset[str]]] = {
+    "nice": (0, frozenset({"-n", "--adjustment"})),
+    "ionice": (0, frozenset({"-c", "-n", "--class", "--classdata"})),
+    "taskset": (1, frozenset()),
+    "chrt": (1, frozenset()),
+    "env": (0, frozenset({"-u", "--unset", "-C", "--chdir"})),
+    "stdbuf": (0, frozenset({"-i", "-o", "-e"})),
+    "timeout": (1, frozenset({"-s", "--signal", "-k", "--kill-after"})),
+    "setsid": (0, frozenset()),
+    "tini": (0, frozenset()),
+    "dumb-init": (0, frozenset()),
+}
 _SEPARATORS = frozenset({";", "&&", "||", "|", "&", ";;", "|&", "\n"})
 _REDIRECT = re.compile(r"[<>][<>&|]*|&>>?")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
@@ -90,12 +106,30 @@ def _commands(tokens: list[str]) -> list[list[str]]:
     return [c for c in commands if c]
 
 
+def _unwrap(words: list[str], i: int) -> int:
+    """The index of the command word that `words[i]` runs through any wrappers (itself if it
+    is no wrapper): ``ionice -c2 nice -n -10 etcd`` runs ``etcd``."""
+    while i < len(words) and posixpath.basename(words[i]) in _WRAPPERS:
+        operands, valued = _WRAPPERS[posixpath.basename(words[i])]
+        i += 1
+        while i < len(words) and words[i].startswith("-"):
+            if words[i] == "--":
+                i += 1
+                break
+            i += 2 if words[i] in valued else 1
+        while i < len(words) and _ASSIGNMENT.match(words[i]):  # env's NAME=value
+            i += 1
+        i += operands
+    return i
+
+
 def _script_invocation(binary: str, script: str, env: Mapping[str, str]) -> list[str] | None:
     local = dict(env)
     for words in _commands(_tokens(script)):
         i = 0
         while i < len(words) and (words[i] in _PREFIXES or _ASSIGNMENT.match(words[i])):
             i += 1
+        i = _unwrap(words, i)
         if i < len(words) and words[i] == "export":
             for item in words[i + 1 :]:
                 name, eq, value = item.partition("=")

@@ -293,6 +293,8 @@ def _spare_urls(
         "profile": template.source,
         "data_dir": template.flags.get("data-dir") or template.data_dir,
     }
+    if members[0].vars:  # the layout's paths (RKE2's manifests), the same on every node
+        table["vars"] = dict(members[0].vars)
     host = addresses[node]
     peer, client = template.initial_advertise_peer_urls, template.advertise_client_urls
     same_host = all(

@@ -4,7 +4,9 @@ Tried in order, after kubeadm's manifests and the ``etcd`` systemd unit (kubespr
 ``/etc/etcd.env``, and distribution packages'): OpenShift's operator-managed etcd (named, not
 used), RKE2's pod manifests (whose etcd reads a ``--config-file``), k3s's embedded etcd (its
 config file; k3s itself is the service), then every ``*.yaml``/``*.manifest`` under the
-kubelet's ``staticPodPath``.
+kubelet's ``staticPodPath`` (from kubeadm's or kubespray's kubelet config file). A static-pod
+layout also gives the profile its manifest paths, with the stash for a stopped pod's manifest
+beside the kubelet's folder (never in it: the kubelet would run it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import yaml
 
 from etcdtui.clients.shell import NodeShell
+from etcdtui.config.profiles import PRE_UPGRADE
 from etcdtui.services.kube.filekinds import FileKind, detect_kind
 from etcdtui.services.kube.pods import (
     OPERATOR_NOTE,
@@ -32,6 +35,8 @@ OPENSHIFT_POD = "/etc/kubernetes/manifests/etcd-pod.yaml"
 RKE2_MANIFESTS = "/var/lib/rancher/rke2/agent/pod-manifests"
 K3S_CONFIG = "/var/lib/rancher/k3s/server/db/etcd/config"
 KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
+# Where kubelets are given their config file: kubeadm's, then kubespray's.
+KUBELET_CONFIGS = (KUBELET_CONFIG, "/etc/kubernetes/kubelet-config.yaml")
 KUBEADM_MANIFESTS = "/etc/kubernetes/manifests"
 
 
@@ -108,34 +113,45 @@ def find_layout(
 
     `root` prefixes every path read (a test's folder standing for the node's /).
     """
-    wanted = [OPENSHIFT_POD, K3S_CONFIG, KUBELET_CONFIG]
+    wanted = [OPENSHIFT_POD, K3S_CONFIG, *KUBELET_CONFIGS]
     files = read_files(shell, [root + p for p in wanted], sudo=sudo, timeout=timeout)
     if files[root + OPENSHIFT_POD].exists:
         raise OperatorManaged(f"{OPENSHIFT_POD}: OpenShift's etcd, {OPERATOR_NOTE}")
     etcd, apiserver = _static_pods(shell, RKE2_MANIFESTS, sudo, timeout, root)
     if etcd is not None:
-        manifest = ("manifest", etcd.origin.split(" + ", 1)[0])
-        return Layout("rke2", etcd, apiserver, vars=(manifest, *_rke2_vars(apiserver)))
+        return Layout("rke2", etcd, apiserver, vars=_pod_vars(etcd, apiserver))
     k3s = files[root + K3S_CONFIG]
     if k3s.exists and not k3s.error:
         settings = parse_systemd_etcd(K3S_CONFIG, config_yaml=k3s.text)
         note = "etcd runs inside k3s: stopping it stops the k3s service"
         return Layout("k3s", settings, notes=(note,), vars=(("unit", "k3s"),))
-    folder = _static_pod_path(files[root + KUBELET_CONFIG].text)
-    if folder and folder.rstrip("/") not in (KUBEADM_MANIFESTS, RKE2_MANIFESTS):
-        etcd, apiserver = _static_pods(shell, folder, sudo, timeout, root)
-        if etcd is not None:
-            return Layout(f"kubelet staticPodPath {folder}", etcd, apiserver)
+    for config in KUBELET_CONFIGS:
+        folder = _static_pod_path(files[root + config].text)
+        if folder and folder.rstrip("/") not in (KUBEADM_MANIFESTS, RKE2_MANIFESTS):
+            etcd, apiserver = _static_pods(shell, folder, sudo, timeout, root)
+            if etcd is not None:
+                layout = f"kubelet staticPodPath {folder}"
+                return Layout(layout, etcd, apiserver, vars=_pod_vars(etcd, apiserver))
     return None
 
 
-def _rke2_vars(apiserver: ApiserverSettings | None) -> tuple[tuple[str, str], ...]:
-    stash = "/var/lib/rancher/rke2/agent"
-    found = [("manifest_stash", f"{stash}/etcd.yaml.etcdtui-stopped")]
+def _pod_vars(
+    etcd: EtcdSettings, apiserver: ApiserverSettings | None
+) -> tuple[tuple[str, str], ...]:
+    """The static-pod profile's paths for manifests found outside /etc/kubernetes/manifests."""
+    manifest = etcd.origin.split(" + ", 1)[0]
+    stash = posixpath.dirname(posixpath.dirname(manifest))
+    base = f"{stash}/{posixpath.basename(manifest)}"
+    found = [
+        ("manifest", manifest),
+        ("manifest_stash", f"{base}.etcdtui-stopped"),
+        ("upgrade_backup", base + PRE_UPGRADE),
+    ]
     if apiserver is not None:
+        name = posixpath.basename(apiserver.origin)
         found += [
             ("apiserver_manifest", apiserver.origin),
-            ("apiserver_manifest_stash", f"{stash}/kube-apiserver.yaml.etcdtui-stopped"),
+            ("apiserver_manifest_stash", f"{stash}/{name}.etcdtui-stopped"),
             ("apiserver_backup_dir", stash),
         ]
     return tuple(found)
