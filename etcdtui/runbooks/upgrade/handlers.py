@@ -30,7 +30,7 @@ from etcdtui.snapshots.save import SnapshotSaver
 Handler = Callable[[Step, Output], tuple[bool, str]]
 
 NODE_TIMEOUT = 60.0  # seconds for one stop, switch or start on a node
-POLL = 0.5
+POLL = 0.1  # seconds between two reads while a member comes up (bounded by its deadline)
 
 
 def one_line(text: str) -> str:

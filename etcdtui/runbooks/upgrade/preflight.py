@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from etcdtui.clients.shell import NodeShell
@@ -122,22 +123,70 @@ def binaries_check(targets: list[NodeTarget], wanted: Version, has_patch: bool) 
                  f"{len(targets)} nodes report etcd {version}")  # fmt: skip
 
 
-def flags_check(shells: Shells, connection: Connection, nodes: list[NodeConfig],
-                target: Version) -> Check:  # fmt: skip
+def _flags_text(
+    shells: Shells, connection: Connection, node: NodeConfig
+) -> str | EtcdtuiError | None:
+    """The member's configuration as text, or why it could not be read (None: the profile
+    has no `upgrade_flags`)."""
+    if not connection.has_profile_command(node, "upgrade_flags"):
+        return None
+    try:
+        return run_on(shells, connection, node, "upgrade_flags")
+    except EtcdtuiError as exc:
+        return exc
+
+
+def _free_bytes(shells: Shells, node: NodeConfig) -> int | None:
+    """Free bytes on the disk of the node's data dir (None: unreadable)."""
+    try:
+        result = shells(node.name).run(df_command(node), timeout=CHECK_TIMEOUT, sudo=node.sudo)
+        return int(result.stdout.strip().splitlines()[-1].split()[3]) * 1024
+    except (EtcdtuiError, ValueError, IndexError):
+        return None
+
+
+def df_command(node: NodeConfig) -> str:
+    return f"df -Pk {shlex.quote(node.data_dir)}"
+
+
+@dataclass(frozen=True)
+class NodeReads:
+    """What the read-only commands on one node said: its new etcd's version, its flags (see
+    `_flags_text`) and the free space by its data dir (None: unreadable)."""
+
+    node: NodeConfig
+    target: NodeTarget
+    flags: str | EtcdtuiError | None
+    free: int | None
+
+
+def read_nodes(shells: Shells, connection: Connection, nodes: list[NodeConfig]) -> list[NodeReads]:
+    """Every node's read-only commands at once (each with its own CHECK_TIMEOUT): the whole
+    preflight costs about one command's time, not the sum of all."""
+    if not nodes:
+        return []
+    with ThreadPoolExecutor(max_workers=3 * len(nodes), thread_name_prefix="preflight") as pool:
+        targets = [pool.submit(node_target, shells, connection, n) for n in nodes]
+        flags = [pool.submit(_flags_text, shells, connection, n) for n in nodes]
+        free = [pool.submit(_free_bytes, shells, n) for n in nodes]
+        return [NodeReads(n, t.result(), f.result(), s.result())
+                for n, t, f, s in zip(nodes, targets, flags, free, strict=True)]  # fmt: skip
+
+
+def flags_check(reads: list[NodeReads], target: Version) -> Check:
     """Flags the new version no longer accepts (FAIL) or accepts with a warning (WARN)."""
     refused, deprecated, unread = [], [], []
-    for node in nodes:
-        if not connection.has_profile_command(node, "upgrade_flags"):
-            unread.append(node.name)
+    for read in reads:
+        name, text = read.node.name, read.flags
+        if text is None:
+            unread.append(name)
             continue
-        try:
-            text = run_on(shells, connection, node, "upgrade_flags")
-        except EtcdtuiError as exc:
-            unread.append(f"{node.name} ({printable(exc.message)})")
+        if isinstance(text, EtcdtuiError):
+            unread.append(f"{name} ({printable(text.message)})")
             continue
         gone, old = flag_findings(text, target[:2])
-        refused += [f"{node.name}: {line}" for line in gone]
-        deprecated += [f"{node.name}: {line}" for line in old]
+        refused += [f"{name}: {line}" for line in gone]
+        deprecated += [f"{name}: {line}" for line in old]
     if refused:
         return Check("flags", Verdict.FAIL, "no longer accepted: " + "; ".join(refused))
     if deprecated or unread:
@@ -147,20 +196,15 @@ def flags_check(shells: Shells, connection: Connection, nodes: list[NodeConfig],
     return Check("flags", Verdict.PASS, f"every flag valid on {target[0]}.{target[1]}")
 
 
-def space_check(shells: Shells, nodes: list[tuple[NodeConfig, MemberView]]) -> Check:
+def space_check(nodes: list[tuple[NodeReads, MemberView]]) -> Check:
     """Free space on each data dir's disk covers a copy of the member's database."""
     short = []
-    for node, m in nodes:
-        size = m.status.db_size if m.status else 0
-        command = f"df -Pk {shlex.quote(node.data_dir)}"
-        try:
-            result = shells(node.name).run(command, timeout=CHECK_TIMEOUT, sudo=node.sudo)
-            free = int(result.stdout.strip().splitlines()[-1].split()[3]) * 1024
-        except (EtcdtuiError, ValueError, IndexError):
-            short.append(f"{node.name}: could not read free space ({command})")
-            continue
-        if free < size:
-            short.append(f"{node.name}: {human_bytes(free)} free < {human_bytes(size)} database")
+    for read, m in nodes:
+        name, size = read.node.name, m.status.db_size if m.status else 0
+        if read.free is None:
+            short.append(f"{name}: could not read free space ({df_command(read.node)})")
+        elif read.free < size:
+            short.append(f"{name}: {human_bytes(read.free)} free < {human_bytes(size)} database")
     if short:
         return Check("free space", Verdict.FAIL, "; ".join(short))
     return Check("free space", Verdict.PASS, "every data dir's disk holds a copy of its database")

@@ -27,7 +27,7 @@ from etcdtui.runbooks.upgrade.policy import parse_version, policy_check, shown
 from etcdtui.runbooks.upgrade.preflight import (
     binaries_check,
     flags_check,
-    node_target,
+    read_nodes,
     ready_check,
     space_check,
     versions_of,
@@ -113,7 +113,8 @@ class UpgradeRunbook:
         if self.shells is None or not pairs:
             checks.append(Check("nodes", Verdict.FAIL, "the upgrade needs the config's nodes"))
             return checks
-        targets = [node_target(self._shell, self.connection, node) for node, _ in pairs]
+        reads = read_nodes(self._shell, self.connection, [node for node, _ in pairs])
+        targets = [read.target for read in reads]
         # No --to (the TUI): the version the new binaries report.
         reported = next((shown(t.version) for t in targets if t.version), "0.0.0")
         wanted, has_patch = parse_version(self.options.to or reported)
@@ -123,9 +124,10 @@ class UpgradeRunbook:
         exact = wanted if has_patch or not found else found[0]
         self.target = shown(exact)
         checks.append(policy_check(versions_of(view), exact))
-        todo = [(n, m) for n, m in pairs if not m.status or m.status.version != self.target]
-        checks.append(flags_check(self._shell, self.connection, [n for n, _ in todo], exact))
-        checks.append(space_check(self._shell, todo))
+        todo = [(read, m) for read, (_, m) in zip(reads, pairs, strict=True)
+                if not m.status or m.status.version != self.target]  # fmt: skip
+        checks.append(flags_check([read for read, _ in todo], exact))
+        checks.append(space_check(todo))
         return checks
 
     def plan_from(self, view: ClusterView) -> Plan:

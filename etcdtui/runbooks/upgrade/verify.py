@@ -15,6 +15,7 @@ from etcdtui.models.runbook import Check, Verdict
 # etcd moves the cluster version a few seconds after the last member runs the new one (its
 # leader checks every 4 s): the verification waits that long for it.
 CLUSTER_VERSION_WAIT = 20.0
+CLUSTER_VERSION_POLL = 0.2  # one small read of the leader: the moment it moves counts
 _CLUSTER_VERSION = re.compile(r'^etcd_cluster_version\{cluster_version="([^"]+)"\}\s+1', re.M)
 
 
@@ -42,14 +43,17 @@ def key_count(client: ClusterClient, view: ClusterView) -> int | None:
 
 
 def wait_cluster_version(client: ClusterClient, minor: str) -> tuple[ClusterView, str]:
-    """Read until the cluster version is `minor` (at most CLUSTER_VERSION_WAIT seconds)."""
+    """Poll the leader's cluster version until it is `minor` (at most CLUSTER_VERSION_WAIT
+    seconds); then the cluster as it is, for the other checks."""
     deadline = time.monotonic() + CLUSTER_VERSION_WAIT
+    view = client.read(metrics=False)
     while True:
-        view = client.read(metrics=False)
         version = cluster_version(client, view)
         if version.startswith(minor) or time.monotonic() >= deadline:
-            return view, version
-        time.sleep(1.0)
+            return client.read(metrics=False), version
+        time.sleep(CLUSTER_VERSION_POLL)
+        if not version:  # no leader, or it did not answer: find the leader again
+            view = client.read(metrics=False)
 
 
 def verify_upgrade(client: ClusterClient, target: str, keys_before: int | None) -> list[Check]:
