@@ -38,5 +38,6 @@ def cmd_repair(args: argparse.Namespace) -> int:
         assert session.shells is not None  # nodes=True
         check = ConsistencyCheck(session.client)
         runbook = RepairRunbook(connection, session.client, session.shells, args.member,
-                                read_consistency=check.read)  # fmt: skip
+                                read_consistency=check.read,
+                                audit_path=args.audit_log)  # fmt: skip
         return run_runbook(runbook, args)

@@ -157,7 +157,8 @@ class Launcher:
         title = f"Repair member {member} · {self.connection.cluster} · from the majority"
         self.open(title, lambda screen: RepairRunbook(
             self.connection, self.cluster(), self.shells(), member,
-            read_consistency=ConsistencyCheck(self.cluster()).read))  # fmt: skip
+            read_consistency=ConsistencyCheck(self.cluster()).read,
+            audit_path=self.audit.path))  # fmt: skip
 
     def backups(self) -> None:
         """The catalogue, and saving a snapshot (a read: allowed with --read-only)."""

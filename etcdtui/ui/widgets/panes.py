@@ -116,7 +116,10 @@ class QuotaPane(Pane):
         lines: list[Content] = []
         if view.alarms:
             for alarm in view.alarms:
-                who = next((m.name for m in view.members if m.member_id == alarm.member_id), "?")
+                unnamed = "no member (etcd's own check)" if alarm.member_id == 0 else "?"
+                who = next(
+                    (m.name for m in view.members if m.member_id == alarm.member_id), unnamed
+                )
                 advice = {
                     "NOSPACE": f": writes refused; [b]{NOSPACE_KEY}[/b] starts the recovery",
                     "CORRUPT": ": members disagree; investigate before any maintenance",
@@ -208,10 +211,14 @@ def consistency_lines(view: ClusterView, reading: Reading | None, checking: bool
     line = Content(f"Consistency  {ago} ago: ") + severity_content(severity, reading.verdict)
     lines = [line + (" · checking again…" if checking else "")]
     for alarm in view.alarms:
+        if alarm.kind != "CORRUPT":
+            continue
         who = next((m.name for m in view.members if m.member_id == alarm.member_id), "")
-        if alarm.kind == "CORRUPT" and who in reading.minority:
+        # etcd's own corruption check names no member (ID 0): the reading names who differs.
+        named = [who] if who in reading.minority else []
+        for name in named or (list(reading.minority) if alarm.member_id == 0 else []):
             lines.append(
-                severity_content(Severity.CRITICAL, f"CORRUPT on {who}: its hash differs")
+                severity_content(Severity.CRITICAL, f"CORRUPT on {name}: its hash differs")
                 + Content(f"; Enter on it, then {REPAIR_KEY} repairs it from the majority")
             )
     return lines
