@@ -82,26 +82,18 @@ def _progress() -> Callable[[int, float], None]:
 def _live(
     args: argparse.Namespace, prefix: bytes, group_of: Callable[[bytes], bytes]
 ) -> KeyspaceReport:
-    from etcdtui.clients.range_scan import RangeScanner
     from etcdtui.clients.session import cluster_session
-    from etcdtui.services.keyspace_live import ScanOptions, run_scan, scan_member
+    from etcdtui.services.keyspace_live import ScanOptions, run_scan, scan_client
 
-    connection = connection_from(args)
-    if not RangeScanner.supported(connection):
-        raise UsageError(
-            "keyspace: a live scan needs the members' client URLs reachable from here; "
-            "for a cluster reached over SSH, save a snapshot and use --snapshot FILE"
-        )
-    with cluster_session(connection) as session:
-        endpoint = scan_member(session.client.read(metrics=False, health=False))
-    scanner = RangeScanner(endpoint, connection.tls, max(connection.timeout, 5.0))
     options = ScanOptions(prefix=prefix, exact=args.exact, rate=args.rate)
-    try:
-        report = run_scan(scanner, group_of, options, progress=_progress())
-    finally:
-        scanner.close()
-        if sys.stderr.isatty():
-            sys.stderr.write("\n")
+    # Any route the cluster is reached by: its client URLs, SSH tunnels, etcdctl on a node.
+    with cluster_session(connection_from(args)) as session:
+        scanner = scan_client(session.client)
+        try:
+            report = run_scan(scanner, group_of, options, progress=_progress())
+        finally:
+            if sys.stderr.isatty():
+                sys.stderr.write("\n")
     return report
 
 

@@ -22,6 +22,7 @@ from etcdtui.clients.etcd_failures import client_cert_problem as client_cert_pro
 from etcdtui.clients.etcd_failures import describe_failure as describe_failure
 from etcdtui.clients.etcd_failures import explain_client_cert as explain_client_cert
 from etcdtui.clients.gateway import GatewayClient as GatewayClient
+from etcdtui.clients.range_read import PAGE_TIMEOUT, RangePage
 from etcdtui.models import Alarm, Member, MemberStatus
 
 
@@ -65,6 +66,22 @@ class EtcdClient(Protocol):
     def serializable_count(self) -> KeyCount:
         """Every key the member holds (etcdtui's own included), read from its own copy
         without asking the leader, and the revision that copy is at."""
+        ...
+
+    # Paged reads, for `etcdtui keyspace`.
+    def range_page(
+        self,
+        start: bytes,
+        end: bytes,
+        *,
+        limit: int,
+        keys_only: bool,
+        revision: int = 0,
+        timeout: float = PAGE_TIMEOUT,
+    ) -> RangePage:
+        """At most `limit` keys of [start, end) in key order (`end` b"\\0": every key from
+        `start`), with their value sizes unless `keys_only`. Read serializably, from the
+        member's own copy, at `revision` (0: the member's newest)."""
         ...
 
     # Membership, for the replace-member and add-member runbooks.

@@ -29,6 +29,8 @@ from etcdtui.clients.etcd import (
 )
 from etcdtui.clients.etcd_api import HASHKV_TIMEOUT, KeyCount, KvHash, parse_hashkv, parse_key_count
 from etcdtui.clients.etcdctl_output import error_line, last_line, seconds
+from etcdtui.clients.etcdctl_range import etcdctl_range
+from etcdtui.clients.range_read import PAGE_TIMEOUT, RangePage, parse_range_page
 from etcdtui.clients.shell import NodeShell
 from etcdtui.config import TlsFiles
 from etcdtui.errors import EtcdError, EtcdTimeout, EtcdTLSError, SshError, SshTimeout
@@ -144,6 +146,29 @@ class EtcdctlClient:
         # As key_count: --limit=1 sends one key and `count` is still the whole range's.
         args = ["get", "", "--from-key", "--keys-only", "--limit=1", "--consistency=s"]
         return parse_key_count(self._json(args))
+
+    def range_page(
+        self,
+        start: bytes,
+        end: bytes,
+        *,
+        limit: int,
+        keys_only: bool,
+        revision: int = 0,
+        timeout: float = PAGE_TIMEOUT,
+    ) -> RangePage:
+        """`etcdctl get` of one page (see etcdctl_range for how its keys become arguments)."""
+        asked = etcdctl_range(start, end, limit=limit, keys_only=keys_only, revision=revision)
+        if asked is None:
+            raise self._error(f"etcdctl cannot take the key {start!r}: it must be UTF-8 "
+                              "without NUL")  # fmt: skip
+        result = self._run(asked.args, timeout)
+        try:
+            data = json.loads(result.stdout)
+        except ValueError:
+            text = last_line(result.stdout) or "nothing"
+            raise self._error(f"etcdctl printed no JSON: {text}") from None
+        return asked.trim(parse_range_page(data, keys_only))
 
     def metrics_text(self) -> str:
         """/metrics, fetched by curl on the node: etcdctl has no way to scrape it."""

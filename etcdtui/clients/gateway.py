@@ -36,6 +36,7 @@ from etcdtui.clients.etcd_api import (
     prefix_end,
 )
 from etcdtui.clients.etcd_failures import describe_failure
+from etcdtui.clients.range_read import PAGE_TIMEOUT, RangePage, parse_range_page, range_body
 from etcdtui.config import TlsFiles
 from etcdtui.errors import EtcdError, EtcdtuiError
 from etcdtui.models import Alarm, Member, MemberStatus
@@ -239,6 +240,19 @@ class GatewayClient:
             {"key": everything, "range_end": everything, "count_only": True, "serializable": True},
         )
         return parse_key_count(data)
+
+    def range_page(
+        self,
+        start: bytes,
+        end: bytes,
+        *,
+        limit: int,
+        keys_only: bool,
+        revision: int = 0,
+        timeout: float = PAGE_TIMEOUT,
+    ) -> RangePage:
+        body = range_body(start, end, limit=limit, keys_only=keys_only, revision=revision)
+        return parse_range_page(self._rpc("/kv/range", body, timeout), keys_only)
 
     def member_add(self, name: str, peer_urls: tuple[str, ...], is_learner: bool) -> Member:
         # The API takes no name: the member gets it when it starts (`name` is for etcdctl).

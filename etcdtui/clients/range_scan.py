@@ -1,103 +1,48 @@
 """Paginated range reads for scanning a keyspace without loading the cluster.
 
-Each page is one `POST /v3/kv/range` to etcd's gRPC-JSON gateway: `limit` keys, keys only
-unless values are wanted, serializable (the member answers from its own store, so a
-follower serves it without asking the leader), and pinned to the first page's revision so
-every page reads the same consistent keyspace. The next page starts just after the last key
-of the one before. Pages are paced to a rate limit in keys per second.
+Each page is one range read of any EtcdClient (`range_page`: the gateway, directly or through
+an SSH tunnel, or etcdctl on a node): `limit` keys, keys only unless values are wanted,
+serializable (the member answers from its own store, so a follower serves it without asking
+the leader), and pinned to the first page's revision so every page reads the same
+consistent keyspace. The next page starts just after the last key of the one before. Pages
+are paced to a rate limit in keys per second.
 
-This talks to the member's client URL directly, with the connection's TLS files; a cluster
-reached only through SSH has no route here (`RangeScanner.supported`).
 """
 
 from __future__ import annotations
 
-import base64
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
-from etcdtui.clients.etcd_api import as_int, b64, prefix_end
-from etcdtui.clients.etcd_failures import describe_failure
-from etcdtui.config import Connection, TlsFiles
-from etcdtui.errors import EtcdError
+from etcdtui.clients.etcd_api import prefix_end
+from etcdtui.clients.range_read import PAGE_TIMEOUT, RangePage
 
-PAGE_KEYS = 1000
+__all__ = ["PAGE_KEYS", "Pacer", "PageReader", "RangePage", "scan_pages"]
 
-
-@dataclass(frozen=True)
-class RangePage:
-    """One page of a range read: its keys (and their value sizes, unless keys only)."""
-
-    revision: int
-    keys: list[bytes]
-    value_sizes: list[int] | None  # None for a keys-only page
-    more: bool
+# Keys a page: each page costs etcd a count of its whole range and the gateway a JSON
+# encoding, so fewer, bigger pages scan faster; the pacer keeps the rate bounded all the same.
+PAGE_KEYS = 10_000
 
 
-class RangeScanner:
-    """Range reads against one member's gRPC-JSON gateway, one HTTP connection reused."""
+class PageReader(Protocol):
+    """What a scan reads pages from: every EtcdClient is one."""
 
-    def __init__(self, endpoint: str, tls: TlsFiles | None = None, timeout: float = 5.0) -> None:
-        import requests
+    @property
+    def endpoint(self) -> str: ...
 
-        self.endpoint = endpoint.rstrip("/")
-        self.timeout = timeout
-        tls = tls or TlsFiles()
-        self._session = requests.Session()
-        # As GatewayClient: the CA given for etcd is the one used, and no web proxy.
-        self._session.trust_env = False
-        self._session.verify = tls.cacert or True
-        self._has_cert = bool(tls.cert and tls.key)
-        if tls.cert and tls.key:
-            self._session.cert = (tls.cert, tls.key)
-        self._cert_file = tls.cert or ""
-
-    @staticmethod
-    def supported(connection: Connection) -> bool:
-        """True when the members' client URLs are reached directly, with local TLS files."""
-        return not (connection.via_ssh or connection.certs_on_node)
-
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = self._session.post(
-                f"{self.endpoint}/v3/kv/range", json=body, timeout=self.timeout
-            )
-            data: dict[str, Any] = response.json()
-        except Exception as exc:
-            raise describe_failure(
-                exc, self.endpoint, self.timeout, self._has_cert, self._cert_file
-            ) from None
-        if response.status_code != 200 or "error" in data or "code" in data:
-            message = str(data.get("message") or data.get("error") or response.status_code)
-            raise EtcdError(f"{self.endpoint}: range read refused: {message}")
-        return data
-
-    def page(
-        self, start: bytes, end: bytes, *, limit: int, keys_only: bool, revision: int = 0
-    ) -> RangePage:
-        """Keys [start, end) in key order, at most `limit`, serializable, at `revision`
-        (0: the member's newest)."""
-        body: dict[str, Any] = {
-            "key": b64(start),
-            "range_end": b64(end),
-            "limit": str(limit),
-            "serializable": True,
-            "keys_only": keys_only,
-        }
-        if revision:
-            body["revision"] = str(revision)
-        data = self._post(body)
-        kvs = data.get("kvs") or ()
-        keys = [base64.b64decode(kv.get("key", "")) for kv in kvs]
-        sizes = None if keys_only else [len(base64.b64decode(kv.get("value", ""))) for kv in kvs]
-        revision_now = as_int((data.get("header") or {}).get("revision"))
-        return RangePage(revision_now, keys, sizes, bool(data.get("more")))
-
-    def close(self) -> None:
-        self._session.close()
+    def range_page(
+        self,
+        start: bytes,
+        end: bytes,
+        *,
+        limit: int,
+        keys_only: bool,
+        revision: int = 0,
+        timeout: float = PAGE_TIMEOUT,
+    ) -> RangePage: ...
 
 
 class Pacer:
@@ -139,7 +84,7 @@ def _narrower(
 
 
 def scan_pages(
-    scanner: RangeScanner,
+    scanner: PageReader,
     prefix: bytes,
     *,
     keys_only: bool = True,
@@ -154,23 +99,60 @@ def scan_pages(
     page of an open range costs the whole rest of the keyspace. `windows` (a key -> the
     folders it is in, widest first: /registry/, /registry/pods/, /registry/pods/ns-a/)
     bounds each page to the narrowest folder of the key before it; when a folder is done,
-    the scan goes on with the rest of the folder around it.
+    the scan goes on with the rest of the folder around it. The next page is read (in a
+    thread) while the caller counts the one before, so the two overlap.
     """
     start = prefix or b"\0"
     ends = [prefix_end(prefix) if prefix else b"\0"]
     revision = 0
-    while stop is None or not stop.is_set():
-        found = scanner.page(start, ends[-1], limit=page_keys, keys_only=keys_only,
-                             revision=revision)  # fmt: skip
+    read = functools.partial(scanner.range_page, limit=page_keys, keys_only=keys_only)
+    found = read(start, ends[-1], revision=0)
+    while True:
         revision = revision or found.revision
-        if found.keys:
-            yield RangePage(revision, found.keys, found.value_sizes, found.more)
-            if pacer is not None:
-                pacer.account(len(found.keys), stop)
         if found.more and found.keys:
             start = found.keys[-1] + b"\0"
             _narrower(windows, found.keys[-1], ends)
         elif len(ends) > 1:
             start = ends.pop()  # this folder is done: on to the rest of the one around it
         else:
+            start = b""  # the last page
+        # The next page is read while the caller works on this one.
+        ahead = (
+            _Ahead(functools.partial(read, start, ends[-1], revision=revision)) if start else None
+        )
+        if found.keys:
+            yield RangePage(revision, found.keys, found.value_sizes, found.more)
+            if pacer is not None:
+                pacer.account(len(found.keys), stop)
+        if ahead is None or (stop is not None and stop.is_set()):
             return
+        found = ahead.result()
+
+
+class _Ahead:
+    """One page read in a thread of its own while the scan hands on the page before.
+
+    A daemon thread: a scan stopped (or interrupted) while a page is on its way neither
+    waits for it nor keeps the process from exiting.
+    """
+
+    def __init__(self, read: Callable[[], RangePage]) -> None:
+        self._done = threading.Event()
+        self._page: RangePage | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, args=(read,), name="range-page", daemon=True).start()
+
+    def _run(self, read: Callable[[], RangePage]) -> None:
+        try:
+            self._page = read()
+        except BaseException as exc:  # handed to the scan, which raises it
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> RangePage:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._page is not None
+        return self._page

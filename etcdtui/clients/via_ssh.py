@@ -18,6 +18,7 @@ from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.etcd import EtcdClient, GatewayClient
 from etcdtui.clients.etcd_api import HASHKV_TIMEOUT, KeyCount, KvHash, NoGatewayHashKV
 from etcdtui.clients.private_dirs import install_cleanup
+from etcdtui.clients.range_read import PAGE_TIMEOUT, RangePage
 from etcdtui.config import Connection, NodeConfig, TlsFiles
 from etcdtui.errors import EtcdError, ForwardingDenied
 from etcdtui.models import Alarm, Member, MemberStatus
@@ -267,6 +268,19 @@ class RoutedClient:
 
     def serializable_count(self) -> KeyCount:
         return self._call(lambda c: c.serializable_count())
+
+    def range_page(
+        self,
+        start: bytes,
+        end: bytes,
+        *,
+        limit: int,
+        keys_only: bool,
+        revision: int = 0,
+        timeout: float = PAGE_TIMEOUT,
+    ) -> RangePage:
+        return self._call(lambda c: c.range_page(start, end, limit=limit, keys_only=keys_only,
+                                                 revision=revision, timeout=timeout))  # fmt: skip
 
     def member_add(self, name: str, peer_urls: tuple[str, ...], is_learner: bool) -> Member:
         return self._call(lambda c: c.member_add(name, peer_urls, is_learner))

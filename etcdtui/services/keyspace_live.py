@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.etcd_api import prefix_end
-from etcdtui.clients.range_scan import Pacer, RangeScanner, scan_pages
+from etcdtui.clients.range_scan import PAGE_KEYS, Pacer, PageReader, scan_pages
 from etcdtui.models.cluster import ClusterView
 from etcdtui.services.keyspace import (
     GroupRow,
@@ -46,6 +47,12 @@ def scan_member(view: ClusterView) -> str:
     return chosen[0].endpoint
 
 
+def scan_client(cluster: ClusterClient) -> PageReader:
+    """The client of the member to scan (scan_member), by the cluster's own route: its
+    client URL directly, an SSH tunnel, or etcdctl on its node. The cluster owns it."""
+    return cluster.client(scan_member(cluster.read(metrics=False, health=False)))
+
+
 def folders(key: bytes) -> list[bytes]:
     """The folders holding `key`, widest first, at most WINDOW_DEPTH deep."""
     return [depth_group(key, depth) for depth in range(1, WINDOW_DEPTH + 1)]
@@ -72,21 +79,33 @@ class LiveScan:
     _random: random.Random = field(default_factory=lambda: random.Random(0))
 
     def add(self, keys: list[bytes], value_sizes: list[int] | None) -> None:
-        """Count one page; pick each group's sample start uniformly (reservoir of one)."""
-        for index, key in enumerate(keys):
-            group = self.group_of(key)
+        """Count one page; pick each group's sample start uniformly (reservoir of one).
+
+        Keys come in key order, so a group's keys mostly come in runs: each run is counted
+        at once, and replaces the sample start with one of its keys with probability
+        run / keys so far, which keeps the choice uniform over the group's keys.
+        """
+        group_of, count = self.group_of, len(keys)
+        index = 0
+        while index < count:
+            group = group_of(keys[index])
+            end = index + 1
+            while end < count and group_of(keys[end]) == group:
+                end += 1
             tally = self.groups.get(group)
             if tally is None:
                 tally = self.groups[group] = _Group()
-            tally.keys += 1
-            tally.key_bytes += len(key)
+            run = end - index
+            tally.keys += run
+            tally.key_bytes += sum(map(len, keys[index:end]))
             if value_sizes is not None:
-                tally.value_bytes += value_sizes[index]
-            elif self._random.randrange(tally.keys) == 0:
-                tally.start = key
-        self.keys += len(keys)
+                tally.value_bytes += sum(value_sizes[index:end])
+            elif self._random.randrange(tally.keys) < run:
+                tally.start = keys[index + self._random.randrange(run)]
+            index = end
+        self.keys += count
 
-    def _sample(self, scanner: RangeScanner, group: bytes, tally: _Group) -> list[int]:
+    def _sample(self, scanner: PageReader, group: bytes, tally: _Group) -> list[int]:
         """Value sizes of up to sample_size consecutive keys of the group from its start
         (wrapping to the group's first keys when the group ends first): one or two reads."""
         end = prefix_end(group) if group else b"\0"
@@ -95,13 +114,14 @@ class LiveScan:
             want = self.sample_size - len(sizes)
             if want <= 0 or (start >= stop and stop != b"\0"):
                 break
-            page = scanner.page(start, stop, limit=want, keys_only=False, revision=self.revision)
+            page = scanner.range_page(start, stop, limit=want, keys_only=False,
+                                      revision=self.revision)  # fmt: skip
             ours = [s for k, s in zip(page.keys, page.value_sizes or (), strict=False)
                     if self.group_of(k) == group]  # fmt: skip
             sizes += ours
         return sizes
 
-    def measure_samples(self, scanner: RangeScanner, stop: threading.Event | None) -> None:
+    def measure_samples(self, scanner: PageReader, stop: threading.Event | None) -> None:
         """Estimate each group's value bytes from its sample's mean value size."""
         for group, tally in self.groups.items():
             if stop is not None and stop.is_set():
@@ -123,11 +143,11 @@ class ScanOptions:
     exact: bool = False
     sample_size: int = DEFAULT_SAMPLE
     rate: float = DEFAULT_RATE
-    page_keys: int = 1000
+    page_keys: int = PAGE_KEYS
 
 
 def run_scan(
-    scanner: RangeScanner,
+    scanner: PageReader,
     group_of: Grouper,
     options: ScanOptions,
     *,

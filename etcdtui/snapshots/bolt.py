@@ -53,8 +53,10 @@ U64 = 0xFFFFFFFFFFFFFFFF
 # that would otherwise end in RecursionError.
 MAX_DEPTH = 64
 
-# Leaf pages (with their overflow) at least this big are unmapped once read: see _release.
+# Leaf pages (with their overflow) at least this big are unmapped once read, and the whole
+# mapping each time this much more has been walked: see _release.
 RELEASE_SPAN = 1 << 16
+RELEASE_EVERY = 16 << 20
 _DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
 
 Items = Iterator[tuple[memoryview, memoryview | None]]
@@ -111,6 +113,7 @@ class BoltFile:
         finally:
             os.close(fd)  # the mapping keeps its own reference to the file
         self._view = memoryview(self._mm)
+        self._walked = 0  # bytes of leaf pages walked since the mapping was last released
         try:
             self.meta = self._read_meta()
             if self.meta.freelist != NO_FREELIST:
@@ -288,14 +291,19 @@ class BoltFile:
             ):
                 value = None if flags & BUCKET_LEAF_FLAG else view[key_end:value_end]
                 yield view[key_start:key_end], value
-            if page_end - offset >= RELEASE_SPAN:
+            self._walked += page_end - offset
+            if self._walked >= RELEASE_EVERY:
+                self._release(0, self.file_size)  # the pages walked so far, wherever they were
+                self._walked = 0
+            elif page_end - offset >= RELEASE_SPAN:
                 self._release(offset, page_end)
 
     def _release(self, start: int, end: int) -> None:
-        """Let the kernel drop our mapping of a big value once the caller has moved past it.
+        """Let the kernel drop our mapping of pages the caller has moved past.
 
-        Without this a multi-GB snapshot ends up wholly mapped (RSS the size of the file);
-        the pages stay in the page cache, and a view still held is simply faulted in again.
+        Without this a snapshot ends up wholly mapped as it is read (RSS the size of the
+        file, on top of what the caller keeps); the pages stay in the page cache, and one
+        read again (a branch page, a view still held) is simply faulted in again.
         """
         first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE  # madvise wants aligned starts
         if end - first >= mmap.PAGESIZE and _DONTNEED is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from etcdtui.clients.range_scan import RangeScanner
+from etcdtui.clients.gateway import GatewayClient
 from etcdtui.errors import SnapshotKeyError
 from etcdtui.lab import lab_down, lab_up
 from etcdtui.services.keyspace import KeyspaceReport, grouper, snapshot_report
@@ -56,7 +56,7 @@ def _write(info_writer: Writer) -> None:
 
 
 def _scan(endpoint: str, exact: bool) -> KeyspaceReport:
-    scanner = RangeScanner(endpoint, timeout=10)
+    scanner = GatewayClient(endpoint, timeout=10)
     try:
         # Small pages: the scan crosses many page boundaries, and groups, on 562 keys.
         options = ScanOptions(exact=exact, sample_size=5, page_keys=97)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from etcdtui.cli.common import Parser
-from etcdtui.clients.range_scan import Pacer
+from etcdtui.clients.range_scan import Pacer, RangePage
 from etcdtui.errors import SnapshotError
 from etcdtui.services.keyspace import grouper
 from etcdtui.snapshots.keyspace import decode_key_value, read_keyspace
@@ -45,6 +45,27 @@ def test_small_snapshot_has_two_live_keys_history_and_a_tombstone() -> None:
     assert (tally.keys, tally.history_revisions, tally.tombstones) == (2, 2, 1)
     assert found.revision == 6 and found.leases == 0
     assert 0 < tally.stored_bytes < found.file_size
+
+
+def test_releasing_the_mapping_while_walking_reads_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from etcdtui.snapshots import bolt
+
+    kept = read_keyspace(SMALL, grouper(None))
+    released: list[tuple[int, int]] = []
+    release = bolt.BoltFile._release
+
+    def spy(self: bolt.BoltFile, start: int, end: int) -> None:
+        released.append((start, end))
+        release(self, start, end)
+
+    # Release after every leaf page: every page and view read afterwards is faulted back in.
+    monkeypatch.setattr(bolt, "RELEASE_EVERY", 1)
+    monkeypatch.setattr(bolt.BoltFile, "_release", spy)
+    again = read_keyspace(SMALL, grouper(None))
+    assert released and (again.groups, again.revision) == (kept.groups, kept.revision)
+    assert again.leases == kept.leases and again.leased_keys == kept.leased_keys
 
 
 def test_prefix_leaves_other_keys_out(tmp_path: Path) -> None:
@@ -107,9 +128,16 @@ class _Store:
         self.keys = sorted(keys)
         self.endpoint = "memory"
 
-    def page(self, start: bytes, end: bytes, *, limit: int, keys_only: bool, revision: int = 0):  # type: ignore[no-untyped-def]
-        from etcdtui.clients.range_scan import RangePage
-
+    def range_page(
+        self,
+        start: bytes,
+        end: bytes,
+        *,
+        limit: int,
+        keys_only: bool,
+        revision: int = 0,
+        timeout: float = 0,
+    ) -> RangePage:
         inside = [k for k in self.keys if k >= start and (end == b"\0" or k < end)]
         return RangePage(5, inside[:limit], None, len(inside) > limit)
 

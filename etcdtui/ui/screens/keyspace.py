@@ -142,27 +142,20 @@ class KeyspaceScreen(Screen[None]):
         return snapshot_report(found, level.prefix)
 
     def _live(self, level: Level, stop: threading.Event) -> KeyspaceReport:
-        from etcdtui.clients.range_scan import RangeScanner
-        from etcdtui.services.keyspace_live import ScanOptions, run_scan, scan_member
+        from etcdtui.services.keyspace_live import ScanOptions, run_scan, scan_client
 
-        if self.cluster is None or not RangeScanner.supported(self.connection):
-            raise EtcdtuiError(
-                "a live scan needs the members' client URLs reachable from here: "
-                "read the latest snapshot (s) instead"
-            )
-        endpoint = scan_member(self.cluster().read(metrics=False, health=False))
-        scanner = RangeScanner(endpoint, self.connection.tls, max(self.connection.timeout, 5.0))
+        if self.cluster is None:
+            raise EtcdtuiError("no cluster to scan: read the latest snapshot (s) instead")
+        scanner = scan_client(self.cluster())  # the cluster owns it: not closed here
+        endpoint = scanner.endpoint
 
         def progress(keys: int, rate: float) -> None:
             self.app.call_from_thread(
                 self._status, f"scanning {endpoint}: {keys:,} keys, {rate:,.0f} keys/s (x stops)"
             )
 
-        try:
-            options = ScanOptions(prefix=level.prefix.encode())
-            return run_scan(scanner, grouper(level.depth), options, stop=stop, progress=progress)
-        finally:
-            scanner.close()
+        options = ScanOptions(prefix=level.prefix.encode())
+        return run_scan(scanner, grouper(level.depth), options, stop=stop, progress=progress)
 
     # --- showing ---------------------------------------------------------------------------
 
