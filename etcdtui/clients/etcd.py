@@ -44,6 +44,11 @@ class EtcdClient(Protocol):
 
     def metrics_text(self) -> str: ...
 
+    def version_text(self) -> str:
+        """The member's /version as etcd sends it (JSON: "etcdserver", the member's own
+        version, and "etcdcluster", the cluster version)."""
+        ...
+
     # Maintenance, for the runbooks. Each call has its own timeout (a defrag takes long).
     def defragment(self, timeout: float) -> None: ...
 

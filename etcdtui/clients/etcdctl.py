@@ -172,19 +172,24 @@ class EtcdctlClient:
 
     def metrics_text(self) -> str:
         """/metrics, fetched by curl on the node: etcdctl has no way to scrape it."""
+        return self._curl("/metrics", "latency metrics")
+
+    def version_text(self) -> str:
+        """/version, fetched by curl on the node (`etcdctl version` is etcdctl's own)."""
+        return self._curl("/version", "the cluster version")
+
+    def _curl(self, path: str, what: str) -> str:
         args = [self.curl, "-fsS", "--noproxy", "*", "--max-time", f"{self.timeout:g}"]
         if self.tls.cacert:
             args += ["--cacert", self.tls.cacert]
         if self.tls.cert and self.tls.key:
             args += ["--cert", self.tls.cert, "--key", self.tls.key]
-        args.append(f"{self.node_endpoint}/metrics")
-        result = self._ssh(shlex.join(args), self.timeout, "curl /metrics")
+        args.append(f"{self.node_endpoint}{path}")
+        result = self._ssh(shlex.join(args), self.timeout, f"curl {path}")
         if result.exit_code == 0:
             return result.stdout
         if result.exit_code == _NOT_FOUND:
-            raise self._error(
-                f"no curl on {self.shell.node}: latency metrics unavailable over etcdctl"
-            )
+            raise self._error(f"no curl on {self.shell.node}: {what} unavailable over etcdctl")
         line = last_line(result.stderr) or f"curl exited with {result.exit_code}"
         if result.exit_code == _CURL_TIMEOUT:
             raise self._error(line, EtcdTimeout)

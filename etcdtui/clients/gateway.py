@@ -129,8 +129,15 @@ class GatewayClient:
         return time.perf_counter() - started
 
     def metrics_text(self) -> str:
+        return self._get_text("/metrics")
+
+    def version_text(self) -> str:
+        return self._get_text("/version")
+
+    def _get_text(self, path: str) -> str:
+        """A plain GET of one of etcd's HTTP paths (/metrics, /version), with the timeout."""
         try:
-            response = self._client._session.get(f"{self.endpoint}/metrics", timeout=self.timeout)
+            response = self._client._session.get(f"{self.endpoint}{path}", timeout=self.timeout)
             response.raise_for_status()
             text: str = response.text
         except EtcdtuiError:

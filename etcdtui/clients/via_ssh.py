@@ -220,6 +220,9 @@ class RoutedClient:
     def metrics_text(self) -> str:
         return self._call(lambda c: c.metrics_text())
 
+    def version_text(self) -> str:
+        return self._call(lambda c: c.version_text())
+
     def defragment(self, timeout: float) -> None:
         self._call(lambda c: c.defragment(timeout))
 

@@ -4,7 +4,7 @@ cluster took writes meanwhile)."""
 
 from __future__ import annotations
 
-import re
+import json
 import time
 
 from etcdtui.clients.cluster import ClusterClient
@@ -16,20 +16,25 @@ from etcdtui.models.runbook import Check, Verdict
 # leader checks every 4 s): the verification waits that long for it.
 CLUSTER_VERSION_WAIT = 20.0
 CLUSTER_VERSION_POLL = 0.2  # one small read of the leader: the moment it moves counts
-_CLUSTER_VERSION = re.compile(r'^etcd_cluster_version\{cluster_version="([^"]+)"\}\s+1', re.M)
 
 
 def cluster_version(client: ClusterClient, view: ClusterView) -> str:
-    """The cluster version the leader reports (its /metrics' etcd_cluster_version, the value
-    /version shows as etcdcluster); "" when it cannot be read."""
+    """The cluster version the leader reports ("etcdcluster" in its /version, "3.5.0");
+    "" when it cannot be read."""
     leader = view.leader
     if leader is None:
         return ""
     try:
-        found = _CLUSTER_VERSION.search(client.client(leader.endpoint).metrics_text())
-    except EtcdtuiError:
+        answer = json.loads(client.client(leader.endpoint).version_text())
+    except (EtcdtuiError, ValueError):
         return ""
-    return found.group(1) if found else ""
+    version = answer.get("etcdcluster") if isinstance(answer, dict) else None
+    return version if isinstance(version, str) else ""
+
+
+def same_minor(version: str, minor: str) -> bool:
+    """Whether `version` ("3.5.0") is on `minor` ("3.5")."""
+    return version.split(".")[:2] == minor.split(".")
 
 
 def key_count(client: ClusterClient, view: ClusterView) -> int | None:
@@ -49,7 +54,7 @@ def wait_cluster_version(client: ClusterClient, minor: str) -> tuple[ClusterView
     view = client.read(metrics=False)
     while True:
         version = cluster_version(client, view)
-        if version.startswith(minor) or time.monotonic() >= deadline:
+        if same_minor(version, minor) or time.monotonic() >= deadline:
             return client.read(metrics=False), version
         time.sleep(CLUSTER_VERSION_POLL)
         if not version:  # no leader, or it did not answer: find the leader again
@@ -69,8 +74,8 @@ def verify_upgrade(client: ClusterClient, target: str, keys_before: int | None) 
         Check("every member on the new version", Verdict.FAIL if behind else Verdict.PASS,
               ("not on " + target + ": " + ", ".join(behind)) if behind
               else f"{len(view.members)} members run {target}"),
-        Check("cluster version", Verdict.PASS if version.startswith(minor) else Verdict.FAIL,
-              f"{version or 'unknown'}" + ("" if version.startswith(minor) else f", not {minor}")),
+        Check("cluster version", Verdict.PASS if same_minor(version, minor) else Verdict.FAIL,
+              f"{version or 'unknown'}" + ("" if same_minor(version, minor) else f", not {minor}")),
     ]  # fmt: skip
     leaders = [m.name for m in view.members if m.is_leader]
     checks.append(Check("one leader", Verdict.PASS if len(leaders) == 1 else Verdict.FAIL,
