@@ -178,7 +178,7 @@ def test_frozen_member_costs_one_timeout_not_one_per_call(make_lab) -> None:  # 
     finally:
         os.kill(pid, signal.SIGCONT)
         client.close()
-    assert view.duration < 1.0 + 0.5
+    assert view.duration < 2 * 1.0  # one timeout, not one after another
     by_name = {m.name: m for m in view.members}
     assert "timed out after 1.0 s" in by_name.pop(victim).error
     assert all(m.reachable for m in by_name.values())

@@ -151,5 +151,5 @@ def test_defrag_runs_through_ssh_and_a_node_without_forwarding_falls_back(make_l
         os.kill(victim, signal.SIGCONT)
     by_name = {m.name: m for m in view.members}
     assert not by_name["node2"].reachable and "timed out" in by_name["node2"].problem
-    assert view.duration < 1.0 + 0.5
+    assert view.duration < 2 * 1.0  # one timeout, not one after another
     assert by_name["node1"].reachable

@@ -1,10 +1,10 @@
-"""Bad input on the command line: one line on stderr, exit 2, within a second or two.
+"""Bad input on the command line: one line on stderr, exit 2, within seconds.
 
 Each case runs the real CLI (`python -m etcdtui`) in a folder holding the hostile files: a
 FIFO with no writer, a Unix socket, a directory, configs nested 10,000 levels deep or larger
 than the 1 MiB limit. No case starts a cluster: every input is refused before a connection is
 made, and the few that need an endpoint name a closed port (9, below the ephemeral range).
-A FIFO read by mistake would hang, so the subprocess timeout is the backstop and the 2-second
+A FIFO read by mistake would hang, so the subprocess timeout is the backstop and the 10-second
 bound is the assertion.
 """
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.xdist_group("test_bad_input")
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CLOSED = "127.0.0.1:9"  # nothing listens on the discard port here
-LIMIT = 2.0  # seconds, start-up of the interpreter included
+LIMIT = 10.0  # seconds, interpreter start-up included: far from a hang, held by a loaded CI
 
 ROOT = os.geteuid() == 0
 OK_CONFIG = '[clusters.lab]\nendpoints = ["http://127.0.0.1:9"]\n'
