@@ -14,10 +14,13 @@ from etcdtui.errors import ConfigError
 READYZ = "curl -ksSf --max-time 3 https://127.0.0.1:{apiserver_port}/readyz"
 # The rolling upgrade (runbooks/upgrade): `upgrade` switches a stopped member to the new binary
 # (vars.upgrade_etcd) or image (vars.upgrade_image), keeping the old unit, env file or manifest
-# beside it (never in manifests/); `upgrade_rollback` puts the old one back; `upgrade_check`
-# prints the new binary's version; `upgrade_flags` prints the member's configuration, for the
-# flags check. The runbook checks upgrade_etcd and upgrade_image before any template uses them
-# (an absolute path, a well-formed image reference: no character sed or sh would read).
+# beside it (never in manifests/). The static-pod profile has none: the runbook switches the
+# image itself, a YAML edit of the stopped manifest that keeps the old one as {upgrade_backup}
+# (runbooks/upgrade/manifest.py), unless a [profiles.static-pod] table sets `upgrade`.
+# `upgrade_rollback` puts the old one back; `upgrade_check` prints the new binary's version;
+# `upgrade_flags` prints the member's configuration, for the flags check. The runbook checks
+# upgrade_etcd and upgrade_image before any template uses them (an absolute path, a well-formed
+# image reference: no character sed or sh would read).
 PRE_UPGRADE = ".etcdtui-pre-upgrade"
 SYSTEMD_UPGRADE = {
     "upgrade": "cp -p {unit_file} {unit_file}" + PRE_UPGRADE + " && "
@@ -31,9 +34,6 @@ SYSTEMD_UPGRADE = {
 }
 STATIC_POD_UPGRADE = {
     # Run while the member is stopped: its manifest is then the stash, outside manifests/.
-    "upgrade": "cp -p {manifest_stash} {upgrade_backup} && "
-    'sed -i "s|^\\(\\s*image:\\s*\\)\\S*|\\1"{upgrade_image}"|" {manifest_stash} && '
-    "grep -qF {upgrade_image} {manifest_stash}",
     "upgrade_rollback": "cp -p {upgrade_backup} {manifest_stash}",
     "upgrade_flags": "cat {manifest}",
 }
@@ -128,7 +128,8 @@ PROFILE_TABLE = Table(
         Key(
             "upgrade",
             "switch a stopped member to vars.upgrade_etcd (or vars.upgrade_image), keeping "
-            "the old unit, env file or manifest beside it",
+            "the old unit, env file or manifest beside it (static-pod: unset, the runbook "
+            "edits the manifest's image itself)",
         ),
         Key("upgrade_rollback", "put back what `upgrade` replaced"),
         Key("upgrade_check", "print the new binary's version (etcd --version)"),

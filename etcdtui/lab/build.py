@@ -166,9 +166,9 @@ def _start_kubelets(info: LabInfo, state: dict[str, Any], say: Progress) -> None
     for raw, node in zip(state["nodes"], info.nodes, strict=True):
         if info.rke2:
             rke2.mount_node_view(raw["sshd_pid"], node.node_dir, str(node.netns))
-            raw["kubelet_pid"] = rke2.start_kubelet(node.node_dir, raw["sshd_pid"], info.etcd)
+            raw["kubelet_pid"] = rke2.start_kubelet(node.node_dir, raw["sshd_pid"])
         else:
-            raw["kubelet_pid"] = start_kubelet(node.node_dir, str(node.netns), info.etcd)
+            raw["kubelet_pid"] = start_kubelet(node.node_dir, str(node.netns))
         write_state(info.dir, state)
 
 

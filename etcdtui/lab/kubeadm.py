@@ -124,10 +124,10 @@ def write_manifest(node_dir: Path, file: str, text: str) -> None:
     staticpods.write_manifest(kubernetes_dir(node_dir) / "manifests", file, text)
 
 
-def start_kubelet(node_dir: Path, netns: str, etcd_bin: str) -> int:
+def start_kubelet(node_dir: Path, netns: str) -> int:
     """Start the node's kubelet in its namespace; return its pid once it watches."""
     manifests = kubernetes_dir(node_dir) / "manifests"
-    return staticpods.start_kubelet(node_dir, netns_prefix(netns), etcd_bin, manifests)
+    return staticpods.start_kubelet(node_dir, netns_prefix(netns), manifests)
 
 
 __all__ = [

@@ -5,11 +5,13 @@ Like kubelet's static-pod support, it watches the node's manifests folder
 that is moved out is stopped, one whose content changes is restarted with the new flags, and a
 pod whose process dies is started again after a back-off. There are no containers: a pod's
 command runs as a process of the node's network namespace, with the paths of its hostPath
-volumes mapped as a container would see them. ``etcd`` runs the lab's etcd binary and
-``kube-apiserver`` runs the lab's stand-in (etcdtui.lab.apiserver).
+volumes mapped as a container would see them. ``etcd`` runs the lab's etcd binary of the
+version its image names (lab/binaries.py: an image the lab has no binary for is one this kubelet
+cannot pull, and its pod never starts) and ``kube-apiserver`` runs the lab's stand-in
+(etcdtui.lab.apiserver).
 
-Run as ``python -m etcdtui.lab.kubelet --node-dir DIR --etcd BIN``; it logs one line per event
-to DIR/kubelet.log, which tests read to check the order in which runbooks stopped things.
+Run as ``python -m etcdtui.lab.kubelet --node-dir DIR``; it logs one line per event to
+DIR/kubelet.log, which tests read to check the order in which runbooks stopped things.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from etcdtui.errors import LabError
+from etcdtui.lab.binaries import image_binary
 from etcdtui.lab.service import NODE_MARK, PID_FILE
 
 MANIFESTS = Path("/etc/kubernetes/manifests")
@@ -84,8 +89,9 @@ def host_argument(argument: str, mounts: list[tuple[str, str]]) -> str:
     return argument
 
 
-def pod_argv(text: str, etcd_bin: str) -> tuple[str, list[str]]:
-    """The pod's name and the argv its single container runs (ValueError if unusable)."""
+def pod_argv(text: str) -> tuple[str, list[str]]:
+    """The pod's name and the argv its single container runs (ValueError if unusable,
+    LabError for an etcd image the lab has no binary for)."""
     pod = yaml.safe_load(text)
     if not isinstance(pod, dict) or pod.get("kind") != "Pod":
         raise ValueError("not a Pod manifest")
@@ -103,7 +109,7 @@ def pod_argv(text: str, etcd_bin: str) -> tuple[str, list[str]]:
     arguments = [host_argument(a, mounts) for a in command[1:]]
     program = os.path.basename(command[0])
     if program == "etcd":
-        return name, [etcd_bin, *arguments]
+        return name, [image_binary(str(container.get("image") or "")), *arguments]
     if program == "kube-apiserver":
         return name, [sys.executable, "-m", "etcdtui.lab.apiserver", *arguments]
     raise ValueError(f"this lab runs etcd and kube-apiserver only, not {program}")
@@ -112,9 +118,8 @@ def pod_argv(text: str, etcd_bin: str) -> tuple[str, list[str]]:
 class Kubelet:
     """The watch loop; one per lab node."""
 
-    def __init__(self, node_dir: Path, etcd_bin: str, manifests: Path = MANIFESTS) -> None:
+    def __init__(self, node_dir: Path, manifests: Path = MANIFESTS) -> None:
         self.node_dir = node_dir
-        self.etcd_bin = etcd_bin
         self.manifests = manifests
         self.pods: dict[str, Pod] = {}  # by manifest file name
         self.bad: dict[str, str] = {}  # manifest file name -> digest already reported unusable
@@ -192,7 +197,11 @@ class Kubelet:
             if file in self.pods or self.bad.get(file) == digest:
                 continue
             try:
-                name, argv = pod_argv(text, self.etcd_bin)
+                name, argv = pod_argv(text)
+            except LabError as exc:  # kubelet's ErrImagePull: the pod is there, never runs
+                self.bad[file] = digest
+                self.log(f"cannot start the pod of {file}: {exc.message}")
+                continue
             except (ValueError, yaml.YAMLError, AttributeError, TypeError) as exc:
                 self.bad[file] = digest
                 self.log(f"ignoring manifest {file}: {str(exc).splitlines()[0]}")
@@ -212,11 +221,15 @@ class Kubelet:
                 if now >= pod.retry_at:
                     self.start(pod)
 
-    def run(self) -> None:
+    def run(self, ready: Callable[[], None] = lambda: None) -> None:
+        """Watch until SIGTERM; `ready` is called once the first pass has started the pods
+        (so whoever waits for it finds their pid files)."""
         self.log(f"kubelet watching {self.manifests}")
+        self.sync()
+        ready()
         while not self.stopping:
-            self.sync()
             time.sleep(POLL)
+            self.sync()
         # Like a kubelet restart, stopping the watcher leaves its pods running; lab down stops
         # them by their pid files.
         self.log("kubelet stopped")
@@ -225,18 +238,20 @@ class Kubelet:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="etcdtui-lab-kubelet")
     parser.add_argument("--node-dir", required=True, type=Path)
-    parser.add_argument("--etcd", required=True)
     parser.add_argument("--manifests", type=Path, default=MANIFESTS)
     args = parser.parse_args(argv)
-    kubelet = Kubelet(args.node_dir.resolve(), args.etcd, args.manifests)
+    kubelet = Kubelet(args.node_dir.resolve(), args.manifests)
 
     def stop(_signum: int, _frame: object) -> None:
         kubelet.stopping = True
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    (kubelet.node_dir / KUBELET_PID).write_text(f"{os.getpid()}\n")
-    kubelet.run()
+
+    def ready() -> None:  # what start_kubelet waits for
+        (kubelet.node_dir / KUBELET_PID).write_text(f"{os.getpid()}\n")
+
+    kubelet.run(ready)
     return 0
 
 

@@ -192,10 +192,10 @@ def mount_node_view(sshd_pid: int, node_dir: Path, netns: str) -> None:
     )
 
 
-def start_kubelet(node_dir: Path, sshd_pid: int, etcd_bin: str) -> int:
+def start_kubelet(node_dir: Path, sshd_pid: int) -> int:
     """Start the node's kubelet in its sshd's namespaces; its pid once it watches."""
     manifests = on_host(node_dir, MANIFESTS)
-    return staticpods.start_kubelet(node_dir, node_prefix(sshd_pid), etcd_bin, manifests)
+    return staticpods.start_kubelet(node_dir, node_prefix(sshd_pid), manifests)
 
 
 __all__ = [

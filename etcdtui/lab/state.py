@@ -18,8 +18,9 @@ from typing import Any
 
 from etcdtui.config import dump_toml
 from etcdtui.errors import LabError
-from etcdtui.lab.binaries import etcd_binaries
+from etcdtui.lab.binaries import etcd_binaries, image_binary
 from etcdtui.lab.errors import LabUsageError
+from etcdtui.lab.kubeadm import IMAGES as KUBEADM_IMAGES
 from etcdtui.lab.netns import LabNetwork, network_of
 from etcdtui.lab.ports import LOOPBACK
 from etcdtui.lab.rke2 import DATA_DIR as RKE2_DATA_DIR
@@ -305,6 +306,12 @@ def _static_pod_node(info: LabInfo, node: LabNode, user: str) -> dict[str, Any]:
         variables["etcdutl"] = info.etcdutl
     if info.rke2:
         variables |= rke2_profile_vars()
+    # A 3.4 kubeadm lab names 3.5's image (its kubelet has the binary for it), so that
+    # `etcdtui upgrade --to 3.5` runs on it as written.
+    if info.kubeadm and info.etcd_version == "3.4":
+        with contextlib.suppress(LabError):
+            image_binary(KUBEADM_IMAGES["3.5"])
+            variables["upgrade_image"] = KUBEADM_IMAGES["3.5"]
     return {
         "member": node.name if node.member else None,
         "profile": "static-pod",

@@ -181,11 +181,12 @@ def write_manifest(folder: Path, file: str, text: str) -> None:
     os.replace(tmp, folder / file)
 
 
-def start_kubelet(node_dir: Path, prefix: list[str], etcd_bin: str, manifests: Path) -> int:
+def start_kubelet(node_dir: Path, prefix: list[str], manifests: Path) -> int:
     """Start the node's kubelet under `prefix` (its namespaces); its pid once it watches.
 
     `manifests` is the node's folder by its real path: the kubelet never depends on a bind
-    mount to find it (and so can never run a host's real manifests).
+    mount to find it (and so can never run a host's real manifests). The kubelet runs the
+    etcd its pods' images name (lab/binaries.py).
     """
     (node_dir / KUBELET_PID).unlink(missing_ok=True)
     with (node_dir / "kubelet.out").open("ab") as out:
@@ -197,8 +198,6 @@ def start_kubelet(node_dir: Path, prefix: list[str], etcd_bin: str, manifests: P
                 "etcdtui.lab.kubelet",
                 "--node-dir",
                 str(node_dir),
-                "--etcd",
-                etcd_bin,
                 "--manifests",
                 str(manifests),
             ],

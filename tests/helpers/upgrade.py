@@ -43,6 +43,19 @@ def set_node_var(info: LabInfo, node: str, name: str, value: str) -> None:
     info.config_path.write_text(dump_toml(config))
 
 
+def use_snapshot_dir(info: LabInfo, snapshots: Path) -> None:
+    """The lab cluster's snapshot folder (the pre-upgrade snapshot goes there)."""
+    config = tomllib.loads(info.config_path.read_text())
+    config["clusters"][info.cluster]["snapshot_dir"] = str(snapshots)
+    info.config_path.write_text(dump_toml(config))
+
+
+def node_vars(info: LabInfo) -> dict[str, dict[str, Any]]:
+    """Each node's vars, as the lab's etcdtui.toml has them."""
+    nodes = tomllib.loads(info.config_path.read_text())["clusters"][info.cluster]["nodes"]
+    return {name: dict(node.get("vars", {})) for name, node in nodes.items()}
+
+
 def run_upgrade(
     info: LabInfo, audit: Path, *args: str, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:

@@ -1,8 +1,9 @@
 """What the upgrade's steps do: each handler takes its step's typed arguments and acts.
 
-`NodeSide` runs a member's profile commands on its node and rolls a member back to its old
-binary when it fails to come up; `Watcher` reads the cluster (health between members, a member
-coming up on its new version); `Backup` saves the pre-upgrade snapshot and checks it.
+`NodeSide` runs a member's profile commands on its node (and a static pod's YAML edit of its
+image) and rolls a member back to its old binary when it fails to come up; `Watcher` reads the
+cluster (health between members, a member coming up on its new version); `Backup` saves the
+pre-upgrade snapshot and checks it.
 """
 
 from __future__ import annotations
@@ -16,13 +17,22 @@ from pathlib import Path
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import Connection
+from etcdtui.errors import EtcdtuiError
 from etcdtui.models import ClusterView
 from etcdtui.models.runbook import Step
 from etcdtui.models.text import printable
 from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.etcd_log import failure_cause
+from etcdtui.runbooks.upgrade.manifest import etcd_image, with_etcd_image
 from etcdtui.runbooks.upgrade.preflight import ready_check
-from etcdtui.runbooks.upgrade.steps import BackupArgs, MemberArgs, node_command
+from etcdtui.runbooks.upgrade.steps import (
+    BackupArgs,
+    ImageArgs,
+    MemberArgs,
+    node_command,
+    read_manifest,
+    write_manifest,
+)
 from etcdtui.snapshots.catalogue import entry, snapshot_dir
 from etcdtui.snapshots.save import SnapshotSaver
 
@@ -107,17 +117,48 @@ class NodeSide:
         self.shells = shells
         self.watcher = watcher
 
-    def _run(self, node: str, command: str, output: Output) -> tuple[bool, str]:
+    def _run(
+        self, node: str, command: str, output: Output, stdin: bytes | None = None
+    ) -> tuple[bool, str]:
         assert self.shells is not None, "the upgrade needs the config's nodes"
         result = self.shells.shell(node).run(
-            command, timeout=NODE_TIMEOUT, sudo=False, on_line=lambda _s, line: output(line)
-        )
+            command, timeout=NODE_TIMEOUT, sudo=False, stdin=stdin,
+            on_line=lambda _s, line: output(line),
+        )  # fmt: skip
         text = (result.stdout + result.stderr).strip()
         return result.ok, text or f"exit code {result.exit_code}"
+
+    def _read(self, node: str, command: str) -> tuple[bool, str]:
+        """A command's stdout as it is (not shown line by line), or its error."""
+        assert self.shells is not None, "the upgrade needs the config's nodes"
+        result = self.shells.shell(node).run(command, timeout=NODE_TIMEOUT, sudo=False)
+        if result.ok:
+            return True, result.stdout
+        return False, result.stderr.strip() or f"exit code {result.exit_code}"
 
     def command(self, step: Step, output: Output) -> tuple[bool, str]:
         """Stop or switch: the step's command as shown."""
         return self._run(step.target, step.command, output)
+
+    def switch_image(self, step: Step, output: Output) -> tuple[bool, str]:
+        """A static pod's image switched by a YAML edit of its stopped manifest; the old one
+        is kept as the backup first. A manifest that already names the image is left alone
+        (a rerun after a stop here: its backup is the one of the first attempt)."""
+        args = step.params(ImageArgs)
+        node = self.connection.node(args.node)
+        ok, text = self._read(node.name, read_manifest(node, args))
+        if not ok:
+            return False, f"reading {args.stash}: {one_line(text)}"
+        try:
+            if etcd_image(text, args.stash) == args.image:
+                return True, f"{args.stash} already runs {args.image}: left as it is"
+            new = with_etcd_image(text, args.image, args.stash)
+        except EtcdtuiError as exc:
+            return False, exc.message
+        ok, said = self._run(node.name, write_manifest(node, args), output, new.encode())
+        if not ok:
+            return False, f"writing {args.stash}: {one_line(said)}"
+        return True, f"{args.stash}: image {args.image} (the old manifest kept as {args.backup})"
 
     def start(self, step: Step, output: Output) -> tuple[bool, str]:
         ok, text = self._run(step.target, step.command, output)

@@ -23,6 +23,7 @@ from etcdtui.runbooks.audit import new_run_id
 from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.lock import RunLock, with_lock
 from etcdtui.runbooks.upgrade.handlers import Backup, Handler, NodeSide, Watcher, backup_path
+from etcdtui.runbooks.upgrade.manifest import image_edit_checks
 from etcdtui.runbooks.upgrade.policy import parse_version, policy_check, shown
 from etcdtui.runbooks.upgrade.preflight import (
     binaries_check,
@@ -79,6 +80,7 @@ class UpgradeRunbook:
             UpgradeKind.HEALTH: self.watcher.health,
             UpgradeKind.STOP: self.node_side.command,
             UpgradeKind.SWITCH: self.node_side.command,
+            UpgradeKind.SWITCH_IMAGE: self.node_side.switch_image,
             UpgradeKind.START: self.node_side.start,
             UpgradeKind.WAIT: self.node_side.wait,
         }
@@ -128,6 +130,7 @@ class UpgradeRunbook:
                 if not m.status or m.status.version != self.target]  # fmt: skip
         checks.append(flags_check([read for read, _ in todo], exact))
         checks.append(space_check(todo))
+        checks += image_edit_checks(self.connection, [read for read, _ in todo])
         return checks
 
     def plan_from(self, view: ClusterView) -> Plan:
@@ -163,8 +166,8 @@ class UpgradeRunbook:
             current = cluster_version(self.client, view) or "unknown"
             notes.append(
                 f"a member that does not come up on {self.target} is rolled back to its old "
-                f"binary and the run stops: safe while the cluster version has not moved (it is "
-                f"{current}; it moves only once every member runs {self.target})"
+                f"binary (or manifest) and the run stops: safe while the cluster version has not "
+                f"moved (it is {current}; it moves only once every member runs {self.target})"
             )
         if self.options.skip_backup:
             notes.append("--skip-backup: no snapshot first; the cluster name is asked")
