@@ -116,10 +116,7 @@ class QuotaPane(Pane):
         lines: list[Content] = []
         if view.alarms:
             for alarm in view.alarms:
-                unnamed = "no member (etcd's own check)" if alarm.member_id == 0 else "?"
-                who = next(
-                    (m.name for m in view.members if m.member_id == alarm.member_id), unnamed
-                )
+                who = alarm_holder(view, alarm.member_id) or "?"
                 advice = {
                     "NOSPACE": f": writes refused; [b]{NOSPACE_KEY}[/b] starts the recovery",
                     "CORRUPT": ": members disagree; investigate before any maintenance",
@@ -201,6 +198,13 @@ class DiskPane(Pane):
         return lines
 
 
+def alarm_holder(view: ClusterView, member_id: int) -> str:
+    """The member an alarm names; etcd's own corruption check names none (ID 0)."""
+    if member_id == 0:
+        return "no member (etcd's own check)"
+    return next((m.name for m in view.members if m.member_id == member_id), "")
+
+
 def consistency_lines(view: ClusterView, reading: Reading | None, checking: bool) -> list[Content]:
     """The Consistency line: when the last check ran and its verdict; a CORRUPT alarm beside
     the member's hash mismatch, with the way to the repair. Nothing before a first check."""
@@ -213,7 +217,7 @@ def consistency_lines(view: ClusterView, reading: Reading | None, checking: bool
     for alarm in view.alarms:
         if alarm.kind != "CORRUPT":
             continue
-        who = next((m.name for m in view.members if m.member_id == alarm.member_id), "")
+        who = alarm_holder(view, alarm.member_id) if alarm.member_id else ""
         # etcd's own corruption check names no member (ID 0): the reading names who differs.
         named = [who] if who in reading.minority else []
         for name in named or (list(reading.minority) if alarm.member_id == 0 else []):
