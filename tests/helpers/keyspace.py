@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tomllib
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from etcdtui.clients.etcd import GatewayClient
-from etcdtui.config import dump_toml, load_connection
+from etcdtui.config import load_connection
 from etcdtui.lab import LabInfo
 
 # The issue's layout: group prefix -> number of keys.
@@ -65,27 +63,4 @@ def save_snapshot(info: LabInfo, path: Path) -> Path:
     env = {**os.environ, **info.etcdctl_env(), "ETCDCTL_ENDPOINTS": info.endpoints[0]}
     subprocess.run([info.etcdctl, "snapshot", "save", str(path)], env=env, capture_output=True,
                    text=True, timeout=60, check=True)  # fmt: skip
-    return path
-
-
-def config_through_ssh(info: LabInfo, folder: Path, **cluster: Any) -> Path:
-    """The lab's config reaching its members only through SSH (`via = "ssh"`), each
-    bastion-side client URL on a dead port: only the node's local_client_url is real."""
-    from tests.helpers.sshd import free_port
-
-    with info.config_path.open("rb") as handle:
-        data = tomllib.load(handle)
-    lab = data["clusters"]["lab"]
-    endpoints = []
-    for node in lab["nodes"].values():
-        if not node.get("member"):
-            continue
-        real = node["client_urls"][0]
-        fake = f"{real.split('://')[0]}://127.0.0.1:{free_port()}"
-        node["local_client_url"] = real
-        node["client_urls"] = [fake]
-        endpoints.append(fake)
-    lab |= {"endpoints": endpoints, "via": "ssh", "timeout": 10.0, **cluster}
-    path = folder / "through-ssh.toml"
-    path.write_text(dump_toml(data))
     return path

@@ -20,8 +20,8 @@ from etcdtui.config import load_connection
 from etcdtui.lab import LabInfo, lab_down, lab_up
 from etcdtui.services.keyspace import KeyspaceReport, grouper
 from etcdtui.services.keyspace_live import ScanOptions, run_scan, scan_member
-from tests.helpers.keyspace import LAYOUT, Writer, config_through_ssh, layout_keys, value_for
-from tests.helpers.labs import VERSIONS
+from tests.helpers.keyspace import LAYOUT, Writer, layout_keys, value_for
+from tests.helpers.labs import VERSIONS, config_through_ssh
 
 pytestmark = [pytest.mark.xdist_group("test_keyspace_routes"), pytest.mark.slow]
 

@@ -25,7 +25,7 @@ from etcdtui.clients.via_ssh import open_cluster
 from etcdtui.config import dump_toml, load_connection
 from etcdtui.lab import LabInfo
 from etcdtui.lab.sshd import start_sshd, stop_pid
-from tests.helpers.labs import connection_of
+from tests.helpers.labs import config_through_ssh, connection_of
 from tests.helpers.sshd import free_port
 
 ETCDTUI = [sys.executable, "-m", "etcdtui"]
@@ -41,32 +41,6 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def hidden_endpoints(info: LabInfo, tmp_path: Path, **cluster: Any) -> Path:
-    """The lab's config through SSH, with each member's bastion-side URL on a dead port.
-
-    The URL keeps 127.0.0.1 (in the certificates); the real port is only in the node's
-    local_client_url, which the tunnel connects to from the node.
-    """
-    data = lab_config(info)
-    lab = data["clusters"]["lab"]
-    endpoints = []
-    for node in lab["nodes"].values():
-        if not node.get("member"):
-            continue
-        real = node["client_urls"][0]
-        fake = f"{real.split('://')[0]}://127.0.0.1:{free_port()}"
-        node["local_client_url"] = real
-        node["client_urls"] = [fake]
-        endpoints.append(fake)
-    lab["endpoints"] = endpoints
-    lab["via"] = "ssh"
-    # Each request opens an SSH channel and a TLS handshake through it: on a loaded 2-core
-    # machine (the suite's parallel workers) that can take longer than the lab's 2 s.
-    lab["timeout"] = 10.0
-    lab.update(cluster)
-    return write_config(tmp_path / "ssh.toml", data)
-
-
 def read(config: Path) -> Any:
     client = open_cluster(load_connection(config, "lab"))
     try:
@@ -76,7 +50,7 @@ def read(config: Path) -> Any:
 
 
 def test_status_through_ssh_matches_the_direct_one(tls_lab: LabInfo, tmp_path: Path) -> None:
-    config = hidden_endpoints(tls_lab, tmp_path)
+    config = config_through_ssh(tls_lab, tmp_path)
     direct = ClusterClient(connection_of(tls_lab))
     try:
         expected = direct.read()
@@ -93,7 +67,7 @@ def test_status_through_ssh_matches_the_direct_one(tls_lab: LabInfo, tmp_path: P
 
 
 def test_status_command_says_via_ssh_and_exits_zero(plain_lab: LabInfo, tmp_path: Path) -> None:
-    config = hidden_endpoints(plain_lab, tmp_path)
+    config = config_through_ssh(plain_lab, tmp_path)
     result = subprocess.run([*ETCDTUI, "status", "--config", str(config), "-w", "json"],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -107,7 +81,7 @@ def test_status_command_says_via_ssh_and_exits_zero(plain_lab: LabInfo, tmp_path
 def test_without_ssh_the_hidden_endpoints_are_unreachable(
     plain_lab: LabInfo, tmp_path: Path
 ) -> None:
-    config = hidden_endpoints(plain_lab, tmp_path)
+    config = config_through_ssh(plain_lab, tmp_path)
     data = lab_config(plain_lab)
     hidden = tomllib.loads(config.read_text())["clusters"]["lab"]["endpoints"]
     result = subprocess.run([*ETCDTUI, "status", "--endpoints", ",".join(hidden)],
@@ -143,7 +117,7 @@ def test_certificate_is_checked_against_the_members_name_not_the_tunnel(
 def test_certificates_read_from_a_node_are_private_and_removed(
     tls_lab: LabInfo, tmp_path: Path
 ) -> None:
-    config = hidden_endpoints(tls_lab, tmp_path, certs_on_node="node2")
+    config = config_through_ssh(tls_lab, tmp_path, certs_on_node="node2")
     connection = load_connection(config, "lab")
     before = set(private_base().glob(f"{PREFIX}{os.getpid()}-*"))
     client = open_cluster(connection)
@@ -165,7 +139,7 @@ def test_certificates_read_from_a_node_are_private_and_removed(
 def test_certificate_copies_go_when_the_process_exits_or_is_terminated(
     tls_lab: LabInfo, tmp_path: Path
 ) -> None:
-    config = hidden_endpoints(tls_lab, tmp_path, certs_on_node="node1")
+    config = config_through_ssh(tls_lab, tmp_path, certs_on_node="node1")
     before = set(private_base().glob(f"{PREFIX}*"))
     status = subprocess.run([*ETCDTUI, "status", "--config", str(config)],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
@@ -197,7 +171,7 @@ def test_certificate_copies_go_when_the_process_exits_or_is_terminated(
 def test_a_node_refusing_forwarding_is_read_with_etcdctl_on_the_node(
     tls_lab: LabInfo, tmp_path: Path
 ) -> None:
-    config = hidden_endpoints(tls_lab, tmp_path)
+    config = config_through_ssh(tls_lab, tmp_path)
     data = tomllib.loads(config.read_text())
     node3 = data["clusters"]["lab"]["nodes"]["node3"]
     sshd = start_sshd(tmp_path / "sshd", free_port(), tls_lab.dir / "ssh" / "authorized_keys",
@@ -254,7 +228,7 @@ def test_unknown_node_names_are_config_errors(plain_lab: LabInfo, tmp_path: Path
 
 
 def test_one_ssh_connection_per_node_across_refreshes(plain_lab: LabInfo, tmp_path: Path) -> None:
-    client = open_cluster(load_connection(hidden_endpoints(plain_lab, tmp_path), "lab"))
+    client = open_cluster(load_connection(config_through_ssh(plain_lab, tmp_path), "lab"))
     try:
         client.read()
         routes = client.routes
@@ -271,7 +245,7 @@ def test_one_ssh_connection_per_node_across_refreshes(plain_lab: LabInfo, tmp_pa
 
 
 def test_tunnel_via_opens_the_channel_on_the_named_node(plain_lab: LabInfo, tmp_path: Path) -> None:
-    config = hidden_endpoints(plain_lab, tmp_path)
+    config = config_through_ssh(plain_lab, tmp_path)
     data = tomllib.loads(config.read_text())
     nodes = data["clusters"]["lab"]["nodes"]
     nodes["node2"]["tunnel_via"] = "node1"
