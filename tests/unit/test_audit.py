@@ -617,28 +617,3 @@ def test_disk_full_part_way_through_a_line_cuts_it_back(
     lines = path.read_bytes().split(b"\n")
     assert lines[-1] == b""
     assert [json.loads(line)["step"] for line in lines[:-1]] == [0, 2, 3]
-
-
-# -- StepJournal: one step outside the engine, journaled as the engine does --------------------
-
-
-def test_step_journal_writes_started_then_the_result_under_one_run_id(tmp_path: Path) -> None:
-    log = AuditLog(tmp_path / "audit.log")
-    journal = audit.StepJournal(log, cluster="prod", runbook="snapshot-save", step_id="save")
-    journal.finish(1, output="never started")  # nothing ran: nothing to record
-    assert log.recent() == [] and not journal.started
-    journal.start("node2", "snapshot save /b/s.db via etcdctl")
-    journal.finish(0, duration=1.5, note="sha256 abc")
-    journal.finish(1)  # once only
-    started, done = log.recent()
-    assert (started.exit_code, started.note, started.duration) == (-1, "started", 0.0)
-    assert (done.exit_code, done.ok, done.duration, done.note) == (0, True, 1.5, "sha256 abc")
-    assert started.run_id == done.run_id == journal.run_id
-    assert started.command == done.command and started.target == done.target == "node2"
-
-
-def test_step_journal_start_fails_when_the_log_cannot_be_written(tmp_path: Path) -> None:
-    journal = audit.StepJournal(AuditLog(tmp_path), cluster="c", runbook="r", step_id="s")
-    with pytest.raises(AuditLogError, match="Is a directory"):
-        journal.start("node1", "x")
-    assert not journal.started
