@@ -391,8 +391,32 @@ def test_the_restore_copy_to_a_node_whose_link_drops_stops_at_the_stall_timeout(
     assert struck
     took = time.monotonic() - struck[0]
     assert not ok
+    # The connection is gone with the link: the staged plaintext copy cannot be removed now,
+    # and the line says where it is.
     assert text == (
-        f"copy to node2:{remote} failed: no data from node2 for {STALL} s: the transfer stalled"
+        f"copy to node2:{remote} failed: no data from node2 for {STALL} s: the transfer "
+        f"stalled; its partial copy {remote}.part may remain on node2"
     )
     assert STALL - EARLY <= took < STALL + MARGIN
     assert not Path(remote).exists()
+
+
+def test_a_failed_restore_copy_removes_its_staged_plaintext_while_the_node_answers(
+    lab: LabInfo, tmp_path: Path
+) -> None:
+    from etcdtui.clients.ssh.shell import ShellPool
+
+    snapshot = tmp_path / "changed.db"
+    snapshot.write_bytes(os.urandom(1 << 20))
+    remote = str(Path(lab.node("node2").data_dir).parent / "restore-changed.db")
+    planned = hashlib.sha256(b"the file as it was when the plan was made").hexdigest()
+    step = Step(id="copy-node2", kind=RestoreKind.COPY, target="node2", command="sftp put",
+                why="test", args=CopyArgs("node2", remote, planned))  # fmt: skip
+    connection = load_connection(lab.config_path, "lab")
+    copier = restore_upload.SnapshotUpload(connection, ShellPool(connection.nodes), snapshot, None)
+    try:
+        ok, text = copier.copy(step, lambda line: None)
+    finally:
+        copier.shells.close_all()
+    assert not ok and "changed since the plan" in text and "may remain" not in text
+    assert not Path(remote).exists() and not Path(remote + ".part").exists()

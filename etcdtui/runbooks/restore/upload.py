@@ -14,6 +14,7 @@ from pathlib import Path
 from etcdtui.clients.ssh.shell import ShellPool, SshShell
 from etcdtui.clients.stall import StallWatch, TransferStalled
 from etcdtui.config import Connection, NodeConfig
+from etcdtui.errors import EtcdtuiError
 from etcdtui.models.runbook import Step
 from etcdtui.models.units import human_bytes
 from etcdtui.runbooks.engine import Output
@@ -50,11 +51,11 @@ class SnapshotUpload:
             with plaintext(self.snapshot_path, self.key) as clear, shell.transfer() as watch:
                 failure, size = self._send(node, shell, clear, args, watch)
         except TransferStalled as exc:
-            return False, f"copy to {node.name}:{args.remote} failed: {exc.message}"
+            failure = f"copy to {node.name}:{args.remote} failed: {exc.message}"
         except Exception as exc:  # SFTP raises OSError and paramiko's SSHException
-            return False, f"copy to {node.name}:{args.remote} failed: {exc}"
+            failure = f"copy to {node.name}:{args.remote} failed: {exc}"
         if failure:
-            return False, failure
+            return False, failure + self._discard(node, shell, args.remote)
         took = time.monotonic() - started
         return True, f"copied {human_bytes(size)} to {node.name}:{args.remote} in {took:.1f} s"
 
@@ -66,9 +67,7 @@ class SnapshotUpload:
         remote, expected = args.remote, args.sha256
         sftp = shell.open_sftp()
         try:
-            staging = remote + ".part"
-            if node.sudo:  # SFTP writes as the login user: stage in its home, sudo mv
-                staging = posixpath.join(sftp.normalize("."), posixpath.basename(staging))
+            staging = _staging(node, remote, sftp.normalize("."))
             made = shell.run(f"umask 077 && : > {q(staging)}", timeout=30, sudo=False)
             if not made.ok:
                 return f"cannot create {staging}: {tail(made)}", 0
@@ -100,3 +99,23 @@ class SnapshotUpload:
         finally:
             sftp.close()
         return "", size
+
+    def _discard(self, node: NodeConfig, shell: SshShell, remote: str) -> str:
+        """Remove a failed copy's staging file (a plaintext snapshot); "" once it is gone,
+        else the words saying where it may remain (the connection is gone)."""
+        if shell.connected:
+            try:
+                home = shell.run("pwd", timeout=30, sudo=False).stdout.strip() or "."
+                staging = _staging(node, remote, home)
+                if shell.run(f"rm -f -- {q(staging)}", timeout=30, sudo=False).ok:
+                    return ""
+            except EtcdtuiError:
+                pass
+        return f"; its partial copy {_staging(node, remote, '~')} may remain on {node.name}"
+
+
+def _staging(node: NodeConfig, remote: str, home: str) -> str:
+    """Where a copy to `remote` is written before it is checked and renamed: beside it, or in
+    the login user's `home` when the node uses sudo (SFTP writes as the login user)."""
+    staging = remote + ".part"
+    return posixpath.join(home, posixpath.basename(staging)) if node.sudo else staging
