@@ -1,17 +1,20 @@
 """Snapshot save throughput against `etcdctl snapshot save`, same member, same run.
 
-    .venv/bin/python bench/snapshot.py [--mb 300] [--runs 3] [--etcd-version 3.5]
+    .venv/bin/python bench/snapshot.py [--mb 300] [--runs 3] [--etcd-version 3.5] [--tree DIR]
 
-Fills a lab's database with --mb megabytes of incompressible values, then alternates
-`etcdctl snapshot save` (a process) and `etcdtui snapshot save` (a process, so its peak RSS is
-its own) from the same follower. Prints medians and the ratio of throughputs, etcdtui's peak
-RSS (and etcdctl's, which etcdtui runs as its stream reader when it is installed), then the
-gateway route (no etcdctl) and an encrypted save for comparison.
+Fills a lab's database with --mb megabytes of incompressible values, then takes turns from the
+same follower: `etcdctl snapshot save` (a process), `etcdtui snapshot save` (a process, so its
+peak RSS and CPU are its own), then etcdtui through the gateway (no etcdctl on its PATH) and
+the gateway's stream read and thrown away (what no client of the gateway can beat). Both sides
+use the same etcdctl: the one on PATH, else the lab's, which etcdtui then finds first on PATH.
+Prints medians with min-max, the ratios of throughputs, etcdtui's peak RSS and CPU.
+`--tree DIR` runs the etcdtui of another checkout (say, the code before a change).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import statistics
@@ -19,21 +22,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from etcdtui.clients.etcd import GatewayClient
-from etcdtui.lab import lab_down, lab_up
+from etcdtui.lab import LabInfo, lab_down, lab_up
 
-# Runs etcdtui's save in a fresh interpreter and prints its own peak RSS and its children's.
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs etcdtui's save in a fresh interpreter; prints its own peak RSS (MB) and CPU seconds.
 CHILD = """
 import resource, sys
 from etcdtui.cli import main
 code = main(sys.argv[1:])
-own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(f"RSS {own} {kids}", file=sys.stderr)
+own = resource.getrusage(resource.RUSAGE_SELF)
+print(f"RSS {own.ru_maxrss // 1024} CPU {own.ru_utime + own.ru_stime:.2f}", file=sys.stderr)
 raise SystemExit(code)
 """
 
@@ -45,80 +50,113 @@ def fill(endpoint: str, megabytes: int) -> None:
     client.close()
 
 
+def timed(action: Callable[[], object]) -> float:
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
+
+
+class Sides:
+    """The commands each side runs, and what each run measured."""
+
+    def __init__(self, info: LabInfo, root: Path, tree: Path) -> None:
+        self.info, self.root, self.tree = info, root, tree
+        self.source = info.endpoints[1]
+        self.name = info.nodes[1].name
+        self.etcdctl = shutil.which("etcdctl") or info.etcdctl
+        path = f"{Path(self.etcdctl).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
+        self.env |= {"ETCDCTL_API": "3", "PATH": path}
+        self.times: dict[str, list[float]] = {}
+        self.usage: dict[str, list[tuple[int, float]]] = {}
+        self.size = 0
+
+    def record(self, side: str, seconds: float) -> None:
+        self.times.setdefault(side, []).append(seconds)
+
+    def etcdctl_save(self, target: Path) -> None:
+        subprocess.run([self.etcdctl, f"--endpoints={self.source}", "snapshot", "save",
+                        str(target)], env=self.env, capture_output=True, check=True)  # fmt: skip
+        self.size = target.stat().st_size
+        target.unlink()
+
+    def etcdtui_save(self, side: str, target: Path, gateway: bool) -> None:
+        env = {**self.env, "PATH": "/nonexistent"} if gateway else self.env
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, "snapshot", "save", str(target),
+             "--config", str(self.info.config_path), "--from", self.name,
+             "--audit-log", str(self.root / "audit.log")],
+            cwd=self.tree, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise SystemExit(f"etcdtui failed: {proc.stderr}")
+        self.record(side, time.monotonic() - started)
+        line = next(x for x in proc.stderr.splitlines() if x.startswith("RSS "))
+        words = line.split()
+        self.usage.setdefault(side, []).append((int(words[1]), float(words[3])))
+        target.unlink()
+        target.with_name(target.name + ".sha256").unlink()
+
+    def gateway_read(self) -> None:
+        """The gateway's stream, read and thrown away."""
+        client = GatewayClient(self.source, timeout=30)
+        response = client._client._session.post(
+            f"{self.source}/v3/maintenance/snapshot", json={}, stream=True, timeout=(5, 60)
+        )
+        for _ in response.iter_content(1 << 20):
+            pass
+        response.close()
+        client.close()
+
+
+def report(sides: Sides, runs: int) -> None:
+    mb = sides.size / 1e6
+    ctl = statistics.median(sides.times["etcdctl"])
+    print(f"snapshot of {mb:.0f} MB from {sides.name}, {runs} runs each, taken in turns; "
+          f"etcdctl {sides.etcdctl}; etcdtui from {sides.tree}")  # fmt: skip
+    print("  (seconds: median [min-max]; MB/s of the median; ratio = etcdtui MB/s / etcdctl's)")
+    labels = {
+        "etcdctl": "etcdctl snapshot save",
+        "etcdtui": "etcdtui snapshot save",
+        "gateway": "etcdtui, no etcdctl (gateway)",
+        "raw": "the gateway's stream, thrown away",
+    }
+    for side, label in labels.items():
+        times = sides.times[side]
+        median = statistics.median(times)
+        line = (f"  {label:34} {median:6.2f} s [{min(times):.2f}-{max(times):.2f}] "
+                f"{mb / median:6.1f} MB/s  ratio {ctl / median:4.2f}")  # fmt: skip
+        if side in sides.usage:
+            rss = max(u[0] for u in sides.usage[side])
+            cpu = statistics.median(u[1] for u in sides.usage[side])
+            line += f"  peak RSS {rss} MB, CPU {cpu:.2f} s"
+        print(line)
+    print("  targets: etcdtui ratio >= 0.95 with RSS <= 150 MB; the gateway route >= 0.8")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--etcd-version", default="3.5", choices=("3.4", "3.5"))
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout etcdtui runs from")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="etcdtui-bench-", dir="/var/tmp") as tmp:
         root = Path(tmp)
         info = lab_up(root / "lab", etcd_version=args.etcd_version, quota_bytes=4 << 30)
         try:
-            started = time.monotonic()
-            fill(info.endpoints[0], args.mb)
-            print(f"filled {args.mb} MB in {time.monotonic() - started:.0f} s")
-            source = info.endpoints[1]
-            name = info.nodes[1].name
-            env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
-            env["ETCDCTL_API"] = "3"
+            print(f"filled {args.mb} MB in {timed(lambda: fill(info.endpoints[0], args.mb)):.0f} s")
+            sides = Sides(info, root, args.tree.resolve())
             out = root / "out"
             out.mkdir()
-            ctl_times, tui_times, rss = [], [], []
-            size = 0
             for i in range(args.runs):
-                target = out / f"ctl{i}.db"
-                t = time.monotonic()
-                subprocess.run([info.etcdctl, f"--endpoints={source}", "snapshot", "save",
-                                str(target)], env=env, capture_output=True, check=True)  # fmt: skip
-                ctl_times.append(time.monotonic() - t)
-                size = target.stat().st_size
-                target.unlink()
-                mine = out / f"tui{i}.db"
-                t = time.monotonic()
-                proc = subprocess.run(
-                    [sys.executable, "-c", CHILD, "snapshot", "save", str(mine),
-                     "--config", str(info.config_path), "--from", name,
-                     "--audit-log", str(root / "audit.log")],
-                    capture_output=True, text=True, check=True,
-                )  # fmt: skip
-                tui_times.append(time.monotonic() - t)
-                line = next(x for x in proc.stderr.splitlines() if x.startswith("RSS "))
-                rss.append(tuple(int(v) // 1024 for v in line.split()[1:]))
-                mine.unlink()
-                (out / f"tui{i}.db.sha256").unlink()
-            mb = size / 1e6
-            ctl, tui = statistics.median(ctl_times), statistics.median(tui_times)
-            print(f"snapshot of {mb:.0f} MB from {name}, {args.runs} runs each (medians)")
-            print(f"  etcdctl snapshot save   {ctl:6.2f} s   {mb / ctl:7.1f} MB/s")
-            print(f"  etcdtui snapshot save   {tui:6.2f} s   {mb / tui:7.1f} MB/s")
-            print("    (the whole etcdtui process: start, read the cluster, stream, check, fsync)")
-            print(f"  throughput ratio etcdtui / etcdctl, whole commands: {ctl / tui:.2f} "
-                  "(target >= 0.9)")  # fmt: skip
-            print(f"  etcdtui peak RSS: {max(r[0] for r in rss)} MB (target <= 150); "
-                  f"its etcdctl stream reader: {max(r[1] for r in rss)} MB")  # fmt: skip
-            if shutil.which("etcdctl") is None:
-                print("  (no etcdctl on PATH: etcdtui used the gateway above)")
-            # The gateway, for comparison: PATH without etcdctl.
-            gateway_env = {**os.environ, "PATH": "/nonexistent"}
-            t = time.monotonic()
-            subprocess.run([sys.executable, "-m", "etcdtui", "snapshot", "save",
-                            str(out / "gw.db"), "--config", str(info.config_path), "--from", name,
-                            "--audit-log", str(root / "audit.log")],
-                           env=gateway_env, capture_output=True, check=True)  # fmt: skip
-            gw = time.monotonic() - t
-            print(f"  etcdtui through the gateway (no etcdctl): {gw:6.2f} s  {mb / gw:6.1f} MB/s")
-            key = root / "k.key"
-            key.write_bytes(os.urandom(32))
-            key.chmod(0o600)
-            t = time.monotonic()
-            subprocess.run([sys.executable, "-m", "etcdtui", "snapshot", "save",
-                            str(out / "enc.db"), "--config", str(info.config_path), "--from",
-                            name, "--encrypt", "--key-file", str(key),
-                            "--audit-log", str(root / "audit.log")],
-                           capture_output=True, check=True)  # fmt: skip
-            enc = time.monotonic() - t
-            print(f"  etcdtui encrypted save:                  {enc:6.2f} s  {mb / enc:6.1f} MB/s")
+                ctl = out / f"ctl{i}.db"
+                sides.record("etcdctl", timed(functools.partial(sides.etcdctl_save, ctl)))
+                sides.etcdtui_save("etcdtui", out / f"tui{i}.db", gateway=False)
+                sides.etcdtui_save("gateway", out / f"gw{i}.db", gateway=True)
+                sides.record("raw", timed(sides.gateway_read))
+            report(sides, args.runs)
         finally:
             lab_down(info.dir)
     return 0

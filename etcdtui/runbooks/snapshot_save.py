@@ -12,15 +12,18 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from etcdtui.errors import UsageError
 from etcdtui.models.runbook import Check, Plan, Step, StepArgs, StepResult
 from etcdtui.runbooks.audit import AuditLog, AuditLogError
 from etcdtui.runbooks.engine import Output, execute
-from etcdtui.snapshots.crypto import SnapshotKey
 from etcdtui.snapshots.leftovers import Note
 from etcdtui.snapshots.save import OnStart, SaveResult, SnapshotSaver, choose_member
 from etcdtui.snapshots.sink import Progress, check_target
+
+if TYPE_CHECKING:
+    from etcdtui.snapshots.crypto import SnapshotKey
 
 RUNBOOK = "snapshot-save"  # the audit log's name for a save, from the CLI and the TUI alike
 INTERRUPTED = 130  # the exit code a save stopped by Ctrl+C is recorded with, as a shell's
@@ -93,7 +96,7 @@ class SnapshotSave:
             member = ""
         else:
             # A reachable member with a leader and no alarm will do for a snapshot.
-            view = self.saver.cluster.read(metrics=False, health=False)
+            view = self.saver.read_view()
             source = choose_member(view, self.member)
             expected = source.status.db_size if source.status else None
             target, route = source.name, self.saver.route_for(self.key, expected)

@@ -19,9 +19,7 @@ journals the save as the runbook engine journals a step.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,27 +27,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.private_dirs import make_private_dir, release
 from etcdtui.clients.stall import stall_message, stall_seconds
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdError, EtcdTimeout, UsageError
 from etcdtui.models import ClusterView, MemberView
-from etcdtui.snapshots.crypto import SnapshotKey
+from etcdtui.snapshots.etcdctl_stream import EtcdctlStream
 from etcdtui.snapshots.leftovers import LeftoverRecord, Note
-from etcdtui.snapshots.sink import (
-    DigestCheck,
-    Progress,
-    adopt,
-    check_target,
-    stream_to_file,
-)
+from etcdtui.snapshots.sink import Progress, check_target, stream_to_file
 
 if TYPE_CHECKING:
     from etcdtui.clients.ssh.shell import ShellPool
+    from etcdtui.snapshots.crypto import SnapshotKey
 
 # (member name, route): the save is about to read its first byte
 OnStart = Callable[[str, str], None]
-CHUNK = 1024 * 1024
+# A view of the cluster read this recently (the plan's, a moment before) picks the member.
+VIEW_REUSE = 5.0
 
 
 @dataclass(frozen=True)
@@ -154,6 +147,21 @@ class SnapshotSaver:
         # No byte for this long and a save gives up (default: stall_seconds()).
         self.stall = stall if stall is not None else stall_seconds()
         self.leftovers = leftovers or LeftoverRecord()
+        self._view: tuple[float, ClusterView] | None = None
+
+    def read_view(self) -> ClusterView:
+        """The cluster as a save needs it: reachable members, their leader and alarms (no
+        linearizable read per member, no metrics).
+
+        A view read in the last VIEW_REUSE seconds is reused: the plan's choice of member is
+        then the member the save reads, without a second round of calls before the stream.
+        """
+        now = time.monotonic()
+        if self._view is not None and now - self._view[0] < VIEW_REUSE:
+            return self._view[1]
+        view = self.cluster.read(metrics=False, health=False)
+        self._view = (time.monotonic(), view)
+        return view
 
     def route_for(self, key: SnapshotKey | None, size: int | None = None) -> str:
         """How the stream will be read, in words (shown before it starts)."""
@@ -179,10 +187,7 @@ class SnapshotSaver:
         """
         path = path.expanduser().absolute()
         check_target(path)
-        # A reachable member with a leader and no alarm will do for a snapshot: no
-        # linearizable read per member first.
-        view = self.cluster.read(metrics=False, health=False)
-        source = choose_member(view, member)
+        source = choose_member(self.read_view(), member)
         expected = source.status.db_size if source.status else None
         progress = on_progress or (lambda done, total, seconds: None)
         route = self.route_for(key, expected)
@@ -191,8 +196,8 @@ class SnapshotSaver:
         started = time.monotonic()
         if route.startswith("etcdctl"):
             assert self.etcdctl is not None
-            stream = _EtcdctlStream(self.etcdctl, source.endpoint, self.connection,
-                                    source.name, self.stall)  # fmt: skip
+            stream = EtcdctlStream(self.etcdctl, source.endpoint, self.connection,
+                                   source.name, self.stall)  # fmt: skip
             if key is None:
                 size, digest = stream.save_plain(path, progress, started, expected)
                 total = size
@@ -290,106 +295,3 @@ def _ram_folder(size: int | None) -> Path | None:
     if size is None or not shm.is_dir() or not os.access(shm, os.W_OK | os.X_OK):
         return None
     return shm if shutil.disk_usage(shm).free > size * 1.5 + (64 << 20) else None
-
-
-class _EtcdctlStream:
-    """`etcdctl snapshot save` in a private folder next to the target, followed as it writes."""
-
-    def __init__(
-        self, etcdctl: str, endpoint: str, connection: Connection, member: str, stall: float
-    ) -> None:
-        self.endpoint = endpoint
-        self.member = member
-        self.stall = stall
-        tls = connection.tls
-        self.argv = [etcdctl, f"--endpoints={endpoint}",
-                     f"--dial-timeout={max(1, int(connection.timeout))}s"]  # fmt: skip
-        for flag, value in (("--cacert", tls.cacert), ("--cert", tls.cert), ("--key", tls.key)):
-            if value:
-                self.argv.append(f"{flag}={value}")
-        # etcdctl refuses an ETCDCTL_* variable that repeats a flag: give it a clean slate.
-        # Nor does it get etcdtui's own variables ($ETCDTUI_PASSPHRASE, should the caller
-        # not have removed it already): a child's environment is readable in /proc.
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("ETCDCTL_", "ETCDTUI_"))}  # fmt: skip
-        self.env["ETCDCTL_API"] = "3"
-
-    @property
-    def command(self) -> str:
-        return shlex.join([*self.argv, "snapshot", "save", "FILE"])
-
-    def chunks(self, folder: Path) -> Iterator[bytes]:
-        """The snapshot's bytes as etcdctl writes them (the file is removed afterwards)."""
-        # A private folder: removed also if etcdtui is terminated, or by the next run if killed.
-        work = make_private_dir(folder)
-        try:
-            yield from self._follow(work)
-        finally:
-            release(work)
-
-    def save_plain(
-        self, path: Path, progress: Progress, started: float, expected: int | None
-    ) -> tuple[int, str]:
-        """etcdctl's own file becomes FILE: hashed while written, then fsynced and renamed."""
-        work = make_private_dir(path.parent)
-        try:
-            digest = DigestCheck()
-            for chunk in self._follow(work):
-                digest.update(chunk)
-                progress(digest.size, expected, time.monotonic() - started)
-            return digest.size, adopt(work / "snapshot.db", path, digest, self.endpoint)
-        finally:
-            release(work)
-
-    def _follow(self, work: Path) -> Iterator[bytes]:
-        target = work / "snapshot.db"
-        log = (work / "etcdctl.log").open("w+")
-        proc = subprocess.Popen([*self.argv, "snapshot", "save", str(target)], env=self.env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)  # fmt: skip
-        try:
-            handle = None
-            while handle is None:
-                for candidate in (work / "snapshot.db.part", target):
-                    try:
-                        handle = candidate.open("rb")
-                        break
-                    except FileNotFoundError:
-                        continue
-                if handle is None:
-                    if proc.poll() is not None:
-                        break
-                    time.sleep(0.005)
-            last = time.monotonic()  # of the last byte: a file that stops growing has stalled
-            with handle or open(os.devnull, "rb") as reader:
-                while True:
-                    data = reader.read(CHUNK)
-                    if data:
-                        last = time.monotonic()
-                        yield data
-                    elif proc.poll() is not None:
-                        rest = reader.read()
-                        if not rest:
-                            break
-                        yield rest
-                    elif time.monotonic() - last > self.stall:
-                        raise EtcdTimeout(stall_message(self.member, self.stall),
-                                          endpoint=self.endpoint)  # fmt: skip
-                    else:
-                        time.sleep(0.002)
-            if proc.wait() != 0:
-                log.seek(0)
-                raise EtcdError(f"{self.endpoint}: etcdctl snapshot save failed: "
-                                f"{_last_error(log.read())}", endpoint=self.endpoint)  # fmt: skip
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            log.close()
-
-
-def _last_error(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if line.startswith("Error:"):
-            return line.removeprefix("Error:").strip()
-    return lines[-1][:300] if lines else "no output"

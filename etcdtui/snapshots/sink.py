@@ -13,10 +13,12 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from etcdtui.errors import SnapshotError, UsageError
-from etcdtui.snapshots.crypto import Encryptor, SnapshotKey
+
+if TYPE_CHECKING:
+    from etcdtui.snapshots.crypto import SnapshotKey
 
 TRAILER = 32  # etcd appends a sha256 digest to every snapshot it streams
 PAGE = 512  # etcd: a file whose length mod 512 is 32 carries the trailer
@@ -72,7 +74,7 @@ class DigestCheck:
         self._tail = b""
         self.size = 0
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | memoryview) -> None:
         self.size += len(chunk)
         if len(chunk) >= TRAILER:  # the usual case: no copy of the chunk
             self._body.update(self._tail)
@@ -116,7 +118,12 @@ class SnapshotSink:
         self.digest = DigestCheck()
         fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._file = _HashingFile(fd, hashing=key is not None)
-        self._encryptor = Encryptor(key, self._file) if key is not None else None  # type: ignore[arg-type]
+        self._encryptor = None
+        if key is not None:
+            # Here, not at the top: a plain save never loads the cryptography package.
+            from etcdtui.snapshots.crypto import Encryptor
+
+            self._encryptor = Encryptor(key, self._file)  # type: ignore[arg-type]
         self.encrypted = key is not None
         self._closed = False
 

@@ -29,6 +29,7 @@ from etcdtui.clients.stall import (
 )
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdTimeout, UsageError
+from etcdtui.snapshots.etcdctl_stream import EtcdctlStream
 from etcdtui.snapshots.leftovers import (
     LeftoverRecord,
     is_own_folder,
@@ -36,7 +37,6 @@ from etcdtui.snapshots.leftovers import (
     sweep,
 )
 from etcdtui.snapshots.on_node import PROGRESS, node_save_script
-from etcdtui.snapshots.save import _EtcdctlStream
 
 
 def _wait(check: object, timeout: float = 5.0) -> bool:
@@ -133,7 +133,7 @@ def test_etcdctl_whose_file_stops_growing_is_stopped_and_reported_as_a_stall(
     fake.write_text('#!/bin/sh\nfor a; do last=$a; done\nhead -c 5000 /dev/zero > "$last.part"\n'
                     "exec sleep 300\n")  # fmt: skip
     fake.chmod(0o755)
-    stream = _EtcdctlStream(str(fake), "http://127.0.0.1:1", Connection("lab", ()), "node2", 0.5)
+    stream = EtcdctlStream(str(fake), "http://127.0.0.1:1", Connection("lab", ()), "node2", 0.5)
     work = tmp_path / "work"
     work.mkdir()
     received = 0
