@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from etcdtui.cli.common import EXIT_FAILED, EXIT_OK, Subparsers, add_connection, connection_from
 from etcdtui.models.text import printable
-from etcdtui.services.consistency import Reading
+
+if TYPE_CHECKING:
+    from etcdtui.services.consistency import Reading
+
+HELP = {
+    "check": "compare every member's data (HashKV); exit 1 if they differ",
+}
+"""The commands `register` adds, each with the line `etcdtui --help` shows for it."""
 
 
 def register(subparsers: Subparsers) -> None:
     """`check [CONNECTION] [-w table|json]`."""
-    check = subparsers.add_parser(
-        "check", help="compare every member's data (HashKV); exit 1 if they differ"
-    )
+    check = subparsers.add_parser("check", help=HELP["check"])
     add_connection(check)
     check.add_argument("-w", "--write-out", choices=("table", "json"), default="table")
     check.set_defaults(handler=cmd_check)

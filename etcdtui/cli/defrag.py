@@ -16,12 +16,16 @@ from etcdtui.cli.common import (
 )
 from etcdtui.errors import UsageError
 
+HELP = {
+    "defrag": "defragment members, followers first, leader last",
+    "recover-nospace": "NOSPACE alarm: compact, defragment all, disarm, check a write",
+}
+"""The commands `register` adds, each with the line `etcdtui --help` shows for it."""
+
 
 def register(subparsers: Subparsers) -> None:
     """`defrag` and `recover-nospace`."""
-    defrag = subparsers.add_parser(
-        "defrag", help="defragment members, followers first, leader last"
-    )
+    defrag = subparsers.add_parser("defrag", help=HELP["defrag"])
     add_connection(defrag)
     add_shared_options(defrag)
     defrag.add_argument(
@@ -44,9 +48,7 @@ def register(subparsers: Subparsers) -> None:
     add_runbook_flags(defrag)
     defrag.set_defaults(handler=cmd_defrag)
 
-    nospace = subparsers.add_parser(
-        "recover-nospace", help="NOSPACE alarm: compact, defragment all, disarm, check a write"
-    )
+    nospace = subparsers.add_parser("recover-nospace", help=HELP["recover-nospace"])
     add_connection(nospace)
     nospace.add_argument("--defrag-timeout", type=positive_seconds, default=60.0, metavar="SECONDS")
     add_runbook_flags(nospace)

@@ -22,14 +22,17 @@ from etcdtui.cli.common import (
 from etcdtui.errors import UsageError
 from etcdtui.models.text import printable
 
+HELP = {
+    "discover": "build a config cluster from kubeadm or systemd nodes, over SSH",
+}
+"""The commands `register` adds, each with the line `etcdtui --help` shows for it."""
+
 
 def register(subparsers: Subparsers) -> None:
     """`discover --ssh HOST[,HOST...]` or `discover --inspect FILE...`."""
     from etcdtui.services.kube.filekinds import FileKind
 
-    discover = subparsers.add_parser(
-        "discover", help="build a config cluster from kubeadm or systemd nodes, over SSH"
-    )
+    discover = subparsers.add_parser("discover", help=HELP["discover"])
     source = discover.add_mutually_exclusive_group(required=True)
     source.add_argument("--ssh", metavar="HOST[,HOST...]",
                         help="control-plane nodes: [user@]host[:port] or ~/.ssh/config "

@@ -23,6 +23,11 @@ from etcdtui.errors import UsageError
 if TYPE_CHECKING:
     from etcdtui.services.keyspace import KeyspaceReport
 
+HELP = {
+    "keyspace": "what is filling etcd: keys and bytes by resource and namespace",
+}
+"""The commands `register` adds, each with the line `etcdtui --help` shows for it."""
+
 
 def _positive(what: str, low: float = 1) -> Callable[[str], int]:
     def check(text: str) -> int:
@@ -43,9 +48,7 @@ def register(subparsers: Subparsers) -> None:
     """`keyspace [CONNECTION | --snapshot FILE] [--prefix P] [--depth N] [--top K] [-w]`."""
     from etcdtui.services.keyspace_live import DEFAULT_RATE, DEFAULT_SAMPLE
 
-    keyspace = subparsers.add_parser(
-        "keyspace", help="what is filling etcd: keys and bytes by resource and namespace"
-    )
+    keyspace = subparsers.add_parser("keyspace", help=HELP["keyspace"])
     add_connection(keyspace)
     keyspace.add_argument("--snapshot", type=input_path("snapshot file"), metavar="FILE",
                           help="read a snapshot file offline instead of the cluster")  # fmt: skip

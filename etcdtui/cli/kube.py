@@ -9,14 +9,16 @@ from etcdtui.cli.common import EXIT_FAILED, EXIT_OK, Subparsers, add_connection,
 from etcdtui.errors import UsageError
 from etcdtui.models.text import printable
 
+HELP = {
+    "kube-check": "API server wiring, certificate expiry, security checks (read over SSH); "
+    "exit 1 on anything critical",
+}
+"""The commands `register` adds, each with the line `etcdtui --help` shows for it."""
+
 
 def register(subparsers: Subparsers) -> None:
     """`kube-check [CONNECTION] [-w table|json]`."""
-    kube = subparsers.add_parser(
-        "kube-check",
-        help="API server wiring, certificate expiry, security checks (read over SSH); "
-        "exit 1 on anything critical",
-    )
+    kube = subparsers.add_parser("kube-check", help=HELP["kube-check"])
     add_connection(kube)
     kube.add_argument("-w", "--write-out", choices=("table", "json"), default="table")
     kube.set_defaults(handler=cmd_kube_check)

@@ -11,6 +11,11 @@ from etcdtui.cli.common import EXIT_OK, Parser, Subparsers
 from etcdtui.errors import UsageError
 from etcdtui.models.text import printable
 
+HELP = {
+    "lab": "a local etcd cluster to rehearse on",
+}
+"""The commands `register` adds, each with the line `etcdtui --help` shows for it."""
+
 
 def _quota_bytes(text: str) -> int:
     """etcd's --quota-backend-bytes is an int64: refused here rather than by a started etcd."""
@@ -29,7 +34,7 @@ def _quota_bytes(text: str) -> int:
 
 def register(subparsers: Subparsers) -> None:
     """`lab up` and `lab down`."""
-    lab = subparsers.add_parser("lab", help="a local etcd cluster to rehearse on")
+    lab = subparsers.add_parser("lab", help=HELP["lab"])
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="up|down", parser_class=Parser)
     lab_sub.required = True
     up = lab_sub.add_parser("up", help="start a lab cluster and write its config")

@@ -14,12 +14,16 @@ from etcdtui.cli.common import (
 )
 from etcdtui.errors import UsageError
 
+HELP = {
+    "replace-member": "replace a failed member with a new node (learner first)",
+    "add-member": "add one member (scale-out, learner first)",
+}
+"""The commands `register` adds, each with the line `etcdtui --help` shows for it."""
+
 
 def register(subparsers: Subparsers) -> None:
     """`replace-member MEMBER --new-node NODE` and `add-member NODE`."""
-    replace = subparsers.add_parser(
-        "replace-member", help="replace a failed member with a new node (learner first)"
-    )
+    replace = subparsers.add_parser("replace-member", help=HELP["replace-member"])
     replace.add_argument("member", metavar="MEMBER", help="the failed member's name")
     replace.add_argument("--new-node", required=True, metavar="NODE",
                          help="the config's node that will run the new member")  # fmt: skip
@@ -29,9 +33,7 @@ def register(subparsers: Subparsers) -> None:
     add_runbook_flags(replace)
     replace.set_defaults(handler=cmd_member_change)
 
-    add_member = subparsers.add_parser(
-        "add-member", help="add one member (scale-out, learner first)"
-    )
+    add_member = subparsers.add_parser("add-member", help=HELP["add-member"])
     add_member.add_argument("node", metavar="NODE", help="the config's node to run it on")
     add_member.add_argument("--name", default="", metavar="NAME", help="the member's name")
     add_connection(add_member)

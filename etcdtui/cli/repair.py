@@ -13,12 +13,15 @@ from etcdtui.cli.common import (
 )
 from etcdtui.errors import UsageError
 
+HELP = {
+    "repair": "rebuild a member whose data diverged, from the majority (learner first)",
+}
+"""The commands `register` adds, each with the line `etcdtui --help` shows for it."""
+
 
 def register(subparsers: Subparsers) -> None:
     """`repair MEMBER [--dry-run] [--yes]`."""
-    repair = subparsers.add_parser(
-        "repair", help="rebuild a member whose data diverged, from the majority (learner first)"
-    )
+    repair = subparsers.add_parser("repair", help=HELP["repair"])
     repair.add_argument("member", metavar="MEMBER", help="the diverged member's name")
     add_connection(repair)
     add_runbook_flags(repair)

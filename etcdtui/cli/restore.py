@@ -19,10 +19,15 @@ from etcdtui.cli.common import (
 from etcdtui.errors import UsageError
 from etcdtui.models.text import printable
 
+HELP = {
+    "restore": "restore every member from a snapshot (guided)",
+}
+"""The commands `register` adds, each with the line `etcdtui --help` shows for it."""
+
 
 def register(subparsers: Subparsers) -> None:
     """`restore [FILE]`."""
-    restore = subparsers.add_parser("restore", help="restore every member from a snapshot (guided)")
+    restore = subparsers.add_parser("restore", help=HELP["restore"])
     restore.add_argument(
         "file", type=input_path("snapshot file"), metavar="FILE", nargs="?",
         help="the snapshot (optional with --resume; none with --rollback or --forget)",

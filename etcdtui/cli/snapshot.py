@@ -27,10 +27,15 @@ from etcdtui.models.text import printable
 if TYPE_CHECKING:
     from etcdtui.snapshots.save import SaveResult
 
+HELP = {
+    "snapshot": "save a snapshot, or show one's status",
+}
+"""The commands `register` adds, each with the line `etcdtui --help` shows for it."""
+
 
 def register(subparsers: Subparsers) -> None:
     """`snapshot save` and `snapshot status`."""
-    snapshot = subparsers.add_parser("snapshot", help="save a snapshot, or show one's status")
+    snapshot = subparsers.add_parser("snapshot", help=HELP["snapshot"])
     snap_sub = snapshot.add_subparsers(dest="snapshot_command", metavar="save|status",
                                        parser_class=Parser)  # fmt: skip
     snap_sub.required = True

@@ -6,10 +6,15 @@ import argparse
 
 from etcdtui.cli.common import EXIT_FAILED, EXIT_OK, Subparsers, add_connection, connection_from
 
+HELP = {
+    "status": "one-shot status; exit 1 if unhealthy",
+}
+"""The commands `register` adds, each with the line `etcdtui --help` shows for it."""
+
 
 def register(subparsers: Subparsers) -> None:
     """`status [CONNECTION] [-w table|json]`."""
-    status = subparsers.add_parser("status", help="one-shot status; exit 1 if unhealthy")
+    status = subparsers.add_parser("status", help=HELP["status"])
     add_connection(status)
     status.add_argument("-w", "--write-out", choices=("table", "json"), default="table")
     status.set_defaults(handler=cmd_status)

@@ -15,6 +15,11 @@ from etcdtui.cli.common import (
 )
 from etcdtui.errors import UsageError
 
+HELP = {
+    "upgrade": "rolling upgrade of etcd: a snapshot first, then one member at a time",
+}
+"""The commands `register` adds, each with the line `etcdtui --help` shows for it."""
+
 
 def version(text: str) -> str:
     """An argparse type for --to: 3.5 or 3.5.1."""
@@ -29,9 +34,7 @@ def version(text: str) -> str:
 
 def register(subparsers: Subparsers) -> None:
     """`upgrade`."""
-    upgrade = subparsers.add_parser(
-        "upgrade", help="rolling upgrade of etcd: a snapshot first, then one member at a time"
-    )
+    upgrade = subparsers.add_parser("upgrade", help=HELP["upgrade"])
     add_connection(upgrade)
     upgrade.add_argument("--to", required=True, type=version, metavar="VERSION",
                          help="the version to run: 3.5, or 3.5.1")  # fmt: skip

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 import shutil
-import sys
 import time
-import types
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -157,32 +154,13 @@ class GatewayClient:
         `timeout` bounds each wait for the next chunk, not the whole stream. The gateway
         sends one JSON object per line with the chunk base64-encoded: about half the speed
         of the gRPC stream etcdctl reads, so etcdctl is preferred where it is installed.
+        The messages are decoded as they arrive (clients/gateway_snapshot.py).
         """
-        url = f"{self.endpoint}/v3/maintenance/snapshot"
-        try:
-            response = self._client._session.post(
-                url, json={}, stream=True, timeout=(self.timeout, timeout), verify=self._verify,
-                cert=self._cert or None,
-            )  # fmt: skip
-            response.raise_for_status()
-            for line in response.iter_lines(chunk_size=256 * 1024):
-                if not line:
-                    continue
-                message = json.loads(line)
-                if "error" in message:
-                    error = message["error"]
-                    text = error.get("message") or error.get("error") or str(error)
-                    raise EtcdError(f"{self.endpoint}: snapshot failed: {text}",
-                                    endpoint=self.endpoint)  # fmt: skip
-                blob = message.get("result", {}).get("blob")
-                if blob:
-                    yield base64.b64decode(blob)
-        except EtcdtuiError:
-            raise
-        except Exception as exc:
-            raise describe_failure(
-                exc, self.endpoint, timeout, bool(self._cert), self._cert_file
-            ) from None
+        from etcdtui.clients.gateway_snapshot import snapshot_stream
+
+        return snapshot_stream(self._client._session, self.endpoint, (self.timeout, timeout),
+                               {"verify": self._verify, "cert": self._cert or None},
+                               lambda exc: self._failure(exc, timeout))  # fmt: skip
 
     def compact(self, revision: int, timeout: float) -> None:
         # physical: return only once the compaction is applied to the backend, as
@@ -327,17 +305,13 @@ class GatewayClient:
 
 @functools.cache
 def _quiet_client_class() -> type[Any]:
-    # etcd3-py costs ~0.45 s to import, half of it aiohttp for its asyncio client, which
-    # etcdtui never uses: a stand-in for that one module keeps aiohttp out (it is imported
-    # nowhere else in etcd3-py). Only commands that talk to etcd import etcd3-py at all.
-    if "etcd3" not in sys.modules:
-        stand_in = types.ModuleType("etcd3.aio_client")
-        stand_in.AioClient = None  # type: ignore[attr-defined]
-        sys.modules.setdefault("etcd3.aio_client", stand_in)
-    import etcd3
+    # Only commands that talk to etcd import etcd3-py at all, and only its synchronous client
+    # (etcd3_client.py: not its asyncio client, aiohttp, nor its stateful helpers).
     import semantic_version
 
-    class QuietClient(etcd3.Client):  # type: ignore[misc]
+    from etcdtui.clients.etcd3_client import client_class
+
+    class QuietClient(client_class()):  # type: ignore[misc]
         """etcd3-py's Client without its blocking version probe in the constructor.
 
         The probe makes an HTTP call (0.3 s timeout) when the client is built and warns on

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from etcdtui.clients.metrics import parse_metrics, select_lines
+from etcdtui.clients.metrics import family_lines, parse_metrics, parse_sample
 from etcdtui.models import Histogram, MemberMetrics
 
 # Module-scoped fixtures whose state the tests share: one pytest-xdist worker runs them all.
@@ -157,16 +157,101 @@ def test_peer_round_trip_p99_is_the_slowest_peer(metrics: MemberMetrics) -> None
     assert metrics.peer_rtt_p99 == pytest.approx(0.19456)
 
 
-def test_select_lines_keeps_only_the_families_read_with_their_type_lines() -> None:
-    picked = select_lines(METRICS).splitlines()
-    assert "# TYPE etcd_disk_wal_fsync_duration_seconds histogram" in picked
-    assert "# TYPE etcd_server_leader_changes_seen_total counter" in picked
-    assert "etcd_server_quota_backend_bytes 2.147483648e+09" in picked
-    assert not any(line.startswith("# HELP") for line in picked)
-    for unrelated in ("defrag", "in_use", "debugging", "go_gc", "grpc_", "process_", "is_leader",
-                      "peer_sent_bytes"):  # fmt: skip
-        assert not any(unrelated in line for line in picked), unrelated
-    assert len(picked) == 7 + 2 * 10 + 2 * 9 + 4  # TYPE lines, two histograms, RTT, gauges
+def test_family_lines_are_the_samples_after_its_type_line_and_no_other_family() -> None:
+    kind, lines = family_lines(METRICS, "etcd_disk_wal_fsync_duration_seconds")
+    assert kind == "histogram"
+    assert len(lines) == 10 and all(line.startswith("etcd_disk_wal_fsync_") for line in lines)
+    assert family_lines(METRICS, "etcd_server_leader_changes_seen_total") == (
+        "counter",
+        ["etcd_server_leader_changes_seen_total 3"],
+    )
+    # A longer name sharing the prefix is another family: "in_use" is not the allocated size.
+    assert family_lines(METRICS, "etcd_mvcc_db_total_size_in_bytes")[1] == [
+        "etcd_mvcc_db_total_size_in_bytes 2.4576e+07"
+    ]
+    assert family_lines(METRICS, "etcd_server_is_leader")[1] == ["etcd_server_is_leader 0"]
+    assert family_lines(METRICS, "etcd_no_such_family") == ("", [])
+    # The TYPE line must start a line: the name quoted in another line's text is not it.
+    assert family_lines(
+        "# HELP x see # TYPE etcd_server_has_leader gauge\n", "etcd_server_has_leader"
+    ) == ("", [])
+
+
+def test_a_family_ends_at_a_sample_of_another_name_even_without_a_comment_between() -> None:
+    text = (
+        "# TYPE etcd_server_has_leader gauge\n"
+        "etcd_server_has_leader 1\n"
+        "etcd_server_has_leader_extra 7\n"
+        "etcd_server_has_leader 0\n"
+    )
+    assert family_lines(text, "etcd_server_has_leader")[1] == ["etcd_server_has_leader 1"]
+
+
+@pytest.mark.parametrize(
+    ("line", "sample"),
+    [
+        ("etcd_server_has_leader 1", ("etcd_server_has_leader", {}, 1.0)),
+        ('x_bucket{le="+Inf"} 2000', ("x_bucket", {"le": "+Inf"}, 2000.0)),
+        ('x_bucket{To="91bc",le="0.0002"} 50', ("x_bucket", {"To": "91bc", "le": "0.0002"}, 50.0)),
+        ('x{a="b", c = "d",} 1e+07 1712345678000', ("x", {"a": "b", "c": "d"}, 1e7)),
+        ('x{a="q\\"uote\\\\ }{,n\\nl"} 3', ("x", {"a": 'q"uote\\ }{,n\nl'}, 3.0)),
+        ("x\t4.5\r", ("x", {}, 4.5)),
+    ],
+)
+def test_parse_sample_reads_names_labels_values_and_skips_timestamps(
+    line: str, sample: tuple[str, dict[str, str], float]
+) -> None:
+    assert parse_sample(line) == sample
+
+
+@pytest.mark.parametrize("line", ["x", 'x{a="b"', "x{a=b} 1", "x one", 'x{a="b"} ', ""])
+def test_parse_sample_refuses_a_line_that_is_no_sample(line: str) -> None:
+    assert parse_sample(line) is None
+
+
+def test_not_a_number_leaves_a_figure_unknown_rather_than_failing() -> None:
+    text = (
+        "# TYPE etcd_server_quota_backend_bytes gauge\n"
+        "etcd_server_quota_backend_bytes NaN\n"
+        "# TYPE etcd_mvcc_db_total_size_in_bytes gauge\n"
+        "etcd_mvcc_db_total_size_in_bytes +Inf\n"
+    )
+    parsed = parse_metrics(text, ENDPOINT)
+    assert (parsed.quota_bytes, parsed.db_total_size) == (None, None)
+
+
+def test_crlf_line_ends_and_a_help_line_after_the_type_line_are_read() -> None:
+    text = (
+        "# TYPE etcd_server_leader_changes_seen_total counter\r\n"
+        "# HELP etcd_server_leader_changes_seen_total The number of leader changes seen.\r\n"
+        "etcd_server_leader_changes_seen_total 5\r\n"
+    )
+    assert parse_metrics(text, ENDPOINT).leader_changes == 5
+
+
+def test_figures_agree_with_prometheus_client_parser() -> None:
+    """The same figures as the general parser etcdtui used before its own."""
+    from prometheus_client import parser  # the test extra installs it
+
+    ours = parse_metrics(METRICS, ENDPOINT)
+    families = {f.name: f for f in parser.text_string_to_metric_families(METRICS)}
+    wal = families["etcd_disk_wal_fsync_duration_seconds"]
+    buckets = sorted(
+        (float(s.labels["le"]), s.value) for s in wal.samples if s.name.endswith("_bucket")
+    )
+    assert ours.wal_fsync is not None and list(ours.wal_fsync.buckets) == buckets
+    rtt = families["etcd_network_peer_round_trip_time_seconds"]
+    peers = {s.labels["To"] for s in rtt.samples}
+    assert set(ours.peer_rtt) == peers
+    for peer, histogram in ours.peer_rtt.items():
+        counts = [
+            s.value for s in rtt.samples if s.labels["To"] == peer and s.name.endswith("_count")
+        ]
+        assert [histogram.count] == counts
+    quota = families["etcd_server_quota_backend_bytes"].samples[0].value
+    assert ours.quota_bytes == int(quota)
+    changes = families["etcd_server_leader_changes_seen"].samples[0].value
+    assert ours.leader_changes == int(changes)
 
 
 def test_a_member_without_a_leader_says_so() -> None:

@@ -1,0 +1,148 @@
+"""Each command imports only what it uses: its import path, run in a fresh interpreter.
+
+A child process runs `etcdtui.cli.main(argv)` (the handler too, against a port where nothing
+listens, so it fails fast after importing everything its work needs) and reports the modules
+it ended with. Heavy libraries a command does not use must not be among them: Textual and Rich
+outside the TUI, paramiko without SSH, cryptography without snapshots, prometheus_client
+nowhere (etcdtui reads /metrics itself), etcd3-py and requests only where etcd is talked to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from etcdtui import cli
+from etcdtui.cli.common import Parser
+from etcdtui.lab.ports import free_ports
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD = """
+import contextlib, io, json, sys
+from etcdtui.cli import main
+argv = json.loads(sys.argv[1])
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+UI = {"textual", "rich"}
+NEVER = UI | {"prometheus_client", "aiohttp"}
+NETWORK = {"etcd3", "requests", "urllib3"}
+SERVICES = {"etcdtui.clients", "etcdtui.services", "etcdtui.runbooks", "etcdtui.snapshots"}
+
+
+def imported(argv: list[str], home: Path) -> tuple[int, set[str]]:
+    """The exit status of `etcdtui ARGV` run in a fresh interpreter, and its modules."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ETCDCTL_", "ETCDTUI_"))}
+    env |= {"HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_STATE_HOME": str(home / "state"), "PYTHONPATH": str(ROOT)}  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", CHILD, json.dumps(argv)], cwd=home, env=env,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    return report["code"], set(report["modules"])
+
+
+def present(modules: set[str], names: set[str]) -> set[str]:
+    """Which of `names` (packages: any of their sub-modules counts) were imported."""
+    return {n for n in names if any(m == n or m.startswith(n + ".") for m in modules)}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["--help"], ["status", "--help"], ["check", "--help"]],
+    ids=["version", "help", "status-help", "check-help"],
+)
+def test_help_and_version_import_no_service_nor_library(argv: list[str], tmp_path: Path) -> None:
+    code, modules = imported(argv, tmp_path)
+    assert code == 0
+    assert not present(modules, NEVER | NETWORK | SERVICES | {"paramiko", "cryptography", "yaml"})
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["defrag", "snapshot", "restore", "replace-member", "repair", "upgrade", "lab", "kube-check"],
+)
+def test_a_commands_help_imports_no_network_library(command: str, tmp_path: Path) -> None:
+    code, modules = imported([command, "--help"], tmp_path)
+    assert code == 0
+    assert not present(modules, NEVER | NETWORK | {"paramiko"})
+
+
+@pytest.mark.parametrize("write_out", ["table", "json"])
+def test_status_imports_the_gateway_client_and_nothing_for_ssh_snapshots_or_the_ui(
+    write_out: str, tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{free_ports(1)[0]}"  # nothing listens: every member is unreachable
+    argv = ["--endpoints", url, "--timeout", "1", "status", "-w", write_out]
+    code, modules = imported(argv, tmp_path)
+    assert code == 1  # unhealthy: the handler ran to its verdict
+    assert "etcd3.client" in modules and "etcdtui.clients.metrics" in modules
+    assert not present(modules, NEVER | {"paramiko", "cryptography", "yaml"})
+    # etcd3-py's package __init__ (its asyncio client, aiohttp) is skipped, not stood in for.
+    assert "etcd3.aio_client" not in modules
+
+
+def test_check_without_ssh_imports_no_paramiko_nor_cryptography(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_ports(1)[0]}"
+    code, modules = imported(["--endpoints", url, "--timeout", "1", "check"], tmp_path)
+    assert code == 1
+    assert "etcdtui.services.consistency" in modules
+    assert not present(modules, NEVER | {"paramiko", "cryptography", "yaml"})
+
+
+def test_snapshot_status_reads_a_file_without_the_network(tmp_path: Path) -> None:
+    not_a_snapshot = tmp_path / "x.db"
+    not_a_snapshot.write_bytes(b"\0" * 4096)
+    code, modules = imported(["snapshot", "status", str(not_a_snapshot)], tmp_path)
+    assert code == 1  # not a snapshot: refused after its handler imported what it reads with
+    assert "etcdtui.snapshots.catalogue" in modules
+    assert not present(modules, NEVER | NETWORK | {"paramiko"})
+
+
+def test_lab_down_imports_no_network_library(tmp_path: Path) -> None:
+    code, modules = imported(["lab", "down", "--dir", str(tmp_path / "none")], tmp_path)
+    assert code in (0, 1, 2)
+    assert "etcdtui.lab" in modules
+    assert not present(modules, NEVER | NETWORK | {"paramiko"})
+
+
+@pytest.mark.parametrize("module", cli.COMMANDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_each_command_module_lists_the_commands_it_registers(module: object) -> None:
+    """HELP is what `etcdtui --help` lists without registering: it must match register's."""
+    parser = Parser(prog="etcdtui")
+    subparsers = parser.add_subparsers(dest="command", parser_class=Parser)
+    module.register(subparsers)  # type: ignore[attr-defined]
+    registered = {a.dest: a.help for a in subparsers._choices_actions}
+    assert registered == module.HELP  # type: ignore[attr-defined]
+
+
+def test_the_parser_built_for_a_command_line_has_that_commands_module_only() -> None:
+    def commands(parser: argparse.ArgumentParser) -> set[str]:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return set(action.choices)
+
+    assert commands(cli.build_parser(["--timeout", "3", "status", "-w", "json"])) == {"status"}
+    # A module registers all of its commands.
+    assert commands(cli.build_parser(["recover-nospace", "--dry-run"])) == {
+        "defrag",
+        "recover-nospace",
+    }
+    assert commands(cli.build_parser(["--read-only"])) == set()  # the TUI
+    everything = commands(cli.build_parser())
+    assert commands(cli.build_parser(["--help"])) == everything  # listed, not registered
+    assert commands(cli.build_parser(["bogus"])) == everything  # the error lists them all
+    assert commands(cli.build_parser(["--via-ssh", "--", "status"])) == everything
+    # A value the top-level options refuse: the whole parser says so, as it always did.
+    assert commands(cli.build_parser(["--timeout", "0", "status"])) == everything
