@@ -77,6 +77,12 @@ class Routes(Protocol):
 
     def notes(self) -> tuple[str, ...]: ...
 
+    def connect(self, endpoints: Iterable[str]) -> None:
+        """Open what reaching `endpoints` needs (SSH connections, certificate copies) within
+        its own timeouts, before a refresh starts its clock; a way that fails is remembered
+        for this refresh, and its members' calls fail at once with its error."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -145,7 +151,10 @@ class ClusterClient:
         a reachable member counts as healthy when it has a leader and no alarm.
         """
         started = time.perf_counter()
-        deadline = started + self.timeout + _DEADLINE_SLACK
+        if self.routes is not None:
+            # SSH handshakes have their own timeout: the members' clock starts after them.
+            self.routes.connect(self.endpoints)
+        deadline = time.perf_counter() + self.timeout + _DEADLINE_SLACK
         probes = {e: self._probe(e, metrics, health) for e in self.endpoints}
         members_f, alarms_f = self._cluster_calls(probes, deadline)
         members, members_err = _result(members_f)

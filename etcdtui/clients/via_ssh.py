@@ -9,8 +9,10 @@ instead (clients/etcdctl.py), and the cluster view says so.
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
@@ -20,7 +22,7 @@ from etcdtui.clients.etcd_api import HASHKV_TIMEOUT, KeyCount, KvHash, NoGateway
 from etcdtui.clients.private_dirs import install_cleanup
 from etcdtui.clients.range_read import PAGE_TIMEOUT, RangePage
 from etcdtui.config import Connection, NodeConfig, TlsFiles
-from etcdtui.errors import EtcdError, ForwardingDenied
+from etcdtui.errors import EtcdError, EtcdtuiError, ForwardingDenied, SshError, SshTimeout
 from etcdtui.models import Alarm, Member, MemberStatus
 
 if TYPE_CHECKING:
@@ -66,6 +68,9 @@ class SshRoutes:
         self._lock = threading.Lock()
         self._tls: TlsFiles | None = None
         self._no_forwarding: dict[str, str] = {}  # node name -> what its sshd said
+        # What the last connect() could not open: hop node name (or "" for the certificate
+        # copies) -> why. Members behind it fail at once in that refresh.
+        self._down: dict[str, EtcdtuiError] = {}
         if connection.certs_on_node:
             install_cleanup()  # here, on the caller's (main) thread; the fetch runs in a worker
 
@@ -80,6 +85,53 @@ class SshRoutes:
                 node = self.connection.node(self.connection.certs_on_node)
                 self._tls = fetch_certs(self.shells.shell(node.name), self.connection.tls)
             return self._tls
+
+    def _hop(self, endpoint: str) -> str | None:
+        node = self.connection.node_for_url(endpoint) if self.connection.via_ssh else None
+        return (node.tunnel_via or node.name) if node is not None else None
+
+    def connect(self, endpoints: Iterable[str]) -> None:
+        """Open every SSH connection `endpoints` need, at once and each within its own connect
+        timeout, then copy the certificates from their node (when the config says so)."""
+        hops = {h for e in endpoints if (h := self._hop(e)) is not None}
+        certs_node = self.connection.certs_on_node
+        if certs_node:
+            hops.add(certs_node)
+        shells = {h: self.shells.shell(h) for h in sorted(hops)}
+        cold = {h: shell for h, shell in shells.items() if not shell.connected}
+        down: dict[str, EtcdtuiError] = {}
+        if cold:
+            limit = 2 * max(self.shells.nodes[h].ssh.connect_timeout for h in cold) + 1
+            pool = ThreadPoolExecutor(max_workers=len(cold), thread_name_prefix="ssh-connect")
+            futures = {h: pool.submit(shell.connect) for h, shell in cold.items()}
+            wait(futures.values(), timeout=limit)
+            pool.shutdown(wait=False)
+            for hop, future in futures.items():
+                if not future.done():
+                    down[hop] = SshTimeout(f"{hop}: connecting timed out after {limit:g} s",
+                                           node=hop)  # fmt: skip
+                elif isinstance(exc := future.exception(), EtcdtuiError):
+                    down[hop] = exc
+                elif exc is not None:  # the member calls would meet it again: say it once
+                    down[hop] = SshError(f"{hop}: {type(exc).__name__}: {exc}", node=hop)
+        if certs_node and certs_node in down:
+            down[""] = down[certs_node]
+        elif certs_node:
+            try:
+                self.tls()
+            except EtcdtuiError as exc:
+                down[""] = exc
+        with self._lock:
+            self._down = down
+
+    def check_up(self, node: NodeConfig | None) -> None:
+        """Raise (a copy of) what the last connect() found wrong with `node`'s way, if any."""
+        with self._lock:
+            error = self._down.get("") or (
+                self._down.get(node.tunnel_via or node.name) if node is not None else None
+            )
+        if error is not None:
+            raise copy.copy(error)
 
     def notes(self) -> tuple[str, ...]:
         with self._lock:
@@ -191,6 +243,7 @@ class RoutedClient:
             return self._delegate
 
     def _call(self, call: Callable[[EtcdClient], T]) -> T:
+        self.routes.check_up(self.node)
         client = self._current()
         try:
             return call(client)

@@ -30,7 +30,7 @@ from cryptography import x509
 
 from etcdtui.config import load_connection
 from etcdtui.errors import LabError
-from etcdtui.lab import LabInfo, LabNode, LabUsageError, lab_down, lab_up, process_alive
+from etcdtui.lab import LabInfo, LabNode, LabUsageError, lab_down, lab_up, netns, process_alive
 from etcdtui.lab.probe import member_healthy, ssl_context
 from etcdtui.lab.state import config_text
 
@@ -176,12 +176,13 @@ def netns_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
 def test_netns_refuses_before_anything_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, euid: int, kwargs: Any, message: str
 ) -> None:
-    namespaces = _namespaces()
+    # Other tests' labs come and go meanwhile: look only for what this lab would be named.
+    monkeypatch.setattr(netns.secrets, "token_hex", lambda n: "refused0"[: 2 * n])
     monkeypatch.setattr(os, "geteuid", lambda: euid)  # not root: the one thing we cannot be
     with pytest.raises(LabUsageError, match=message):
         lab_up(tmp_path / "lab", netns=True, **kwargs)
     assert not (tmp_path / "lab").exists()
-    assert _namespaces() == namespaces
+    assert not _leftovers("refuse")
 
 
 def test_an_ordinary_lab_config_stays_direct() -> None:

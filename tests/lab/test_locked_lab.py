@@ -26,6 +26,7 @@ from etcdtui.lab.sshd import start_sshd, stop_pid
 from etcdtui.lab.state import sshd_dir
 from etcdtui.ui.app import EtcdtuiApp
 from tests.helpers.labs import connection_of
+from tests.helpers.slow_door import SlowDoor, slow_doors
 
 ETCDTUI = [sys.executable, "-m", "etcdtui"]
 
@@ -86,6 +87,40 @@ def test_certificates_from_a_node_work_and_leave_nothing_behind(
     finally:
         client.close()
     assert not any(p.exists() for p in made)
+
+
+def _behind_slow_doors(info: LabInfo, folder: Path, doors: dict[str, SlowDoor]) -> Path:
+    """`info`'s config with each node's SSH reached through its door (and its host key
+    known at the door's address)."""
+    data = tomllib.loads(info.config_path.read_text())
+    keys = dict(
+        line.split(" ", 1) for line in Path(info.dir / "ssh/known_hosts").read_text().splitlines()
+    )
+    known = folder / "known_hosts"
+    lines = []
+    for name, node in data["clusters"]["lab"]["nodes"].items():
+        ssh = node["ssh"]
+        host_key = keys[ssh["host"] if ssh["port"] == 22 else f"[{ssh['host']}]:{ssh['port']}"]
+        ssh |= {"host": "127.0.0.1", "port": doors[name].port, "known_hosts": str(known)}
+        lines.append(f"[127.0.0.1]:{doors[name].port} {host_key}")
+    known.write_text("\n".join(lines) + "\n")
+    config = folder / "slow.toml"
+    config.write_text(dump_toml(data))
+    return config
+
+
+def test_slow_ssh_handshakes_do_not_eat_the_members_timeout(
+    locked_lab: LabInfo, tmp_path: Path
+) -> None:
+    """Every node greets 1.5 s late and etcd's timeout is 1 s: the SSH connections open under
+    their own (5 s) timeout first, and the members are then read within theirs."""
+    targets = {n.name: (n.address, n.ssh_port) for n in locked_lab.nodes}
+    with slow_doors(targets, delay=1.5) as doors:
+        config = _behind_slow_doors(locked_lab, tmp_path, doors)
+        result = run("status", "--config", str(config), "--timeout", "1")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "(via ssh): healthy" in result.stdout
+        assert all(door.accepted >= 1 for door in doors.values())
 
 
 def test_client_cert_auth_is_probed_through_the_tunnels(locked_lab: LabInfo) -> None:
