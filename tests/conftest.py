@@ -28,6 +28,16 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[PORT_RANGE_ENV] = f"{low}-{min(low + WORKER_PORTS, 32768) - 1}"
 
 
+@pytest.fixture(autouse=True)
+def _views_of_this_test(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard's view cache in a folder of each test's own: a view another test (or an
+    earlier run, on the same ports) saved is never painted at a test's start."""
+    folder = tmp_path_factory.mktemp("views")
+    monkeypatch.setattr("etcdtui.services.view_cache.default_cache_dir", lambda: folder)
+
+
 def _start(root: Path, name: str, **kwargs: object) -> LabInfo:
     return lab_up(root / name, **kwargs)  # type: ignore[arg-type]
 

@@ -1,42 +1,45 @@
 """The etcdtui application: polls the cluster in a worker thread and shows the dashboard.
 
 The poll loop lives in `Poller` (ui/poller.py), the runbook screens are opened by `Launcher`
-(ui/launcher.py), and every key comes from the action table (ui/actions.py): the app ties
-them to one cluster of the config at a time.
+(ui/launcher.py), the screens the keys open by `ScreenActions` (ui/screen_actions.py), and
+every key comes from the action table (ui/actions.py): the app ties them to one cluster of
+the config at a time. At start, the cluster's cached last view is painted, marked stale,
+until the first poll returns (services/view_cache.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
-from etcdtui.clients.cluster import ClusterSource
-from etcdtui.clients.via_ssh import open_cluster
 from etcdtui.config import Connection
-from etcdtui.models import ClusterView, MemberView
+from etcdtui.models import ClusterView
 from etcdtui.models.text import printable
 from etcdtui.runbooks.audit import AuditLog
 from etcdtui.services.history import History
+from etcdtui.services.view_cache import ViewCache
 from etcdtui.ui import actions
 from etcdtui.ui.clusters import ClusterSwitch
 from etcdtui.ui.consistency import ConsistencyChecks
 from etcdtui.ui.launcher import Launcher
 from etcdtui.ui.messages import ClusterRefreshed
 from etcdtui.ui.paths import styles_dir
-from etcdtui.ui.poller import MAX_BACKOFF, Poller, SourceFactory
-from etcdtui.ui.screens.audit import AuditScreen
+from etcdtui.ui.poller import OpenedOnFirstRead, Poller, SourceFactory, open_source
+from etcdtui.ui.screen_actions import ScreenActions
 from etcdtui.ui.screens.dashboard import DashboardScreen
 from etcdtui.ui.screens.detail import MemberDetailScreen
-from etcdtui.ui.screens.help import HelpScreen
-from etcdtui.ui.screens.runbook import RunbookScreen
+
+if TYPE_CHECKING:
+    from etcdtui.clients.cluster import ClusterSource
 
 
-class EtcdtuiApp(App[int]):
+class EtcdtuiApp(ScreenActions):
     """The dashboard over one cluster at a time.
 
     Keys, palette entries and help come from the action table (`etcdtui.ui.actions`): the
@@ -58,14 +61,19 @@ class EtcdtuiApp(App[int]):
         clusters: Iterable[str] = (),
         source_factory: SourceFactory | None = None,
         audit: AuditLog | None = None,
+        view_cache: ViewCache | None = None,
     ) -> None:
+        """`view_cache`: where the last views are kept; by default the user's own, unless
+        the app is given a `source` or a `source_factory` (fixed data, tests)."""
         super().__init__()
         self.connection = connection or Connection(cluster="", endpoints=())
         self.read_only = read_only
-        self._factory: SourceFactory = source_factory or open_cluster
+        if view_cache is None and source is None and source_factory is None:
+            view_cache = ViewCache()
+        self._factory: SourceFactory = source_factory or open_source
         if source is None and connection is not None:
-            source = self._factory(connection)
-        self.poller = Poller(self, source, refresh)
+            source = OpenedOnFirstRead(self._factory, connection)
+        self.poller = Poller(self, source, refresh, view_cache, connection)
         self.audit = audit or AuditLog()
         self.launcher = Launcher(self, self.connection, self.audit)
         self.checks = ConsistencyChecks(self)
@@ -80,11 +88,6 @@ class EtcdtuiApp(App[int]):
         return self.poller.history
 
     @property
-    def view(self) -> ClusterView | None:
-        """The latest view of the cluster (None before the first refresh)."""
-        return self.poller.view
-
-    @property
     def polls(self) -> int:
         return self.poller.polls
 
@@ -93,16 +96,12 @@ class EtcdtuiApp(App[int]):
     def get_default_screen(self) -> Screen[None]:
         return DashboardScreen()
 
-    @property
-    def dashboard(self) -> DashboardScreen | None:
-        """The dashboard, unless the app is shutting down and has popped it already."""
-        return next((s for s in self.screen_stack if isinstance(s, DashboardScreen)), None)
-
     def on_mount(self) -> None:
         if self.poller.source is None:
             self.action_switch_cluster()
         else:
-            # After the first paint, so every pane is mounted when the first refresh lands.
+            # After the first paint, so every pane is mounted and sized when the cached view
+            # or the first refresh lands.
             self.call_after_refresh(self._start)
 
     def _start(self) -> None:
@@ -111,7 +110,14 @@ class EtcdtuiApp(App[int]):
         self.sub_title = printable(f"{self.connection.cluster} · {endpoints}")
         if self.connection.via_ssh:
             self.sub_title += " · via ssh"
-        self.poller.poll()
+        dashboard = self.dashboard
+        if dashboard is not None and (cached := self.poller.cached()) is not None:
+            dashboard.show_cached(cached)
+        if dashboard is not None and dashboard.stale:
+            # Painted first: the poll's worker, loading the client modules, would hold it back.
+            self.call_after_refresh(self.poller.poll)
+        else:
+            self.poller.poll()
 
     def format_title(self, title: str, sub_title: str) -> Content:
         """The header's title, behind a READ-ONLY badge with --read-only (on every screen)."""
@@ -156,10 +162,6 @@ class EtcdtuiApp(App[int]):
             return "no NOSPACE alarm is active: nothing to recover"
         return self.switch.refusal(entry.id)
 
-    def refused(self, action_id: str, screen: Screen[object] | None = None) -> bool:
-        """True, with a notification saying why, when the action cannot run now."""
-        return actions.refuse(screen or self.screen, action_id)
-
     def action_refresh_now(self) -> None:
         self.check_config()
         self.poller.poll()
@@ -177,70 +179,14 @@ class EtcdtuiApp(App[int]):
         self.notify(note)
 
     async def action_quit(self) -> None:
+        from etcdtui.ui.screens.runbook import RunbookScreen
+
         running = [s for s in self.screen_stack if isinstance(s, RunbookScreen) and s.running]
         if running:
             self.notify("A runbook is running: press a to stop it after this step, then quit.",
                         title="Not quitting", severity="warning")  # fmt: skip
             return
         await super().action_quit()
-
-    def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
-            return
-        where, interval = actions.where_of(self.screen), self.poller.interval
-        self.push_screen(HelpScreen(where, read_only=self.read_only, interval=interval,
-                                    backoff=MAX_BACKOFF))  # fmt: skip
-
-    def action_member_detail(self) -> None:
-        key = self.dashboard.selected_member_key() if self.dashboard else None
-        if key is None or self.view is None:
-            self.notify("No member is selected.", severity="warning")
-            return
-        self.push_screen(MemberDetailScreen(key, self.view, self.history))
-
-    def copy_member_id(self, member: MemberView | None) -> None:
-        """`y`: the member's ID in hex, as etcdctl prints it, to the clipboard (OSC 52)."""
-        if member is None:
-            self.notify("No member is selected.", severity="warning")
-            return
-        if member.member_id is None:
-            self.notify(f"{member.name} has no member ID: it is not in the member list.",
-                        severity="warning", markup=False)  # fmt: skip
-            return
-        member_id = format(member.member_id, "x")
-        self.copy_to_clipboard(member_id)
-        self.notify(f"Copied {member.name}'s member ID {member_id} to the clipboard.",
-                    title="Copied", markup=False)  # fmt: skip
-
-    def action_replace_member(self, member: str) -> None:
-        if not self.refused("replace-member"):
-            self.launcher.replace_member(member, self.view)
-
-    def action_remove_stuck_member(self, member_id: int) -> None:
-        """Remove a member added but never started (it counts toward quorum)."""
-        if not self.refused("remove-unstarted"):
-            self.launcher.remove_stuck_member(member_id)
-
-    def action_add_member(self) -> None:
-        if not self.refused("add-member"):
-            self.launcher.add_member(self.view)
-
-    def action_defrag(self) -> None:
-        if not self.refused("defrag"):
-            self.launcher.defrag()
-
-    def action_recover_nospace(self) -> None:
-        if not self.refused("recover-nospace"):
-            self.launcher.recover_nospace()
-
-    def action_audit_log(self) -> None:
-        self.push_screen(AuditScreen(self.audit))
-
-    def action_snapshot(self) -> None:
-        self.launcher.backups()
-
-    def action_kubernetes(self) -> None:
-        self.launcher.kubernetes(lambda: self.view)
 
     # --- the cluster shown -----------------------------------------------------------------
 
@@ -263,7 +209,8 @@ class EtcdtuiApp(App[int]):
         `reset`: another cluster, so forget the old one and say this on the dashboard."""
         self.connection = connection
         self.switch.follow(connection)
-        self.poller.use(self._factory(connection), forget=bool(reset))
+        source = OpenedOnFirstRead(self._factory, connection)
+        self.poller.use(source, forget=bool(reset), connection=connection)
         self._retired.append(self.launcher)
         self.launcher = Launcher(self, connection, self.audit)
         if reset:

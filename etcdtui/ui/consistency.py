@@ -16,11 +16,14 @@ from textual.css.query import NoMatches
 from textual.timer import Timer
 
 from etcdtui.errors import EtcdtuiError
-from etcdtui.services.consistency import ConsistencyCheck, Reading, check_interval
 from etcdtui.ui.widgets.panes import HealthPane
 
 if TYPE_CHECKING:
+    from etcdtui.services.consistency import Reading
     from etcdtui.ui.app import EtcdtuiApp
+
+# services.consistency (and the etcd clients under it) is imported when a reading is taken:
+# the dashboard's first paint does not wait for it.
 
 
 class ConsistencyChecks:
@@ -48,6 +51,8 @@ class ConsistencyChecks:
         self.reading = None
 
     def _read(self) -> None:
+        from etcdtui.services.consistency import ConsistencyCheck
+
         launcher = self.app.launcher
         try:
             reading = ConsistencyCheck(launcher.cluster()).read()
@@ -57,6 +62,8 @@ class ConsistencyChecks:
         self.app.call_from_thread(self._done, launcher, reading)
 
     def _done(self, launcher: object, reading: Reading) -> None:
+        from etcdtui.services.consistency import check_interval
+
         if launcher is not self.app.launcher:
             return  # the app moved to another cluster meanwhile
         self.reading = reading

@@ -15,22 +15,21 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 
-from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.session import ClusterSession, open_session
 from etcdtui.config import Connection
 from etcdtui.models import ClusterView
-from etcdtui.runbooks.audit import AuditLog
-from etcdtui.runbooks.engine import Runbook
-from etcdtui.ui.screens.picker import ChoicePicker
-from etcdtui.ui.screens.runbook import RunbookScreen
 
 if TYPE_CHECKING:
+    from etcdtui.clients.cluster import ClusterClient
+    from etcdtui.clients.session import ClusterSession
     from etcdtui.clients.ssh.shell import ShellPool
+    from etcdtui.runbooks.audit import AuditLog
+    from etcdtui.runbooks.engine import Runbook
     from etcdtui.runbooks.restore.runbook import RestoreState
     from etcdtui.snapshots.crypto import SnapshotKey
+    from etcdtui.ui.screens.runbook import RunbookScreen
 
-# The runbook modules are imported in the methods below: they pull in paramiko, which the
-# dashboard's start need not pay.
+# The runbook modules and screens are imported in the methods below: they pull in paramiko and
+# the runbook screen's widgets, which the dashboard's first paint need not wait for.
 
 
 class Launcher:
@@ -46,6 +45,8 @@ class Launcher:
 
     def _opened(self) -> ClusterSession:
         if self._session is None:
+            from etcdtui.clients.session import open_session
+
             # On the UI thread, with no I/O: SSH connects on first use, in a worker.
             self._session = open_session(self.connection, nodes=True)
         return self._session
@@ -77,6 +78,8 @@ class Launcher:
         done: Callable[[None], None] | None = None,
     ) -> None:
         """Push the runbook screen; `build` makes the runbook when the screen plans."""
+        from etcdtui.ui.screens.runbook import RunbookScreen
+
         self.app.push_screen(RunbookScreen(title, build, self.audit, options=options), done)
 
     def defrag(self) -> None:
@@ -128,6 +131,8 @@ class Launcher:
                                            old_member=old_member)  # fmt: skip
 
             self.open(f"{title} · {node}", build)
+
+        from etcdtui.ui.screens.picker import ChoicePicker
 
         question = f"Replace {old_member} with which node?" if old_member else "Add which node?"
         self.app.push_screen(ChoicePicker(question, free), chosen)

@@ -4,27 +4,76 @@ A poll runs `ClusterSource.read()` in a thread worker and posts the view to the 
 `ClusterRefreshed` message. The next poll is armed with a one-shot timer only once the app has
 shown that view, so two polls never overlap and a slow member cannot pile up requests. While
 no member answers, the delay doubles up to `MAX_BACKOFF`.
+
+Each view a member answered in is saved to the view cache (services/view_cache.py) from the
+worker, so that the next start can paint it before its first poll returns (`cached`).
 """
 
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.timer import Timer
 
-from etcdtui.clients.cluster import ClusterSource
 from etcdtui.config import Connection
 from etcdtui.models import ClusterView
 from etcdtui.services.history import History
+from etcdtui.services.view_cache import CachedView, ViewCache
 from etcdtui.ui.messages import ClusterRefreshed
+
+if TYPE_CHECKING:
+    from etcdtui.clients.cluster import ClusterSource
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 MAX_BACKOFF = 30.0
 
-SourceFactory = Callable[[Connection], ClusterSource]
+SourceFactory = Callable[[Connection], "ClusterSource"]
+
+
+def open_source(connection: Connection) -> ClusterSource:
+    """The live source of `connection`: its members directly, or through SSH."""
+    from etcdtui.clients.via_ssh import open_cluster
+
+    return open_cluster(connection)
+
+
+class OpenedOnFirstRead:
+    """A source made by `factory` on its first read, in the poll's worker thread.
+
+    Making a client loads the etcd client modules: the dashboard paints first. A factory that
+    fails makes a view saying why, as an unreachable cluster does.
+    """
+
+    def __init__(self, factory: SourceFactory, connection: Connection) -> None:
+        self._factory = factory
+        self._connection = connection
+        self._source: ClusterSource | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def read(self, metrics: bool = True, health: bool = True) -> ClusterView:
+        with self._lock:
+            if self._source is None and not self._closed:
+                try:
+                    self._source = self._factory(self._connection)
+                except Exception as exc:  # shown, as a failed read is
+                    return ClusterView(cluster=self._connection.cluster, members=(),
+                                       error=str(exc) or type(exc).__name__)  # fmt: skip
+            source = self._source
+        if source is None:
+            return ClusterView(cluster=self._connection.cluster, members=(), error="closed")
+        return source.read(metrics, health)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            source, self._source = self._source, None
+        if source is not None:
+            source.close()
 
 
 class Poller:
@@ -34,9 +83,19 @@ class Poller:
     The app hands each `ClusterRefreshed` to `received`, shows the view, then calls `arm`.
     """
 
-    def __init__(self, app: App[Any], source: ClusterSource | None, interval: float) -> None:
+    def __init__(
+        self,
+        app: App[Any],
+        source: ClusterSource | None,
+        interval: float,
+        cache: ViewCache | None = None,
+        connection: Connection | None = None,
+    ) -> None:
         self.app = app
         self.source = source
+        # Where each answered view is kept, under `connection`'s identity (None: nowhere).
+        self.cache = cache
+        self.connection = connection
         self.interval = interval
         self.history = History()
         self.view: ClusterView | None = None
@@ -53,10 +112,20 @@ class Poller:
 
     def _read(self) -> None:
         source, generation = self.source, self._generation
+        cache, connection = self.cache, self.connection
         if source is None:
             return
         view = source.read()
         self.app.post_message(ClusterRefreshed(view, generation))
+        if cache is not None and connection is not None:
+            cache.save(connection, view)
+
+    def cached(self) -> CachedView | None:
+        """The cluster's last saved view, to paint until the first poll returns; None once a
+        live view is in, or when nothing usable was saved."""
+        if self.view is not None or self.cache is None or self.connection is None:
+            return None
+        return self.cache.load(self.connection)
 
     def received(self, message: ClusterRefreshed) -> ClusterView | None:
         """Take a refresh into the history; None for one of a source we switched away from."""
@@ -112,10 +181,14 @@ class Poller:
         self.arm()
         return self.interval
 
-    def use(self, source: ClusterSource, forget: bool = False) -> None:
-        """Poll `source` from now on and close the old one; a poll of the old one still under
-        way is ignored. `forget`: drop the history and the last view too (another cluster)."""
+    def use(
+        self, source: ClusterSource, forget: bool = False, connection: Connection | None = None
+    ) -> None:
+        """Poll `source` (of `connection`, the cache's key) from now on and close the old one;
+        a poll of the old one still under way is ignored. `forget`: drop the history and the
+        last view too (another cluster)."""
         old, self.source = self.source, source
+        self.connection = connection
         self._generation += 1
         self.failures = 0
         if forget:

@@ -1,4 +1,8 @@
-"""The first screen: summary line, Members, Leader & health, DB size vs quota, Disk & network."""
+"""The first screen: summary line, Members, Leader & health, DB size vs quota, Disk & network.
+
+At start it may show the cluster's cached last view (`show_cached`), marked stale, until the
+first poll's view replaces it (`show`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.events import Resize, ScreenResume
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Header, Input, Static
 
 from etcdtui.models import ClusterView
@@ -16,13 +21,22 @@ from etcdtui.models.severity import Severity
 from etcdtui.models.text import printable
 from etcdtui.services.health import quorum_sentence
 from etcdtui.services.history import History
+from etcdtui.services.view_cache import CachedView
 from etcdtui.ui.actions import Where, bindings_for
 from etcdtui.ui.format import markup, severity_content
 from etcdtui.ui.widgets.footer import KeyFooter
-from etcdtui.ui.widgets.members import MembersTable
+from etcdtui.ui.widgets.members import TITLE, MembersTable
 from etcdtui.ui.widgets.panes import DiskPane, HealthPane, Pane, QuotaPane
+from etcdtui.ui.widgets.stale import StaleBanner, stale_summary
 
 WIDE = 120  # columns from which health and quota sit side by side
+# The panes under the members: id, border title, class.
+PANES: tuple[tuple[str, str, type[Pane]], ...] = (
+    ("health", "Leader & health [2]", HealthPane),
+    ("quota", "DB size vs quota [3]", QuotaPane),
+    ("disk", "Disk & network [4]", DiskPane),
+)
+STALE_TITLE = " · CACHED"  # after a pane's title while it shows a cached view
 
 
 class DashboardScreen(Screen[None]):
@@ -31,20 +45,20 @@ class DashboardScreen(Screen[None]):
     AUTO_FOCUS = "#members"
     BINDINGS = bindings_for(Where.DASHBOARD)
     _view: ClusterView | None = None
+    # When the view shown was saved, while it is a cached one (None: live, or nothing yet).
+    _saved_at: float | None = None
+    _ticker: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Connecting…", id="summary")
+        yield StaleBanner(id="stale")
         yield Input(placeholder="filter: name, URL or ID (Enter keeps it, Esc clears)",
                     id="filter", compact=True)  # fmt: skip
         with VerticalScroll(id="body"):
             yield MembersTable(id="members")
             with Horizontal(id="lower"):
-                for pane_id, title, cls in (
-                    ("health", "Leader & health [2]", HealthPane),
-                    ("quota", "DB size vs quota [3]", QuotaPane),
-                    ("disk", "Disk & network [4]", DiskPane),
-                ):
+                for pane_id, title, cls in PANES:
                     pane = cls("waiting for the first refresh…", id=pane_id, classes="pane")
                     pane.border_title = title
                     pane.can_focus = True
@@ -63,10 +77,51 @@ class DashboardScreen(Screen[None]):
     def show(self, view: ClusterView, history: History, state: str) -> None:
         """Render a refresh. `state` says whether polling runs, is paused or backs off."""
         self._view = view
+        self._live()
         self.show_state(state)
         self.query_one(MembersTable).show(view)
         for pane in self.query(Pane):
             pane.show(view, history)
+
+    def show_cached(self, cached: CachedView) -> None:
+        """Paint the cluster's last saved view, marked stale with its age, until `show`."""
+        history = History()  # its own: a cached view never enters the live history
+        history.add(cached.view)
+        self._view, self._saved_at = cached.view, cached.saved_at
+        self.query_one(StaleBanner).show_saved(cached.saved_at)
+        self.show_state("")
+        self.query_one(MembersTable).show(cached.view, stale=True)
+        self._mark_panes(STALE_TITLE)
+        for pane in self.query(Pane):
+            pane.show(cached.view, history)
+        if self._ticker is None:
+            self._ticker = self.set_interval(1.0, self._tick)
+
+    @property
+    def stale(self) -> bool:
+        """Whether the view on screen is a cached one, not a live one."""
+        return self._saved_at is not None
+
+    def _tick(self) -> None:
+        if self._saved_at is not None:
+            self.query_one(StaleBanner).tick()
+            self.show_state("")
+
+    def _live(self) -> None:
+        """Take the marks of a cached view away (a live view, or none, is shown now)."""
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+        if self._saved_at is not None:
+            self._saved_at = None
+            self.query_one(StaleBanner).hide()
+            self._mark_panes("")
+            table = self.query_one(MembersTable)
+            table.stale, table.border_title = False, TITLE
+
+    def _mark_panes(self, mark: str) -> None:
+        for pane_id, title, _cls in PANES:
+            self.query_one(f"#{pane_id}").border_title = title + mark
 
     def show_state(self, state: str) -> None:
         """The summary line: verdict, when it was taken, and the polling state.
@@ -78,6 +133,10 @@ class DashboardScreen(Screen[None]):
         read_only = " [b reverse $warning] READ-ONLY [/]" if self.app_read_only else ""
         if view is None:
             summary.update(Content.from_markup(f"Connecting…{read_only} {state}"))
+            return
+        if self._saved_at is not None:
+            summary.update(stale_summary(view, self._saved_at, read_only))
+            summary.set_class(False, "-unhealthy")
             return
         stamp = time.strftime("%H:%M:%S", time.localtime(view.taken_at))
         severity = Severity.OK if view.healthy else Severity.CRITICAL
@@ -110,6 +169,7 @@ class DashboardScreen(Screen[None]):
     def reset(self, message: str) -> None:
         """Forget the last cluster's data (after a switch)."""
         self._view = None
+        self._live()
         self.query_one("#summary", Static).update(Content(printable(message)))
         self.query_one(MembersTable).clear()
         for pane in self.query(Pane):

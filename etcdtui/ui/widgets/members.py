@@ -107,16 +107,20 @@ class MembersTable(DataTable[Text]):
         self.sort_column = ""  # "" keeps the cluster's order
         self.sort_reverse = False
         self._view: ClusterView | None = None
+        self.stale = False  # the rows are a cached view's, not a live one's
         self.border_title = TITLE
 
-    def show(self, view: ClusterView) -> None:
-        """Replace the rows, keeping the cursor on the same member."""
-        self._view = view
+    def show(self, view: ClusterView, stale: bool = False) -> None:
+        """Replace the rows, keeping the cursor on the same member. `stale`: a cached view,
+        drawn dim and without the states' colours, the title saying so."""
+        self._view, self.stale = view, stale
         selected = self.selected_key()
         colours = self.app.theme_variables
         styles = {Severity.OK: colours.get("success", "green"),
                   Severity.WARN: colours.get("warning", "yellow"),
                   Severity.CRITICAL: colours.get("error", "red")}  # fmt: skip
+        if stale:
+            styles = dict.fromkeys(styles, "dim")
         members = [m for m in view.members if matches(m, self.filter_text)]
         if self.sort_column:
             members.sort(key=sort_key(self.sort_column), reverse=self.sort_reverse)
@@ -124,11 +128,11 @@ class MembersTable(DataTable[Text]):
         for member in members:
             # Text, never str: DataTable reads a str cell as Rich markup, and names and URLs
             # come from the cluster (`[/]` would crash it, `[fd00::1]` would vanish).
-            cells = [plain(cell) for cell in member_cells(member)]
+            cells = [plain(cell, "dim" if stale else "") for cell in member_cells(member)]
             state, severity = member_state(member)
             style = styles[severity] if severity is Severity.OK else f"bold {styles[severity]}"
             cells[2] = Text(state, style=style)
-            if member.is_leader:
+            if member.is_leader and not stale:
                 cells[0] = Text("★", style=f"bold {colours.get('accent', 'yellow')}")
             self.add_row(*cells, key=row_key(member))
         if selected is not None:
@@ -139,6 +143,8 @@ class MembersTable(DataTable[Text]):
 
     def _title(self, shown: int, total: int) -> None:
         title = Content(TITLE)
+        if self.stale:
+            title += Content.styled(" · CACHED, not live", "bold $warning")
         if self.sort_column:
             arrow = "▼" if self.sort_reverse else "▲"
             title += Content(f" · sorted by {self.sort_column} {arrow}")
@@ -151,7 +157,7 @@ class MembersTable(DataTable[Text]):
     def redraw(self) -> None:
         """Show the last refresh again (after the filter or the sort changed)."""
         if self._view is not None:
-            self.show(self._view)
+            self.show(self._view, self.stale)
         else:
             self._title(0, 0)
 
