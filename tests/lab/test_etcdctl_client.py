@@ -302,9 +302,11 @@ def test_missing_client_certificate_is_a_tls_error_or_a_timeout(
 
 def test_frozen_member_is_a_timeout(writable_lab: LabInfo, clients: MakeClients) -> None:
     for node in connection_of(writable_lab).nodes:
-        ours, _ = clients(writable_lab, node=node, timeout=0.5)
-        if not ours.status().is_leader:  # a follower: no election while it sleeps
+        looking, _ = clients(writable_lab, node=node)
+        if not looking.status().is_leader:  # a follower: no election while it sleeps
             break
+    # etcdctl's own 1 s timeout is what answers; the SSH command's budget is a margin longer.
+    ours, _ = clients(writable_lab, node=node, timeout=1.0)
     pid = writable_lab.pid(node.name)
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)

@@ -156,7 +156,9 @@ def test_defrag_runs_through_ssh_and_a_node_without_forwarding_falls_back(make_l
     start_sshd(folder, 22, info.dir / "ssh" / "authorized_keys", host=node3.address,
                netns=node3.netns, forwarding=False)  # fmt: skip
 
-    after = run("status", "--config", str(info.config_path), "-w", "json")
+    # The first read finds out that node3 refuses forwarding, then starts etcdctl on it:
+    # more than the lab's 2 s on a loaded machine, so this status gets a longer timeout.
+    after = run("status", "--config", str(info.config_path), "-w", "json", "--timeout", "6")
     assert after.returncode == 0, after.stdout + after.stderr
     data = json.loads(after.stdout)
     assert any("node3" in note and "etcdctl" in note for note in data["notes"]), data["notes"]
