@@ -4,12 +4,12 @@
     .venv/bin/python bench/check.py --lab DIR [--runs 5]
 
 Starts a lab (5 members by default), fills its database with --mb megabytes of incompressible
-values, then alternates `etcdctl endpoint hashkv --cluster` (a process) and `etcdtui check`
-(a process, so its peak RSS is its own), with and without the reading's head start, and
-`etcdtui status` (what any command costs to start and read once). Prints the medians of the
-wall-clock and CPU times, the ratio (target: etcdtui no more than 1.2 x etcdctl) and etcdtui's
-peak RSS, with that of the etcdctl processes it runs (HashKV over gRPC). `--lab DIR` measures
-a lab already running (`etcdtui lab up`) instead.
+values, then alternates `etcdctl endpoint hashkv --cluster` (a process), `etcdtui check`
+(a process, so its peak RSS is its own) and `etcdtui status` (what any command costs to start
+and read once). Prints the medians of the wall-clock and CPU times, the ratio (target:
+etcdtui no more than 1.2 x etcdctl) and etcdtui's peak RSS, with that of the etcdctl processes
+it runs (HashKV over gRPC). `--lab DIR` measures a lab already running (`etcdtui lab up`)
+instead.
 """
 
 from __future__ import annotations
@@ -32,18 +32,13 @@ from etcdtui.clients.etcd import GatewayClient
 from etcdtui.lab import LabInfo, lab_down, lab_up, load_lab
 
 # etcdtui's check in a fresh interpreter; prints its own peak RSS and its children's, and how
-# long importing the command line took. With "--no-head-start" first, the reading hashes only
-# after its first gateway read (services/consistency_headstart.py off), for comparison.
+# long importing the command line took.
 CHILD = """
 import resource, sys, time
 started = time.perf_counter()
 from etcdtui import cli
 from etcdtui.cli import check
 imported = time.perf_counter() - started
-if sys.argv[1] == "--no-head-start":
-    del sys.argv[1]
-    from etcdtui.services.consistency_headstart import HeadStart
-    HeadStart.begin = classmethod(lambda cls, cluster, timeout: None)
 if check not in cli.COMMANDS:
     cli.COMMANDS = (*cli.COMMANDS, check)
 code = cli.main(sys.argv[1:])
@@ -98,7 +93,7 @@ def measure(info: LabInfo, runs: int) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
     env["ETCDCTL_API"] = "3"
     target = ["--config", str(info.config_path), "--cluster", info.cluster]
-    ctl, tui, cold, floor = Timed(), Timed(), Timed(), Timed()
+    ctl, tui, floor = Timed(), Timed(), Timed()
     rss: list[tuple[int, ...]] = []
     imports: list[float] = []
     for _ in range(runs):
@@ -109,17 +104,15 @@ def measure(info: LabInfo, runs: int) -> int:
         if done.returncode != 0:
             print(done.stdout, done.stderr)
             return 1
-        for into, extra in ((tui, []), (cold, ["--no-head-start"])):
-            done = timed(into, [sys.executable, "-c", CHILD, *extra, "check", *target], env)
-            if done.returncode != 0:
-                print(done.stdout, done.stderr)
-                return 1
-            said = dict(x.split(" ", 1) for x in done.stderr.splitlines() if " " in x)
-            rss.append(tuple(int(v) // 1024 for v in said["RSS"].split()))
-            imports.append(float(said["IMPORT"]))
+        done = timed(tui, [sys.executable, "-c", CHILD, "check", *target], env)
+        if done.returncode != 0:
+            print(done.stdout, done.stderr)
+            return 1
+        said = dict(x.split(" ", 1) for x in done.stderr.splitlines() if " " in x)
+        rss.append(tuple(int(v) // 1024 for v in said["RSS"].split()))
+        imports.append(float(said["IMPORT"]))
     print(ctl.line("etcdctl endpoint hashkv --cluster"))
     print(tui.line("etcdtui check"))
-    print(cold.line("etcdtui check, no head start"))
     print(floor.line("etcdtui status (start-up, one read)"))
     print(f"  etcdtui check: importing its command line took {statistics.median(imports):.2f} s")
     ratio = statistics.median(tui.wall) / statistics.median(ctl.wall)

@@ -27,7 +27,6 @@ from etcdtui.clients.etcd import EtcdClient
 from etcdtui.clients.etcd_api import HASHKV_TIMEOUT, KeyCount, KvHash
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import ClusterView, MemberView
-from etcdtui.services.consistency_headstart import EarlyHash, HeadStart
 
 T = TypeVar("T")
 
@@ -93,19 +92,13 @@ class Reading:
 class ConsistencyCheck:
     """Takes consistency readings of one cluster through its ClusterClient."""
 
-    def __init__(
-        self, cluster: ClusterClient, hash_timeout: float = HASHKV_TIMEOUT, head_start: bool = True
-    ) -> None:
+    def __init__(self, cluster: ClusterClient, hash_timeout: float = HASHKV_TIMEOUT) -> None:
         self.cluster = cluster
         self.hash_timeout = hash_timeout
-        # HashKV begins through a local etcdctl before the first gateway client is made
-        # (consistency_headstart.py), where the cluster is reached directly.
-        self.head_start = head_start
 
     def read(self) -> Reading:
         """One reading. Never raises for a member that fails: it is named in the verdict."""
         started = time.perf_counter()
-        head_start = HeadStart.begin(self.cluster, self.hash_timeout) if self.head_start else None
         view = self.cluster.read(metrics=False, health=False)
         members = [m for m in view.members if m.endpoint and m.member_id is not None]
         if not members:
@@ -115,13 +108,8 @@ class ConsistencyCheck:
         with ThreadPoolExecutor(max_workers=2) as side:
             counts = side.submit(self._counts, members)
             listed = side.submit(self._membership, members)
-            early = head_start.result({m.endpoint for m in members}) if head_start else None
-            if early is not None:
-                revision, attempts = early[0], 1
-                hashes = [_from_early(m, revision, early[1][m.endpoint]) for m in members]
-            else:
-                first = min((m.status.revision for m in members if m.status), default=0)
-                hashes, revision, attempts = self._hashes(members, first)
+            first = min((m.status.revision for m in members if m.status), default=0)
+            hashes, revision, attempts = self._hashes(members, first)
             disagreements = (*counts.result(), *listed.result())
         reading = judge(view, hashes, revision, attempts, disagreements)
         return replace(reading, duration=time.perf_counter() - started)
@@ -266,14 +254,6 @@ def _mark(found: MemberHash, majority: int | None, compact: int) -> MemberHash:
     if found.compact_revision != compact:
         return replace(found, consistent=None, error="not compared: another compact revision")
     return replace(found, consistent=found.hash == majority)
-
-
-def _from_early(member: MemberView, revision: int, found: EarlyHash) -> MemberHash:
-    """A member's part of the reading from the head start's hash."""
-    assert found.answer is not None  # HeadStart.result gives only complete answers
-    return MemberHash(name=member.name, endpoint=member.endpoint, hash=found.answer.hash,
-                      revision=revision, compact_revision=found.answer.compact_revision,
-                      seconds=found.seconds)  # fmt: skip
 
 
 def _is_compacted(error: str) -> bool:

@@ -7,14 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.etcd import GatewayClient
 from etcdtui.clients.etcdctl import EtcdctlClient
 from etcdtui.clients.local_shell import LocalShell
-from etcdtui.config import load_connection
 from etcdtui.lab import LabInfo
-from etcdtui.services.consistency import ConsistencyCheck
-from etcdtui.services.consistency_headstart import HeadStart
 from tests.helpers.consistency import (
     check_json,
     corrupt,
@@ -98,26 +94,3 @@ def test_check_under_writes_reports_no_false_mismatch(make_lab: Callable[..., La
     # A check that raced no write would prove nothing: the revision moved under every one.
     revisions = [data["revision"] for _, data in results]
     assert len(set(revisions)) == len(revisions), revisions
-
-
-def test_the_head_start_gives_the_reading_hashing_after_the_first_read_gives(
-    make_lab: Callable[..., LabInfo],
-) -> None:
-    info = make_lab()
-    put_values(info)
-    cluster = ClusterClient(load_connection(info.config_path, info.cluster))
-    try:
-        head = HeadStart.begin(cluster, 30.0)
-        assert head is not None  # etcdctl is installed here, and the lab is reached directly
-        found = head.result(set(info.endpoints))
-        assert found is not None
-        early = ConsistencyCheck(cluster).read()
-        late = ConsistencyCheck(cluster, head_start=False).read()
-    finally:
-        cluster.close()
-    assert early.consistent and late.consistent, (early.verdict, late.verdict)
-    revision, hashes = found
-    assert revision == early.revision == late.revision
-    by_head = {e: h.answer.hash if h.answer else None for e, h in hashes.items()}
-    assert by_head == {m.endpoint: m.hash for m in late.members}
-    assert [(m.name, m.hash) for m in early.members] == [(m.name, m.hash) for m in late.members]
