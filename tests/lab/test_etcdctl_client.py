@@ -300,20 +300,24 @@ def test_missing_client_certificate_is_a_tls_error_or_a_timeout(
         assert "context deadline exceeded" in str(caught.value)
 
 
+TIMED_OUT = r"context deadline exceeded|did not finish within"
+
+
 def test_frozen_member_is_a_timeout(writable_lab: LabInfo, clients: MakeClients) -> None:
     for node in connection_of(writable_lab).nodes:
         looking, _ = clients(writable_lab, node=node)
         if not looking.status().is_leader:  # a follower: no election while it sleeps
             break
-    # etcdctl's own 1 s timeout is what answers; the SSH command's budget is a margin longer.
+    # etcdctl's own 1 s timeout answers, or on a loaded machine the SSH command's budget (a
+    # margin longer) runs out first: either way one timeout, said in one line.
     ours, _ = clients(writable_lab, node=node, timeout=1.0)
     pid = writable_lab.pid(node.name)
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
     try:
-        with pytest.raises(EtcdTimeout, match="context deadline exceeded") as caught:
+        with pytest.raises(EtcdTimeout, match=TIMED_OUT) as caught:
             ours.status()
-        with pytest.raises(EtcdTimeout, match="context deadline exceeded") as read:
+        with pytest.raises(EtcdTimeout, match=TIMED_OUT) as read:
             ours.linearizable_read()
     finally:
         os.kill(pid, signal.SIGCONT)

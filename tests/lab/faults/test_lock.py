@@ -43,8 +43,10 @@ def test_second_runbook_is_refused_naming_the_holder_while_the_first_runs(
     scenario = lab(etcd_version="3.5")
     info, tmp = scenario.info, scenario.tmp
     audit, second_audit = tmp / "audit.log", tmp / "second.log"
+    # A wait far longer than the second run can take, even on a loaded machine: the first
+    # run is still holding the lock, in its wait, when it is stopped below.
     first = Background(tmp, "first", "defrag", "--config", scenario.config, "--yes",
-                       "--wait", "30", "--audit-log", str(audit))  # fmt: skip
+                       "--wait", "600", "--audit-log", str(audit))  # fmt: skip
     undo(first.stop)
     wait_step(audit, "wait-after-", run=first, prefix=True)  # one member done, the lock held
 
