@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, TypeVar
@@ -69,8 +70,10 @@ class SshRoutes:
         self._tls: TlsFiles | None = None
         self._no_forwarding: dict[str, str] = {}  # node name -> what its sshd said
         # What the last connect() could not open: hop node name (or "" for the certificate
-        # copies) -> why. Members behind it fail at once in that refresh.
+        # copies) -> why. Members behind it fail at once in that refresh (until `_down_until`);
+        # a call after it tries the way again.
         self._down: dict[str, EtcdtuiError] = {}
+        self._down_until = 0.0
         if connection.certs_on_node:
             install_cleanup()  # here, on the caller's (main) thread; the fetch runs in a worker
 
@@ -123,10 +126,13 @@ class SshRoutes:
                 down[""] = exc
         with self._lock:
             self._down = down
+            self._down_until = time.monotonic() + self.connection.timeout + 1.0
 
     def check_up(self, node: NodeConfig | None) -> None:
         """Raise (a copy of) what the last connect() found wrong with `node`'s way, if any."""
         with self._lock:
+            if time.monotonic() > self._down_until:
+                return
             error = self._down.get("") or (
                 self._down.get(node.tunnel_via or node.name) if node is not None else None
             )

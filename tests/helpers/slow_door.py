@@ -1,5 +1,6 @@
 """A TCP forwarder on loopback that holds every new connection `delay` seconds before it
-connects it on: an SSH server that is slow to greet (a loaded node, a long WAN hop)."""
+connects it on: an SSH server that is slow to greet (a loaded node, a long WAN hop). While
+`refusing`, it hangs up on every new connection instead (a node whose sshd is down)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class SlowDoor:
         self.delay = delay
         self.port = free_port()
         self.accepted = 0
+        self.refusing = False
         self._server = socket.create_server(("127.0.0.1", self.port))
         self._server.settimeout(0.2)
         self._stop = threading.Event()
@@ -36,6 +38,9 @@ class SlowDoor:
             except OSError:
                 return
             self.accepted += 1
+            if self.refusing:
+                client.close()
+                continue
             threading.Thread(target=self._forward, args=(client,), daemon=True).start()
 
     def _forward(self, client: socket.socket) -> None:

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import tomllib
 from dataclasses import replace
 from pathlib import Path
@@ -121,6 +122,28 @@ def test_slow_ssh_handshakes_do_not_eat_the_members_timeout(
         assert result.returncode == 0, result.stdout + result.stderr
         assert "(via ssh): healthy" in result.stdout
         assert all(door.accepted >= 1 for door in doors.values())
+
+
+def test_a_node_that_cannot_be_reached_fails_its_member_at_once_then_is_tried_again(
+    locked_lab: LabInfo, tmp_path: Path
+) -> None:
+    targets = {n.name: (n.address, n.ssh_port) for n in locked_lab.nodes}
+    with slow_doors(targets, delay=0) as doors:
+        config = _behind_slow_doors(locked_lab, tmp_path, doors)
+        doors["node1"].refusing = True
+        client = open_cluster(load_connection(config, "lab"))
+        try:
+            view = client.read(metrics=False)
+            states = {m.name or m.endpoint: m.reachable for m in view.members}
+            down = next(m for m in view.members if not m.reachable)
+            assert sorted(states.values()) == [False, True, True], states
+            assert "node1" in down.error and "timed out" not in down.error, down.error
+            doors["node1"].refusing = False
+            # The failure holds for that refresh only: a later call tries the node again.
+            time.sleep(client.connection.timeout + 1.5)
+            assert client.client(down.endpoint).status().version
+        finally:
+            client.close()
 
 
 def test_client_cert_auth_is_probed_through_the_tunnels(locked_lab: LabInfo) -> None:
