@@ -192,12 +192,18 @@ class NodeSave:
                 watch.touch()
 
                 def chunks() -> Iterator[bytes]:
+                    got = 0
                     with sftp.open(remote, "rb") as handle:
                         handle.prefetch(expected)
                         while data := handle.read(CHUNK):
                             watch.touch()
                             plain.update(data)
+                            got += len(data)
                             yield data
+                    if expected is not None and got < expected:
+                        # The node's copy is whole (it was checked before): SFTP ran dry
+                        # because the connection went, which transfer() then says.
+                        raise EOFError(f"SFTP read ended at {got} of {expected} bytes")
 
                 total, size, digest = stream_to_file(
                     chunks(), path, key, progress, started, expected, remote

@@ -29,6 +29,14 @@ T = TypeVar("T")
 KEYS = 40
 PREFIX = "faults/"
 ETCDTUI = str(Path(sys.executable).parent / "etcdtui")
+# Runs the command with Ctrl+C's default effect: a suite started as a background job (`make
+# test &`, nohup) ignores SIGINT, and a child would inherit that and never see the Ctrl+C a
+# test sends it.
+AS_IN_A_TERMINAL = [
+    sys.executable, "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]  # fmt: skip
 
 
 # --- waiting ------------------------------------------------------------------------------------
@@ -257,7 +265,8 @@ class Background:
         self.out_path = tmp_path / f"{name}.out"
         self.err_path = tmp_path / f"{name}.err"
         with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
-            self.proc = subprocess.Popen([ETCDTUI, *args], env=cli_env(tmp_path, env),
+            self.proc = subprocess.Popen([*AS_IN_A_TERMINAL, ETCDTUI, *args],
+                                         env=cli_env(tmp_path, env),
                                          stdout=out, stderr=err,
                                          stdin=subprocess.DEVNULL)  # fmt: skip
 
