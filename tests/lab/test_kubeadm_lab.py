@@ -247,15 +247,17 @@ def test_loose_data_dir_and_key_modes_are_flagged_with_the_fix(kube_lab: LabInfo
     assert failed["node2", "private keys"].fix == "chmod 600 /etc/kubernetes/pki/etcd/peer.key"
 
 
-def _set_flag(manifest: Path, flag: str, value: str | None) -> str:
-    """Set (or with None drop) a flag of the manifest's command, as an admin's edit would."""
+def _set_flag(manifest: Path, flag: str, value: str | None, *drop: str) -> str:
+    """Set (or with None drop) a flag of the manifest's command, and drop the flags `drop`,
+    in one write, as an admin's edit would (the kubelet restarts etcd once)."""
     original = manifest.read_text()
     pod = yaml.safe_load(original)
     command = pod["spec"]["containers"][0]["command"]
+    gone = tuple(f"--{name}=" for name in drop)
     pod["spec"]["containers"][0]["command"] = [
         f"--{flag}={value}" if c.startswith(f"--{flag}=") else c
         for c in command
-        if value is not None or not c.startswith(f"--{flag}=")
+        if (value is not None or not c.startswith(f"--{flag}=")) and not c.startswith(gone)
     ]
     tmp = manifest.with_name(".edit.tmp")
     tmp.write_text(yaml.safe_dump(pod, sort_keys=False))
@@ -269,8 +271,7 @@ def test_unenforced_client_cert_auth_is_flagged(kube_lab: LabInfo) -> None:
     # --client-cert-auth=false alone changes nothing while --trusted-ca-file is set (etcd
     # still asks for a certificate): only a request made without one tells the truth.
     starts = _etcd_starts(kube_lab, "node3")
-    original = _set_flag(manifest, "client-cert-auth", None)
-    _set_flag(manifest, "trusted-ca-file", None)
+    original = _set_flag(manifest, "client-cert-auth", None, "trusted-ca-file")
     try:
         _wait_etcd_started(kube_lab, "node3", after=starts)  # the kubelet applied the flags
         healthy_view(conn, 3)
