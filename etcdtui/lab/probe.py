@@ -84,14 +84,3 @@ def member_healthy(
     """True if the member at client URL `url` answers /health with {"health": "true"}."""
     body = _request(url + "/health", context, timeout, netns=netns)
     return isinstance(body, dict) and body.get("health") == "true"
-
-
-def member_is_leader(
-    url: str, context: ssl.SSLContext | None = None, timeout: float = 0.5, netns: str | None = None
-) -> bool:
-    """True if the member at `url` says it is the leader (False if it does not answer)."""
-    body = _request(url + "/v3/maintenance/status", context, timeout, b"{}", netns)
-    if not isinstance(body, dict) or not isinstance(body.get("header"), dict):
-        return False
-    member_id = body["header"].get("member_id")
-    return member_id is not None and member_id == body.get("leader")

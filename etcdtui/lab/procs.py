@@ -92,3 +92,13 @@ def stop_processes(pids: Iterable[int], timeout: float = 10.0) -> list[int]:
             os.kill(pid, signal.SIGKILL)
     _wait_gone(killed, 3)
     return killed
+
+
+def kill_processes(pids: Iterable[int]) -> None:
+    """SIGKILL every pid (SIGCONT first is not needed: a frozen process dies of it too), and
+    wait until they are gone."""
+    waiting = [pid for pid in pids if process_alive(pid)]
+    for pid in waiting:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    _wait_gone(waiting, 3)

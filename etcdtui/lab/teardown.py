@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from etcdtui.lab.kubeadm import is_kubelet, pod_pid_files, remove_host_links
 from etcdtui.lab.kubelet import KUBELET_PID
 from etcdtui.lab.netns import remove_network
-from etcdtui.lab.probe import member_is_leader, ssl_context
-from etcdtui.lab.procs import descendants, is_sshd, read_pid, stop_processes
+from etcdtui.lab.procs import descendants, is_sshd, kill_processes, read_pid, stop_processes
 from etcdtui.lab.service import PID_FILE, is_node_etcd
-from etcdtui.lab.state import MADE, STATE_FILE, LabNode, info_from_state, node_dir, sshd_dir
-
-# etcd stops in well under a second when its cluster is healthy, but a member that never
-# joined a quorum (a failed lab up, a broken rehearsal) waits out its 7 s request timeout
-# first; its data is about to be deleted, so lab down does not wait that long.
-ETCD_GRACE = 3.0
+from etcdtui.lab.state import MADE, STATE_FILE, node_dir, sshd_dir
 
 
 def lab_pids(root: Path, state: dict[str, Any]) -> list[tuple[str, int]]:
@@ -63,14 +56,10 @@ def teardown(root: Path, state: dict[str, Any]) -> list[str]:
     killed = set(stop_processes([pid for _, pid in kubelets]))
     if kubelets:
         running = kubelets + lab_pids(root, state)
-    etcds = [pid for what, pid in running if what.startswith("etcd")]
-    # A leader told to stop hands leadership over first and waits ~7 s if its followers are
-    # stopping too; stopping the followers first leaves it alone, and then it stops at once.
-    leaders = _leader_pids(root, state, running)
-    followers = [pid for pid in etcds if pid not in leaders]
-    killed |= set(stop_processes(followers, ETCD_GRACE)) | set(stop_processes(leaders, ETCD_GRACE))
-    pods = [pid for what, pid in running if what.startswith("kube-apiserver")]
-    killed |= set(stop_processes(pods))
+    # etcd members and the pods beside them are killed outright: their data is removed
+    # next, so a graceful stop (a leader handing over, a member without quorum waiting out
+    # its request timeout) would only cost time.
+    kill_processes(pid for what, pid in running if what.startswith(("etcd", "kube-apiserver")))
     sshds = [pid for what, pid in running if what.startswith("sshd")]
     # Open SSH sessions (and the commands in them) outlive their sshd listener: stop them too.
     sessions = [child for pid in sshds for child in descendants(pid)]
@@ -84,28 +73,6 @@ def teardown(root: Path, state: dict[str, Any]) -> list[str]:
     lines.extend(remove_host_links(state))
     lines.extend(remove_lab_files(root, state))
     return lines
-
-
-def _leader_pids(root: Path, state: dict[str, Any], running: list[tuple[str, int]]) -> list[int]:
-    """The pids among `running` of etcd members that say they lead (asked briefly, over HTTP;
-    in a netns lab from inside each node's namespace)."""
-    try:
-        info = info_from_state(root, state)
-        context = ssl_context(info.cacert, info.cert, info.key)
-    except (KeyError, OSError, ValueError):
-        return []  # a damaged lab.json or missing certs: stop everything together instead
-    nodes = {f"etcd on {n.name}": n for n in info.nodes}
-    asked = [(pid, nodes[what]) for what, pid in running if what in nodes]
-    if not asked:
-        return []
-
-    def says_it_leads(node: LabNode) -> bool:
-        return member_is_leader(node.local_client_url, context, netns=node.netns)
-
-    # Asked together: members without a quorum answer only when the short timeout expires.
-    with ThreadPoolExecutor(max_workers=len(asked)) as pool:
-        answers = list(pool.map(says_it_leads, [node for _, node in asked]))
-    return [pid for (pid, _), leads in zip(asked, answers, strict=True) if leads]
 
 
 def remove_lab_files(root: Path, state: dict[str, Any]) -> list[str]:
