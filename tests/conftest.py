@@ -1,7 +1,10 @@
 """Fixtures: real etcd clusters and real sshd processes, started by the lab code.
 
-Session-scoped labs serve read-only tests; destructive tests take `make_lab` and get their
-own. A missing etcd or sshd binary makes lab_up raise, so such a test errors loudly.
+Module-scoped labs serve read-only tests; destructive tests take `make_lab` and get their
+own. A lab lives only as long as the module that uses it: an idle 3-member lab still costs
+~5 % of a core (raft heartbeats), and labs kept for a whole run by every xdist worker took a
+large share of a 2-core machine; starting one costs about a second. A missing etcd or sshd
+binary makes lab_up raise, so such a test errors loudly.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ def _start(root: Path, name: str, **kwargs: object) -> LabInfo:
     return lab_up(root / name, **kwargs)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session", params=VERSIONS, ids=lambda v: f"etcd{v}")
+@pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"etcd{v}")
 def plain_lab(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LabInfo]:
@@ -83,7 +86,7 @@ def plain_lab(
     lab_down(info.dir)
 
 
-@pytest.fixture(scope="session", params=VERSIONS, ids=lambda v: f"etcd{v}-tls")
+@pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"etcd{v}-tls")
 def tls_lab(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LabInfo]:
@@ -93,7 +96,7 @@ def tls_lab(
     lab_down(info.dir)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def locked_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
     """A 3-member `--netns --tls` lab (etcd 3.5): etcd is reachable only through SSH."""
     info = _start(tmp_path_factory.mktemp("locked"), "lab", tls=True, netns=True)

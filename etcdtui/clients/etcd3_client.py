@@ -21,16 +21,25 @@ import sys
 import types
 from typing import Any
 
+# What semantic_version's __init__ exports from its `base` module (its only other line looks
+# the package's own version up through importlib.metadata: ~30 ms, for a string etcd3-py
+# never reads; here it is looked up when first read).
+_SEMVER_NAMES = ("compare", "match", "validate", "SimpleSpec", "NpmSpec", "Spec", "SpecItem",
+                 "Version")  # fmt: skip
+
 
 @functools.cache
 def client_class() -> type[Any]:
     """etcd3-py's `Client` (etcd3.client.Client), imported narrowly; once per process."""
     if "etcd3" not in sys.modules:
-        spec = importlib.util.find_spec("etcd3")
-        if spec is None or spec.submodule_search_locations is None:
-            raise ImportError("etcd3-py is not installed")
-        # The package, its sub-modules importable, its __init__ not run.
-        sys.modules["etcd3"] = importlib.util.module_from_spec(spec)
+        sys.modules["etcd3"] = _package_without_init("etcd3")
+    if "semantic_version" not in sys.modules:
+        semver = _package_without_init("semantic_version")
+        sys.modules["semantic_version"] = semver
+        base = importlib.import_module("semantic_version.base")
+        for name in _SEMVER_NAMES:
+            setattr(semver, name, getattr(base, name))
+        setattr(semver, "__getattr__", _semver_version)  # noqa: B010 (PEP 562, read lazily)
     client: types.ModuleType = importlib.import_module("etcd3.client")
     cls: type[Any] = client.Client
     package = sys.modules["etcd3"]
@@ -38,3 +47,20 @@ def client_class() -> type[Any]:
         setattr(package, "Client", cls)  # noqa: B010 (a module attribute mypy cannot see)
         setattr(package, "BaseClient", client.BaseClient)  # noqa: B010
     return cls
+
+
+def _package_without_init(name: str) -> types.ModuleType:
+    """The package `name`, its sub-modules importable, its __init__ not run."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.submodule_search_locations is None:
+        raise ImportError(f"{name} is not installed")
+    return importlib.util.module_from_spec(spec)
+
+
+def _semver_version(name: str) -> str:
+    """semantic_version.__version__, as its __init__ would have set it."""
+    if name != "__version__":
+        raise AttributeError(f"module 'semantic_version' has no attribute {name!r}")
+    import importlib.metadata
+
+    return importlib.metadata.version("semantic_version")
