@@ -149,7 +149,9 @@ def test_member_killed_mid_run_stops_the_runbook_and_leaves_the_rest(
     assert not report.ok and "unhealthy now" in report.stopped and victim in report.stopped
     after = sizes(fragmented)
     assert after[order[0]] < before[order[0]]  # done before the failure
-    assert after[order[2]] == before[order[2]]  # the leader was never touched
+    # The leader was never defragmented: its fragmented file did not shrink (the run's lock
+    # writes may have grown it by a page or so).
+    assert after[order[2]] >= before[order[2]]
     assert [r.step.target for r in report.results if r.step.kind == "defrag"] == [order[0]]
 
 
