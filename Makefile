@@ -18,7 +18,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest -q -p no:cacheprovider -n 4 --dist loadfile --no-loadscope-reorder --durations=15
+	$(BIN)/pytest -q -p no:cacheprovider -n 4 --dist loadfile --durations=15
 
 screenshots: setup
 	$(BIN)/python scripts/screenshots.py
