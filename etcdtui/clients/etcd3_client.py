@@ -4,12 +4,15 @@
 too (aiohttp: ~0.2 s, the largest part). Here the package `etcd3` is registered without
 running its __init__, and only `etcd3.client` is imported, as etcd3-py ships it.
 
+semantic_version, which etcd3-py compares server versions with, is registered the same way:
+its __init__ only re-exports its `base` module and looks its own version up through
+importlib.metadata, so `base` is imported and the version is looked up only if read.
+
 What that import still costs is what etcd3.client needs itself: requests (most of it: urllib3,
-charset_normalizer, http.client), semantic_version (which looks its own version up through
-importlib.metadata), six, etcd3.utils (inspect, subprocess), etcd3.models and etcd3.stateful
-(uuid, platform). The stateful helpers cannot be left out: BaseClient's class body reads them
-(`Lock.DEFAULT_LOCK_TTL` is a default argument). Imported once, by the first gateway client a
-process makes.
+charset_normalizer, http.client), six, etcd3.utils (inspect, subprocess), etcd3.models and
+etcd3.stateful (uuid, platform). The stateful helpers cannot be left out: BaseClient's class
+body reads them (`Lock.DEFAULT_LOCK_TTL` is a default argument). Imported once, by the first
+gateway client a process makes.
 """
 
 from __future__ import annotations
