@@ -94,6 +94,25 @@ def test_status_imports_the_gateway_client_and_nothing_for_ssh_snapshots_or_the_
     assert "etcd3.aio_client" not in modules
 
 
+def test_semantic_version_without_its_init_still_exports_what_it_did() -> None:
+    """etcd3-py's semantic_version is imported without its __init__ (whose version lookup
+    costs ~30 ms): every name it exported is there, and its version is looked up when read."""
+    code = (
+        "import importlib.metadata as m, sys\n"
+        "from etcdtui.clients.etcd3_client import client_class\n"
+        "client_class()\n"
+        "import semantic_version as sv\n"
+        "assert sv.Version('3.5.1') < sv.Version('3.10.0')\n"
+        "assert sv.SimpleSpec('>=3.4').match(sv.Version('3.5.1'))\n"
+        "assert sv.__version__ == m.version('semantic_version')\n"
+        "import etcd3\n"
+        "print(etcd3.Client.__module__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "etcd3.client"
+
+
 def test_check_without_ssh_imports_no_paramiko_nor_cryptography(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_ports(1)[0]}"
     code, modules = imported(["--endpoints", url, "--timeout", "1", "check"], tmp_path)
