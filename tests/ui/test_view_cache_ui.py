@@ -66,6 +66,9 @@ def assert_stale(app: EtcdtuiApp, names: set[str]) -> None:
     assert "now" not in summary, summary
     assert "HEALTHY" not in summary, "a cached view gives no verdict"
     assert "CACHED" in str(app.query_one("#members", DataTable).border_title)
+    health = screen_text(app, "#health")
+    assert "0 down" in health and "down now" not in health, health
+    assert "no verdict until the first refresh" in health and "ok:" not in health, health
     assert app.view is None and app.polls == 0, "a cached view is never the live one"
 
 
@@ -74,6 +77,8 @@ def assert_live(app: EtcdtuiApp) -> None:
     assert not app.query_one("#stale").display
     assert "CACHED" not in screen_text(app, "#summary")
     assert "CACHED" not in str(app.query_one("#members", DataTable).border_title)
+    health = screen_text(app, "#health")
+    assert "down now" in health and "no verdict" not in health, health
     assert app.view is not None and app.polls >= 1
 
 

@@ -93,7 +93,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(MembersTable).show(cached.view, stale=True)
         self._mark_panes(STALE_TITLE)
         for pane in self.query(Pane):
-            pane.show(cached.view, history)
+            pane.show(cached.view, history, stale=True)
         if self._ticker is None:
             self._ticker = self.set_interval(1.0, self._tick)
 

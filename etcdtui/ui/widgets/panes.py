@@ -49,7 +49,11 @@ class Pane(Static):
     data (`markup(template, name=...)`), never spliced into a markup string.
     """
 
-    def show(self, view: ClusterView, history: History) -> None:
+    stale: bool = False  # the view shown is a cached one, not live
+
+    def show(self, view: ClusterView, history: History, stale: bool = False) -> None:
+        """Draw `view`; `stale` for a cached view (a pane then says nothing of the present)."""
+        self.stale = stale
         self.update(NEWLINE.join(self.render_view(view, history)))
 
     def render_view(self, view: ClusterView, history: History) -> list[Content]:
@@ -64,9 +68,9 @@ class HealthPane(Pane):
     checking: bool = False  # a reading is being taken now
     _last: tuple[ClusterView, History] | None = None
 
-    def show(self, view: ClusterView, history: History) -> None:
+    def show(self, view: ClusterView, history: History, stale: bool = False) -> None:
         self._last = (view, history)
-        super().show(view, history)
+        super().show(view, history, stale)
 
     def show_consistency(self, reading: Reading | None, checking: bool = False) -> None:
         """A new reading (or one under way): the Consistency line is drawn again at once."""
@@ -74,7 +78,7 @@ class HealthPane(Pane):
             self.consistency = reading
         self.checking = checking
         if self._last is not None:
-            self.show(*self._last)
+            self.show(*self._last, stale=self.stale)
 
     def render_view(self, view: ClusterView, history: History) -> list[Content]:
         lines: list[Content] = []
@@ -91,15 +95,21 @@ class HealthPane(Pane):
             f"Leader changes ({minutes} min): {changes_text}  "
             f"{sparkline(history.leader_change_series())}"
         ))  # fmt: skip
-        lines.append(markup("Quorum  $sentence", sentence=quorum_sentence(view)))
+        quorum = quorum_sentence(view)
+        if self.stale:  # as it was then (the title says CACHED): "now" would pass for live
+            quorum = quorum.removesuffix(" now")
+        lines.append(markup("Quorum  $sentence", sentence=quorum))
         states: list[Content] = []
         for member in view.members:
             state, severity = member_state(member)
             states.append(markup("$name ", name=member.name) + severity_content(severity, state))
         lines.append(Content("  ").join(states))
         lines += consistency_lines(view, self.consistency, self.checking)
-        findings = cluster_findings(view, changes, history.latencies)
         lines.append(Content(""))
+        if self.stale:  # old findings, or an old "ok", would read as a verdict on the present
+            lines.append(Content.styled("no verdict until the first refresh", "dim"))
+            return lines
+        findings = cluster_findings(view, changes, history.latencies)
         if not findings:
             lines.append(severity_content(Severity.OK, "ok: nothing to report"))
         for finding in findings[:8]:
