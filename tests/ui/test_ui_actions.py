@@ -245,6 +245,8 @@ async def test_a_click_on_a_footer_key_presses_it() -> None:
     app = sample_app("healthy")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
+        # The footer builds its keys after the screen settles: on a loaded machine, later.
+        await until(pilot, lambda: any(k.description == "Help" for k in footer_keys(app)))
         help_key = next(k for k in footer_keys(app) if k.description == "Help")
         await pilot.click(help_key)
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
