@@ -40,12 +40,12 @@ def pytest_configure(config: pytest.Config) -> None:
     worker takes lab ports from its own slice below 32768, so two workers never race for one
     port between choosing it and etcd binding it.
     """
-    if config.option.basetemp is None and not os.environ.get("PYTEST_XDIST_WORKER"):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if config.option.basetemp is None and not worker:
         ram = _ram_base()
         if ram is not None:
             config.option.basetemp = str(ram)
             config.add_cleanup(lambda: shutil.rmtree(ram, ignore_errors=True))
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if worker.startswith("gw") and PORT_RANGE_ENV not in os.environ:
         low = 20000 + int(worker[2:]) * WORKER_PORTS
         os.environ[PORT_RANGE_ENV] = f"{low}-{min(low + WORKER_PORTS, 32768) - 1}"

@@ -82,23 +82,22 @@ def stop_processes(pids: Iterable[int], timeout: float = 10.0) -> list[int]:
     """SIGTERM every pid together (SIGCONT first, for frozen ones), SIGKILL what is left
     after `timeout`; return the pids that were still alive at SIGKILL time."""
     waiting = [pid for pid in pids if process_alive(pid)]
-    for pid in waiting:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
-            os.kill(pid, signal.SIGTERM)
+    _send(waiting, signal.SIGCONT, signal.SIGTERM)
     killed = _wait_gone(waiting, timeout)
-    for pid in killed:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    _send(killed, signal.SIGKILL)
     _wait_gone(killed, 3)
     return killed
 
 
 def kill_processes(pids: Iterable[int]) -> None:
-    """SIGKILL every pid (SIGCONT first is not needed: a frozen process dies of it too), and
-    wait until they are gone."""
+    """SIGKILL every pid (a frozen process dies of it too) and wait until they are gone."""
     waiting = [pid for pid in pids if process_alive(pid)]
-    for pid in waiting:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    _send(waiting, signal.SIGKILL)
     _wait_gone(waiting, 3)
+
+
+def _send(pids: list[int], *signals: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            for sent in signals:
+                os.kill(pid, sent)
