@@ -121,6 +121,25 @@ def pump(
             select.select([channel], [], [], wait)
 
 
+def await_pid(channel: paramiko.Channel, stdout: OutputStream, seconds: float) -> int | None:
+    """The command's pid, reading its stdout for up to `seconds` more if the pid line has not
+    arrived yet (a timeout shorter than the node took to start the command). Lines read here
+    are kept in the stream's text but not passed on: the run has already ended."""
+    stdout.on_line = None
+    deadline = time.monotonic() + seconds
+    while stdout.pid is None and time.monotonic() < deadline:
+        try:
+            if channel.recv_ready():
+                stdout.feed(channel.recv(CHUNK))
+                continue
+        except (OSError, paramiko.SSHException, EOFError):
+            break
+        if channel.closed or channel.eof_received:
+            break
+        select.select([channel], [], [], 0.05)
+    return stdout.pid
+
+
 def send_stdin(channel: paramiko.Channel, pending: memoryview) -> tuple[memoryview, bool]:
     """Send what the window allows without blocking; end-of-file once all is sent."""
     try:

@@ -19,6 +19,7 @@ from etcdtui.clients.ssh.channel import (
     KILL_SCRIPT,
     ChannelBroken,
     OutputStream,
+    await_pid,
     pump,
     send_signal,
 )
@@ -77,8 +78,12 @@ def run_command(
         if stalled:
             _stop_after_stall(shell, channel, stdout.pid, use_sudo)
         elif not finished:
-            # Timed out, or the caller gave up (its on_line raised): don't leave it running.
-            _terminate(shell, channel, stdout.pid, use_sudo)
+            # Timed out, or the caller gave up (its on_line raised): don't leave it running,
+            # even when it timed out before its pid line came back.
+            pid = (
+                stdout.pid if stdout.pid is not None else await_pid(channel, stdout, _KILL_TIMEOUT)
+            )
+            _terminate(shell, channel, pid, use_sudo)
         channel.close()
     return CommandResult(
         node=shell.node,
