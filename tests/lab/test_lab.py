@@ -293,6 +293,15 @@ def test_a_spare_runs_sshd_but_no_etcd(spare_lab: LabInfo) -> None:
     assert spare.peer_url not in {url for m in members for url in m["peerURLs"]}
 
 
+def test_a_node_session_skips_the_accounts_bashrc(spare_lab: LabInfo) -> None:
+    # Bash runs ~/.bashrc for a command sshd starts unless it is nested (SHLVL above 1):
+    # this machine's own rc files (pyenv, cargo) are not a node's.
+    session = _ssh(spare_lab, "node1", 'echo "$SHLVL $PATH"')
+    level, path = session.stdout.split()
+    assert int(level) >= 2, session.stdout
+    assert ".pyenv" not in path and ".cargo" not in path
+
+
 def test_lab_up_refuses_a_folder_with_a_running_lab(spare_lab: LabInfo) -> None:
     with pytest.raises(LabError, match=r"a lab is already running in .*lab down --dir"):
         lab_up(spare_lab.dir)
