@@ -51,6 +51,41 @@ class Sshd:
         return f"{target} {self.host_key}"
 
 
+def _sshd_config(
+    port: int,
+    host: str,
+    host_key_path: Path,
+    authorized_keys: Path,
+    pid_file: Path,
+    forwarding: bool,
+    extra_config: str,
+) -> str:
+    """The lab sshd's configuration: keys only, root allowed, SFTP, nothing from PAM."""
+    return (
+        f"Port {port}\n"
+        f"ListenAddress {host}\n"
+        f"HostKey {host_key_path}\n"
+        f"AuthorizedKeysFile {authorized_keys.resolve()}\n"
+        "PasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\n"
+        "PubkeyAuthentication yes\n"
+        "PermitRootLogin prohibit-password\n"
+        "StrictModes no\n"
+        "UsePAM no\n"
+        f"AllowTcpForwarding {'yes' if forwarding else 'no'}\n"
+        f"PidFile {pid_file}\n"
+        "LogLevel VERBOSE\n"
+        # Snapshot copies to and from nodes use SFTP.
+        "Subsystem sftp internal-sftp\n"
+        # Every lab node logs in to this machine's own account, whose ~/.bashrc belongs to
+        # the bastion, not to a node: bash runs it for each SSH command unless it believes
+        # it is nested (SHLVL > 1). On a machine whose ~/.bashrc starts pyenv, that cost
+        # 0.15 s of CPU and ~100 processes for every command.
+        "SetEnv SHLVL=1\n"
+        f"{extra_config}"
+    )
+
+
 def start_sshd(
     workdir: Path,
     port: int,
@@ -71,27 +106,7 @@ def start_sshd(
     pid_file = workdir / "sshd.pid"
     config = workdir / "sshd_config"
     config.write_text(
-        f"Port {port}\n"
-        f"ListenAddress {host}\n"
-        f"HostKey {host_key_path}\n"
-        f"AuthorizedKeysFile {authorized_keys.resolve()}\n"
-        "PasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\n"
-        "PubkeyAuthentication yes\n"
-        "PermitRootLogin prohibit-password\n"
-        "StrictModes no\n"
-        "UsePAM no\n"
-        f"AllowTcpForwarding {'yes' if forwarding else 'no'}\n"
-        f"PidFile {pid_file}\n"
-        "LogLevel VERBOSE\n"
-        # Snapshot copies to and from nodes use SFTP.
-        "Subsystem sftp internal-sftp\n"
-        # Every lab node logs in to this machine's own account, whose ~/.bashrc belongs to
-        # the bastion, not to a node: bash runs it for each SSH command unless it believes
-        # it is nested (SHLVL > 1). On a machine whose ~/.bashrc starts pyenv, that was
-        # 0.15 s of CPU and ~100 processes per command, a quarter of the suite's CPU.
-        "SetEnv SHLVL=1\n"
-        f"{extra_config}"
+        _sshd_config(port, host, host_key_path, authorized_keys, pid_file, forwarding, extra_config)
     )
     if not os.path.exists(SSHD):
         raise LabError(f"{SSHD} not found: install openssh-server")
