@@ -319,6 +319,10 @@ def test_restore_goes_through_the_static_pod_manifests(kube_lab: LabInfo, tmp_pa
     assert "mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd.yaml.etcdtui-stopped" in (
         done.stdout
     )
+    # etcd stops only once no kube-apiserver answers: the kubelet stops a pod a while after
+    # its manifest moved.
+    readyz = "curl -ksSf --max-time 3 https://127.0.0.1:6443/readyz"
+    assert f"run {readyz} on node1, node2, node3 until it fails on each" in done.stdout
     # The restore ends only once every kube-apiserver serves /readyz again.
     for node in kube_lab.members():
         assert f"[PASS] kube-apiserver on {node.name} serving: ready after" in done.stdout

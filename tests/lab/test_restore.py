@@ -24,6 +24,7 @@ from etcdtui.runbooks.engine import Event, PlanRefused, execute
 from etcdtui.runbooks.restore.journal import (
     load,
 )
+from etcdtui.runbooks.restore.runbook import RestoreRunbook
 from etcdtui.snapshots.crypto import SnapshotKey, encrypt_file, generate_key_file
 from etcdtui.snapshots.status import sidecar_text
 from tests.helpers.restore import (
@@ -94,6 +95,42 @@ def test_restore_brings_back_exactly_the_snapshots_keys(
     assert load(rb.state.path).status == "finished"
     audited = {e.step_id for e in r.audit.recent(200)}
     assert audited >= {s.id for s in plan.steps}
+
+
+@pytest.mark.slow
+def test_an_apiserver_still_serving_stops_the_restore_before_etcd_is_stopped(
+    make_lab: Callable[..., LabInfo], restores: Callable[[Path], Restore], tmp_path: Path
+) -> None:
+    info = make_lab(etcd_version="3.5")
+    snapshot = tmp_path / "snap.db"
+    snapshot_after_history(info, snapshot)
+    config = restore_config(info, tmp_path)
+    # A profile whose "stop" leaves the apiserver serving: its readiness check always passes.
+    config.write_text(
+        config.read_text().replace("[profiles.lab]\n", '[profiles.lab]\napiserver_ready = "true"\n')
+    )
+    r = restores(config)
+    r.options = replace(r.options, apiserver_timeout=1)
+    rb = r.runbook(snapshot)
+    plan = rb.plan()
+    ids = [s.id for s in plan.steps]
+    assert ids.index("apiserver-stop-node1") < ids.index("wait-apiservers-down")
+    assert ids.index("wait-apiservers-down") < ids.index("etcd-stop-node1")
+
+    report = execute(rb, plan, r.audit)
+
+    assert not report.ok
+    step = ids.index("wait-apiservers-down") + 1
+    assert report.stopped == (
+        f"step {step} (wait-apiservers-down on cluster) failed: still serving after 1 s: node1"
+    )
+    assert all(info.pid(n.name) is not None for n in info.members())  # etcd untouched
+    assert keys(info) == {"b", "c"} and apiserver_marks(info) == ["stopped"]
+    state = r.pending()
+    assert state is not None
+    rb = r.adopt(RestoreRunbook.rollback(state, r.connection, r.shells, options=r.options))
+    assert execute(rb, rb.plan(), r.audit).ok
+    assert apiserver_marks(info) == ["stopped", "started"] and keys(info) == {"b", "c"}
 
 
 @pytest.mark.slow

@@ -91,6 +91,7 @@ class NodeSide:
         return {
             RestoreKind.CHECKSUM: self.checksum,
             RestoreKind.COMMAND: self.command,
+            RestoreKind.WAIT_APISERVERS_DOWN: self.wait_apiservers_down,
             RestoreKind.ETCD_STOP: self.etcd_stop,
             RestoreKind.WAIT_STOPPED: self.wait_stopped,
             RestoreKind.START_ALL: self.start_all,
@@ -133,6 +134,19 @@ class NodeSide:
         return result.ok, tail(result) if not result.ok else (
             tail(result, 2) if result.stdout.strip() else "done"
         )
+
+    def wait_apiservers_down(self, step: Step, output: Output) -> Outcome:
+        args = step.params(WaitStoppedArgs)
+        nodes = [self.connection.node(n) for n in args.nodes if n]
+        ready = {n.name: self.connection.profile_command(n, "apiserver_ready") for n in nodes}
+        deadline = time.monotonic() + args.timeout
+        while True:
+            still = [n.name for n in nodes if self._sh(n, ready[n.name], timeout=15).ok]
+            if not still:
+                return True, "no kube-apiserver answers on " + ", ".join(ready)
+            if time.monotonic() > deadline:
+                return False, f"still serving after {args.timeout:g} s: " + ", ".join(still)
+            time.sleep(POLL)
 
     def etcd_stop(self, step: Step, output: Output) -> Outcome:
         args = step.params(EtcdStopArgs)

@@ -20,6 +20,7 @@ class RestoreKind(StrEnum):
     COPY = "copy"  # SFTP the snapshot to a node
     CHECKSUM = "checksum"  # sha256 of the node's copy
     COMMAND = "command"  # a profile command: stop or start a kube-apiserver, restart the rest
+    WAIT_APISERVERS_DOWN = "wait_apiservers_down"  # until no kube-apiserver answers as ready
     ETCD_STOP = "etcd_stop"  # stop etcd on a node (done when it is inactive already)
     WAIT_STOPPED = "wait_stopped"  # until no member answers and etcd is inactive everywhere
     RESTORE = "restore"  # write a node's new data dir from its copy
@@ -30,8 +31,8 @@ class RestoreKind(StrEnum):
 
 
 # The kinds that only look or wait: a run stopped before one of them left that place untouched.
-READ_ONLY_KINDS = frozenset({RestoreKind.CHECKSUM, RestoreKind.WAIT_STOPPED,
-                             RestoreKind.WAIT_HEALTHY})  # fmt: skip
+READ_ONLY_KINDS = frozenset({RestoreKind.CHECKSUM, RestoreKind.WAIT_APISERVERS_DOWN,
+                             RestoreKind.WAIT_STOPPED, RestoreKind.WAIT_HEALTHY})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class EtcdStopArgs(StepArgs):
 
 @dataclass(frozen=True)
 class WaitStoppedArgs(StepArgs):
-    """Wait at most `timeout` seconds for etcd to be stopped on every one of `nodes`."""
+    """Wait at most `timeout` seconds for etcd (or, by the step's kind, the kube-apiserver) to
+    be stopped on every one of `nodes`."""
 
     nodes: tuple[str, ...]
     timeout: float
@@ -147,6 +149,7 @@ ARGS: dict[RestoreKind, type[StepArgs]] = {
     RestoreKind.COPY: CopyArgs,
     RestoreKind.CHECKSUM: ChecksumArgs,
     RestoreKind.COMMAND: CommandArgs,
+    RestoreKind.WAIT_APISERVERS_DOWN: WaitStoppedArgs,
     RestoreKind.ETCD_STOP: EtcdStopArgs,
     RestoreKind.WAIT_STOPPED: WaitStoppedArgs,
     RestoreKind.RESTORE: RestoreArgs,

@@ -116,6 +116,28 @@ def wait_stopped_step(members: Sequence[NodeConfig], timeout: float, step_id: st
     )
 
 
+def wait_apiservers_down_step(
+    c: Connection, apiservers: Sequence[NodeConfig], timeout: float, step_id: str
+) -> Step | None:
+    """Until every kube-apiserver that can be asked stops answering `apiserver_ready`; None
+    when no node's profile has that command (the preflight warned to check by hand)."""
+    asked = [n for n in apiservers if c.has_profile_command(n, "apiserver_ready")]
+    if not asked:
+        return None
+    commands = sorted({c.profile_command(n, "apiserver_ready") for n in asked})
+    names = ", ".join(n.name for n in asked)
+    return Step(
+        step_id,
+        RestoreKind.WAIT_APISERVERS_DOWN,
+        "cluster",
+        f"run {' or '.join(commands)} on {names} until it fails on each (at most {timeout:g} s)",
+        "the kubelet stops a pod a while after its manifest moves: no apiserver may still "
+        "write when etcd stops",
+        args=WaitStoppedArgs(tuple(n.name for n in asked), timeout),
+        read_only=True,
+    )
+
+
 def restore_command(
     tool: str,
     node: NodeConfig,
@@ -279,11 +301,14 @@ def _stop_steps(
     members: Sequence[NodeConfig],
     apiservers: Sequence[NodeConfig],
 ) -> list[Step]:
-    """Every kube-apiserver, then every etcd, stopped; then the wait for all to be down."""
+    """Every kube-apiserver stopped, and seen down; then every etcd stopped, and the wait for
+    all to be down."""
     why = "never restore under a running kube-apiserver"
     steps = [
         profile_step(c, n, "apiserver_stop", APISERVER_STOP + n.name, why, True) for n in apiservers
     ]
+    down = wait_apiservers_down_step(c, apiservers, opts.apiserver_timeout, "wait-apiservers-down")
+    steps += [down] if down else []
     steps += [
         profile_step(
             c,
