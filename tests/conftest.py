@@ -32,7 +32,7 @@ RAM_ROOM = 4 << 30
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Tests' folders in RAM, and lab ports per xdist worker.
+    """Tests' folders in RAM, their state folder of their own, and lab ports per xdist worker.
 
     Without --basetemp, the run's temporary folders go under /dev/shm (a folder of this
     run's own, removed at its end), before pytest makes its temporary path factory from the
@@ -41,6 +41,12 @@ def pytest_configure(config: pytest.Config) -> None:
     port between choosing it and etcd binding it.
     """
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker:
+        # Audit logs, journals, locks and view caches of the run's commands (and of the xdist
+        # workers, which inherit it), never the home folder of whoever runs the suite.
+        state = Path(tempfile.mkdtemp(prefix="etcdtui-tests-state-"))
+        os.environ["XDG_STATE_HOME"] = str(state)
+        config.add_cleanup(lambda: shutil.rmtree(state, ignore_errors=True))
     if config.option.basetemp is None and not worker:
         ram = _ram_base()
         if ram is not None:
