@@ -27,6 +27,9 @@ import pytest
 
 from etcdtui import cli
 from etcdtui.cli import snapshot as cli_snapshot
+from etcdtui.clients.ssh.connect import Connector
+from etcdtui.clients.ssh.shell import SshShell
+from etcdtui.clients.stall import TransferStalled
 from etcdtui.config import dump_toml, load_connection
 from etcdtui.lab import LabInfo, lab_down, lab_up
 from etcdtui.lab.procs import descendants, process_alive, read_pid
@@ -324,6 +327,35 @@ def _running(command: str) -> bool:
             except OSError:
                 continue
     return False
+
+
+def test_a_command_stalled_by_a_dropped_link_is_not_chased_over_a_new_connection(
+    lab: LabInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After a stall, the command is stopped over its own connection if that still works (a
+    # frozen etcdctl); over a dead link that fails, and connecting again only waits longer.
+    shell = SshShell(load_connection(lab.config_path, "lab").node("node2"))
+    connects: list[str] = []
+    connect = Connector.connect
+
+    def counted(self: Connector) -> Any:
+        connects.append("connect")
+        return connect(self)
+
+    monkeypatch.setattr(Connector, "connect", counted)
+
+    def drop(_stream: str, line: str) -> None:
+        if line == "started":
+            _link(lab, "node2", "down")
+
+    try:
+        with pytest.raises(TransferStalled, match=f"no data from node2 for {STALL} s"):
+            shell.run("echo started; exec sleep 30", timeout=30, stall=STALL, on_line=drop)
+        assert connects == ["connect"]  # the command's own: no other was tried
+        assert not shell.connected
+    finally:
+        _link(lab, "node2", "up")
+        shell.close()
 
 
 # --- the other transfers ------------------------------------------------------------------------

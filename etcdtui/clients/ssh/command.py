@@ -138,7 +138,9 @@ def _terminate(shell: SshShell, channel: paramiko.Channel, pid: int | None, use_
     # ... and for root logins, where OpenSSH refuses "signal" requests, kill it ourselves.
     script = KILL_SCRIPT.format(pid=pid)
     try:
-        killer = shell._exec(quote_sudo(script) if use_sudo else script)
+        # On the command's own connection only: once it is gone, so is the command (sshd
+        # hangs up its session), and a new connection over a dead link would only add a wait.
+        killer = shell._exec(quote_sudo(script) if use_sudo else script, reconnect=False)
     except SshError:
         return False  # the connection is gone; so is the way to reach the command
     try:

@@ -77,6 +77,10 @@ class SshShell:
     def transport(self) -> paramiko.Transport:
         """The node's transport, connecting first if needed."""
         self.connect()
+        return self._open_transport()
+
+    def _open_transport(self) -> paramiko.Transport:
+        """The node's transport as it is, without connecting (SshError if there is none)."""
         with self._lock:
             if not self._transports:
                 raise SshError(f"{self.node}: the SSH connection was closed", node=self.node)
@@ -157,11 +161,13 @@ class SshShell:
 
         return LinkMonitor(probe, self.close, stall_seconds())
 
-    def _exec(self, command: str, shown: str = "") -> paramiko.Channel:
+    def _exec(self, command: str, shown: str = "", reconnect: bool = True) -> paramiko.Channel:
         """A session channel running `command` (`shown` in errors); reconnects once if the
-        transport has died since its last use."""
-        for attempt in (1, 2):
-            transport = self.transport
+        transport has died since its last use, unless `reconnect` is False (only the
+        connection that is open now will do)."""
+        tries = 2 if reconnect else 1
+        for attempt in range(1, tries + 1):
+            transport = self.transport if reconnect else self._open_transport()
             try:
                 channel = transport.open_session(timeout=self.node_config.ssh.connect_timeout)
             except paramiko.ChannelException as exc:
@@ -171,7 +177,7 @@ class SshShell:
                     node=self.node,
                 ) from None
             except (paramiko.SSHException, OSError, EOFError) as exc:
-                if attempt == 1 and not transport.is_active():
+                if attempt < tries and not transport.is_active():
                     continue  # the connection died since last use; connect() makes a new one
                 raise SshError(
                     f"{self.node}: cannot open an SSH session: {exc or type(exc).__name__}",
