@@ -307,11 +307,14 @@ class GatewayClient:
 def _quiet_client_class() -> type[Any]:
     # Only commands that talk to etcd import etcd3-py at all, and only its synchronous client
     # (etcd3_client.py: not its asyncio client, aiohttp, nor its stateful helpers).
-    import semantic_version
-
     from etcdtui.clients.etcd3_client import client_class
 
-    class QuietClient(client_class()):  # type: ignore[misc]
+    base = client_class()
+    # Only now: client_class() registers semantic_version without its __init__ (whose
+    # importlib.metadata lookup costs ~10 ms), which an import before it would have run.
+    import semantic_version
+
+    class QuietClient(base):  # type: ignore[misc]
         """etcd3-py's Client without its blocking version probe in the constructor.
 
         The probe makes an HTTP call (0.3 s timeout) when the client is built and warns on
