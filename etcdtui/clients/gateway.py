@@ -310,8 +310,8 @@ def _quiet_client_class() -> type[Any]:
     from etcdtui.clients.etcd3_client import client_class
 
     base = client_class()
-    # Only now: client_class() registers semantic_version without its __init__ (whose
-    # importlib.metadata lookup costs ~10 ms), which an import before it would have run.
+    # Only now: client_class() registers semantic_version without its __init__ (which looks
+    # its own version up among the installed packages); an import before it ran that.
     import semantic_version
 
     class QuietClient(base):  # type: ignore[misc]
