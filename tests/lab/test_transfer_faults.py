@@ -20,6 +20,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -334,7 +335,10 @@ def test_a_command_stalled_by_a_dropped_link_is_not_chased_over_a_new_connection
 ) -> None:
     # After a stall, the command is stopped over its own connection if that still works (a
     # frozen etcdctl); over a dead link that fails, and connecting again only waits longer.
-    shell = SshShell(load_connection(lab.config_path, "lab").node("node2"))
+    node = load_connection(lab.config_path, "lab").node("node2")
+    # A connect timeout past the 5 s the kill gets after a stall: the kill's session request
+    # is still waiting on the dead link when the connection is given up.
+    shell = SshShell(replace(node, ssh=replace(node.ssh, connect_timeout=8.0)))
     connects: list[str] = []
     connect = Connector.connect
 

@@ -127,8 +127,15 @@ def _exit_code(node: str, actual: str, channel: paramiko.Channel) -> int:
     return exit_code
 
 
-def _terminate(shell: SshShell, channel: paramiko.Channel, pid: int | None, use_sudo: bool) -> bool:
+def _terminate(
+    shell: SshShell,
+    channel: paramiko.Channel,
+    pid: int | None,
+    use_sudo: bool,
+    reconnect: bool = True,
+) -> bool:
     """Stop a command that is still running: SIGTERM, then SIGKILL, to its process group.
+    Without `reconnect`, only over the command's own connection.
 
     True once the node confirmed the kill (its kill script exited)."""
     # Enough for non-root logins (OpenSSH signals the session's process group) ...
@@ -138,9 +145,8 @@ def _terminate(shell: SshShell, channel: paramiko.Channel, pid: int | None, use_
     # ... and for root logins, where OpenSSH refuses "signal" requests, kill it ourselves.
     script = KILL_SCRIPT.format(pid=pid)
     try:
-        # On the command's own connection only: once it is gone, so is the command (sshd
-        # hangs up its session), and a new connection over a dead link would only add a wait.
-        killer = shell._exec(quote_sudo(script) if use_sudo else script, reconnect=False)
+        own = None if reconnect else channel.get_transport()
+        killer = shell._exec(quote_sudo(script) if use_sudo else script, on=own)
     except SshError:
         return False  # the connection is gone; so is the way to reach the command
     try:
@@ -161,7 +167,9 @@ def _stop_after_stall(
     if transport is None or not transport.is_active():
         shell.close()  # dropped, not stalled: reconnecting to kill would only add a wait
         return
+    # Only over the stalled connection: if the link is dead, the watchdog closes it, and a
+    # new connection would first wait out the SSH connect timeout on that dead link.
     with Watchdog(shell.node, shell.close, _AFTER_STALL) as watchdog:
-        confirmed = _terminate(shell, channel, pid, sudo)
+        confirmed = _terminate(shell, channel, pid, sudo, reconnect=False)
     if not confirmed or watchdog.fired.is_set():
         shell.close()

@@ -77,10 +77,6 @@ class SshShell:
     def transport(self) -> paramiko.Transport:
         """The node's transport, connecting first if needed."""
         self.connect()
-        return self._open_transport()
-
-    def _open_transport(self) -> paramiko.Transport:
-        """The node's transport as it is, without connecting (SshError if there is none)."""
         with self._lock:
             if not self._transports:
                 raise SshError(f"{self.node}: the SSH connection was closed", node=self.node)
@@ -161,13 +157,15 @@ class SshShell:
 
         return LinkMonitor(probe, self.close, stall_seconds())
 
-    def _exec(self, command: str, shown: str = "", reconnect: bool = True) -> paramiko.Channel:
+    def _exec(
+        self, command: str, shown: str = "", on: paramiko.Transport | None = None
+    ) -> paramiko.Channel:
         """A session channel running `command` (`shown` in errors); reconnects once if the
-        transport has died since its last use, unless `reconnect` is False (only the
-        connection that is open now will do)."""
-        tries = 2 if reconnect else 1
+        transport has died since its last use. With `on`, on that transport only: never
+        through a new connection."""
+        tries = 2 if on is None else 1
         for attempt in range(1, tries + 1):
-            transport = self.transport if reconnect else self._open_transport()
+            transport = self.transport if on is None else on
             try:
                 channel = transport.open_session(timeout=self.node_config.ssh.connect_timeout)
             except paramiko.ChannelException as exc:
