@@ -314,7 +314,7 @@ def _quiet_client_class() -> type[Any]:
     # its own version up among the installed packages); an import before it ran that.
     import semantic_version
 
-    class QuietClient(base):  # type: ignore[misc]
+    class QuietClient(base):  # type: ignore[misc,valid-type]
         """etcd3-py's Client without its blocking version probe in the constructor.
 
         The probe makes an HTTP call (0.3 s timeout) when the client is built and warns on

@@ -68,6 +68,10 @@ def test_restore_brings_back_exactly_the_snapshots_keys(
     assert not plan.blocked, [c for c in plan.checks if c.failed]
     assert rb.state is not None and rb.state.snapshot.encrypted == tls
     by_id = {s.id: s for s in plan.steps}
+    # The lab's profile cannot ask whether the apiserver stopped: the warning says so.
+    (warning,) = (c for c in plan.checks if c.name == "kube-apiservers")
+    assert warning.reason.endswith("(no apiserver_ready in the profile): check node1 yourself")
+    assert "wait-apiservers-down" not in by_id
     assert [s.id for s in plan.steps].index("apiserver-stop-node1") < [
         s.id for s in plan.steps
     ].index("etcd-stop-node1")
@@ -98,16 +102,35 @@ def test_restore_brings_back_exactly_the_snapshots_keys(
 
 
 @pytest.mark.slow
-def test_an_apiserver_still_serving_stops_the_restore_before_etcd_is_stopped(
-    make_lab: Callable[..., LabInfo], restores: Callable[[Path], Restore], tmp_path: Path
+@pytest.mark.parametrize(
+    ("ready", "why"),
+    [
+        ("true", "still serving after 1 s: node1"),  # it answers as ready
+        ("exit 22", "still serving after 1 s: node1"),  # curl -f: an HTTP error, still there
+        (
+            "no-such-readyz-check",
+            "node1: cannot tell whether kube-apiserver stopped: "
+            "`no-such-readyz-check` could not run: ",
+        ),
+    ],
+    ids=["ready", "http-error", "check-cannot-run"],
+)
+def test_an_apiserver_not_seen_down_stops_the_restore_before_etcd_is_stopped(
+    make_lab: Callable[..., LabInfo],
+    restores: Callable[[Path], Restore],
+    tmp_path: Path,
+    ready: str,
+    why: str,
 ) -> None:
     info = make_lab(etcd_version="3.5")
     snapshot = tmp_path / "snap.db"
     snapshot_after_history(info, snapshot)
     config = restore_config(info, tmp_path)
-    # A profile whose "stop" leaves the apiserver serving: its readiness check always passes.
+    # A profile whose "stop" leaves the apiserver there, as its readiness check tells.
     config.write_text(
-        config.read_text().replace("[profiles.lab]\n", '[profiles.lab]\napiserver_ready = "true"\n')
+        config.read_text().replace(
+            "[profiles.lab]\n", f"[profiles.lab]\napiserver_ready = {ready!r}\n"
+        )
     )
     r = restores(config)
     r.options = replace(r.options, apiserver_timeout=1)
@@ -116,14 +139,14 @@ def test_an_apiserver_still_serving_stops_the_restore_before_etcd_is_stopped(
     ids = [s.id for s in plan.steps]
     assert ids.index("apiserver-stop-node1") < ids.index("wait-apiservers-down")
     assert ids.index("wait-apiservers-down") < ids.index("etcd-stop-node1")
+    (warning,) = (c for c in plan.checks if c.name == "kube-apiservers")
+    assert warning.reason == "every kube-apiserver is stopped first and started last: node1"
 
     report = execute(rb, plan, r.audit)
 
     assert not report.ok
     step = ids.index("wait-apiservers-down") + 1
-    assert report.stopped == (
-        f"step {step} (wait-apiservers-down on cluster) failed: still serving after 1 s: node1"
-    )
+    assert report.stopped.startswith(f"step {step} (wait-apiservers-down on cluster) failed: {why}")
     assert all(info.pid(n.name) is not None for n in info.members())  # etcd untouched
     assert keys(info) == {"b", "c"} and apiserver_marks(info) == ["stopped"]
     state = r.pending()

@@ -36,6 +36,13 @@ from etcdtui.runbooks.restore.kinds import (
 from etcdtui.runbooks.restore.state import NodePaths, RestoreOptions
 
 POLL = 0.5
+# How an `apiserver_ready` command that failed is read while waiting for kube-apiserver to stop.
+# curl's exits when the server is still there: it answered with an HTTP error (22: /readyz
+# fails while kube-apiserver shuts down, before it stops serving) or took the connection and
+# went silent (28). Any other failure means nothing answers, except a check that could not
+# run at all (126, 127), which gives no verdict.
+STILL_THERE = frozenset({22, 28})
+CANNOT_RUN = frozenset({126, 127})
 Outcome = tuple[bool, str]
 Handler = Callable[[Step, Output], Outcome]
 
@@ -141,7 +148,15 @@ class NodeSide:
         ready = {n.name: self.connection.profile_command(n, "apiserver_ready") for n in nodes}
         deadline = time.monotonic() + args.timeout
         while True:
-            still = [n.name for n in nodes if self._sh(n, ready[n.name], timeout=15).ok]
+            still = []
+            for node in nodes:
+                result = self._sh(node, ready[node.name], timeout=15)
+                if result.exit_code in CANNOT_RUN:
+                    return False, f"{node.name}: cannot tell whether kube-apiserver stopped: " + (
+                        f"`{ready[node.name]}` could not run: {tail(result, 1)}"
+                    )
+                if result.ok or result.exit_code in STILL_THERE:
+                    still.append(node.name)
             if not still:
                 return True, "no kube-apiserver answers on " + ", ".join(ready)
             if time.monotonic() > deadline:

@@ -332,14 +332,23 @@ def version_check(
     return Check(name, Verdict.PASS, f"{wanted} everywhere ({len(found)} tools and members)")
 
 
-def apiserver_check(apiservers: Sequence[NodeConfig]) -> Check:
-    """A plain warning either way: the restore stops every apiserver the config names."""
+def apiserver_check(connection: Connection, apiservers: Sequence[NodeConfig]) -> Check:
+    """A plain warning either way: the restore stops every apiserver the config names, and
+    waits to see it stopped where the node's profile says how to ask (`apiserver_ready`)."""
     if apiservers:
         names = ", ".join(n.name for n in apiservers)
+        unasked = [n.name for n in apiservers
+                   if not connection.has_profile_command(n, "apiserver_ready")]  # fmt: skip
+        unseen = (
+            f"; not seen stopped before etcd stops (no apiserver_ready in the profile): check "
+            f"{', '.join(unasked)} yourself"
+            if unasked
+            else ""
+        )
         return Check(
             "kube-apiservers",
             Verdict.WARN,
-            f"every kube-apiserver is stopped first and started last: {names}",
+            f"every kube-apiserver is stopped first and started last: {names}{unseen}",
         )
     return Check(
         "kube-apiservers",

@@ -208,7 +208,7 @@ class RestoreRunbook:
             if paths[name].member and not probe.error:
                 paths[name] = replace(paths[name], had_data=probe.has_member)
         bump, bump_check = revision_bump(members, probes, self.options.bump_revision)
-        checks += [bump_check, apiserver_check(apiservers)]
+        checks += [bump_check, apiserver_check(self.connection, apiservers)]
         before_revision, before_keys, now = live_check(self.client, view, facts)
         checks.append(now)
         token = self.options.token or f"etcdtui-restore-{run}"

@@ -32,7 +32,7 @@ class RestoreOptions:
     healthy_timeout: float = 90.0  # for the restored cluster to elect a leader
     command_timeout: float = 900.0  # one node-side command (a restore of a big snapshot)
     probe_timeout: float = 30.0  # the preflight's questions to each node
-    apiserver_timeout: float = 120.0  # for each kube-apiserver to serve again (/readyz)
+    apiserver_timeout: float = 120.0  # for the kube-apiservers to stop, and to serve again
     state_root: Path | None = None  # journals; default $XDG_STATE_HOME/etcdtui/restore
     force_foreign: bool = False  # restore a snapshot whose members are not this cluster's
 

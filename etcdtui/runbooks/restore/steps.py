@@ -120,7 +120,7 @@ def wait_apiservers_down_step(
     c: Connection, apiservers: Sequence[NodeConfig], timeout: float, step_id: str
 ) -> Step | None:
     """Until every kube-apiserver that can be asked stops answering `apiserver_ready`; None
-    when no node's profile has that command (the preflight warned to check by hand)."""
+    when no node's profile has that command (the preflight's warning names those nodes)."""
     asked = [n for n in apiservers if c.has_profile_command(n, "apiserver_ready")]
     if not asked:
         return None
