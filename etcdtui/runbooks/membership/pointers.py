@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ from etcdtui.runbooks.membership.steps import ApiserverArgs, ConfigArgs, MemberK
 from etcdtui.toml_io import HEADER, replace_file, table_key
 
 APISERVER_TIMEOUT = 120.0  # for kube-apiserver to serve again after its manifest changed
+# For the new member to show as a healthy voter before an apiserver is pointed at it: one read
+# can miss it on a loaded machine (a health read past the cluster's timeout).
+VOTER_WAIT = 15.0
 _ENDPOINTS = re.compile(r"^(?P<indent>\s*)endpoints\s*=\s*(?P<value>\[.*\])\s*(?P<comment>#.*)?$")
 _MEMBER = re.compile(r'^(?P<indent>\s*)member\s*=\s*"[^"\\]*"\s*(#.*)?$')
 
@@ -295,11 +299,9 @@ class PointerSteps:
         change = self.change
         args = step.params(ApiserverArgs)
         node = change.connection.node(args.node)
-        if args.phase == "add":
+        if args.phase == "add" and not self._new_member_votes():
             url = change.new_node.client_urls[0]
-            voting = [m for m in change.client.read(metrics=False).voting_members if m.healthy]
-            if not any(url in (m.member.client_urls if m.member else ()) for m in voting):
-                return False, f"{change.new_name} is not a healthy voting member: not adding {url}"
+            return False, f"{change.new_name} is not a healthy voting member: not adding {url}"
         try:
             result = change.shells.shell(node.name).run(step.command, timeout=90, sudo=node.sudo)
         except EtcdtuiError as exc:
@@ -315,6 +317,19 @@ class PointerSteps:
         if ready.failed:
             return False, f"{node.name}: --etcd-servers set, but {ready.name}: {ready.reason}"
         return True, f"{node.name}: --etcd-servers={','.join(args.servers)}"
+
+    def _new_member_votes(self) -> bool:
+        """Whether the new member shows as a healthy voter within VOTER_WAIT seconds."""
+        change = self.change
+        url = change.new_node.client_urls[0]
+        deadline = time.monotonic() + VOTER_WAIT
+        while True:
+            voting = [m for m in change.client.read(metrics=False).voting_members if m.healthy]
+            if any(url in (m.member.client_urls if m.member else ()) for m in voting):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
 
     def rewrite_config(self, step: Step, output: Output) -> tuple[bool, str]:
         """The config step: the file rewritten once the verification passes."""
