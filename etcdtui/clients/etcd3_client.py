@@ -25,8 +25,8 @@ import types
 from typing import Any
 
 # What semantic_version's __init__ exports from its `base` module (its only other line looks
-# the package's own version up through importlib.metadata: ~30 ms, for a string etcd3-py
-# never reads; here it is looked up when first read).
+# the package's own version up through importlib.metadata, a scan of the installed packages,
+# for a string etcd3-py never reads; here it is looked up when first read).
 _SEMVER_NAMES = ("compare", "match", "validate", "SimpleSpec", "NpmSpec", "Spec", "SpecItem",
                  "Version")  # fmt: skip
 

@@ -297,7 +297,7 @@ def test_a_node_session_skips_the_accounts_bashrc(spare_lab: LabInfo) -> None:
     # Bash runs ~/.bashrc for a command sshd starts unless it is nested (SHLVL above 1):
     # this machine's own rc files (pyenv, cargo) are not a node's.
     session = _ssh(spare_lab, "node1", 'echo "$SHLVL $PATH"')
-    level, path = session.stdout.split()
+    level, path = session.stdout.split(maxsplit=1)
     assert int(level) >= 2, session.stdout
     assert ".pyenv" not in path and ".cargo" not in path
 

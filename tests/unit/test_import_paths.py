@@ -95,8 +95,9 @@ def test_status_imports_the_gateway_client_and_nothing_for_ssh_snapshots_or_the_
 
 
 def test_semantic_version_without_its_init_still_exports_what_it_did() -> None:
-    """etcd3-py's semantic_version is imported without its __init__ (whose version lookup
-    costs ~30 ms): every name it exported is there, and its version is looked up when read."""
+    """etcd3-py's semantic_version is imported without its __init__ (which looks its version
+    up among the installed packages): every name it exported is there, and its version is
+    looked up when read."""
     code = (
         "import importlib.metadata as m, sys\n"
         "from etcdtui.clients.gateway import _quiet_client_class\n"
