@@ -337,19 +337,13 @@ def apiserver_check(connection: Connection, apiservers: Sequence[NodeConfig]) ->
     waits to see it stopped where the node's profile says how to ask (`apiserver_ready`)."""
     if apiservers:
         names = ", ".join(n.name for n in apiservers)
+        reason = f"every kube-apiserver is stopped first and started last: {names}"
         unasked = [n.name for n in apiservers
                    if not connection.has_profile_command(n, "apiserver_ready")]  # fmt: skip
-        unseen = (
-            f"; not seen stopped before etcd stops (no apiserver_ready in the profile): check "
-            f"{', '.join(unasked)} yourself"
-            if unasked
-            else ""
-        )
-        return Check(
-            "kube-apiservers",
-            Verdict.WARN,
-            f"every kube-apiserver is stopped first and started last: {names}{unseen}",
-        )
+        if unasked:
+            reason += (f"; not seen stopped before etcd stops (no apiserver_ready in the "
+                       f"profile): check {', '.join(unasked)} yourself")  # fmt: skip
+        return Check("kube-apiservers", Verdict.WARN, reason)
     return Check(
         "kube-apiservers",
         Verdict.WARN,
