@@ -16,6 +16,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from etcdtui.clients.ssh.channel import send_stdin
 from etcdtui.clients.ssh.hostkeys import read_known_keys
 from etcdtui.clients.ssh.shell import ShellPool, SshShell, quote_sudo
 from etcdtui.config import dump_toml, load_connection
@@ -129,6 +130,21 @@ def test_stdin_is_passed_then_closed(shell: SshShell) -> None:
     assert shell.run("wc -c", stdin=big).stdout.strip() == str(len(big))
     # Without stdin the command still sees end-of-file instead of waiting forever.
     assert shell.run("cat", timeout=5).stdout == ""
+
+
+def test_stdin_sent_into_a_dead_connection_is_dropped_not_raised(shell: SshShell) -> None:
+    # paramiko raises EOFError when it cannot write to the connection's socket; sending a
+    # command's stdin (or its end-of-file) must treat that as a dead channel, as it does an
+    # OSError, or the EOFError reaches the command line as a user's Ctrl+D ("interrupted").
+    channel = shell._exec("sleep 30")
+    try:
+        transport = channel.get_transport()
+        assert transport is not None
+        transport.sock.shutdown(socket.SHUT_WR)  # writes fail; the transport still looks alive
+        assert send_stdin(channel, memoryview(b"")) == (memoryview(b""), True)
+    finally:
+        shell.close()
+    assert shell.run("echo still usable").stdout == "still usable\n"  # a new connection
 
 
 def test_undecodable_output_is_replaced_not_fatal(shell: SshShell) -> None:

@@ -148,8 +148,10 @@ def send_stdin(channel: paramiko.Channel, pending: memoryview) -> tuple[memoryvi
         if not pending:
             channel.shutdown_write()
             return pending, True
-    except OSError:
-        return memoryview(b""), True  # the command closed its stdin or exited: drop the rest
+    except (OSError, EOFError):
+        # The command closed its stdin or exited, or the connection died (paramiko's write to
+        # a dead socket raises EOFError): drop the rest; the pump finds out which.
+        return memoryview(b""), True
     return pending, False
 
 
