@@ -152,7 +152,7 @@ def _terminate(
     try:
         killer.shutdown_write()
         return killer.status_event.wait(_KILL_TIMEOUT)
-    except OSError:
+    except (OSError, EOFError):  # paramiko's EOFError: the connection's socket is dead
         return False
     finally:
         killer.close()
