@@ -12,6 +12,7 @@ import paramiko
 from paramiko.common import cMSG_CHANNEL_REQUEST
 
 from etcdtui.clients.shell import LineCallback
+from etcdtui.clients.ssh.faults import WRITE_FAILED
 from etcdtui.clients.stall import StallWatch
 
 CHUNK = 32768
@@ -148,9 +149,9 @@ def send_stdin(channel: paramiko.Channel, pending: memoryview) -> tuple[memoryvi
         if not pending:
             channel.shutdown_write()
             return pending, True
-    except (OSError, EOFError):
-        # The command closed its stdin or exited, or the connection died (paramiko's write to
-        # a dead socket raises EOFError): drop the rest; the pump finds out which.
+    except WRITE_FAILED:
+        # The command closed its stdin or exited, or the connection died: drop the rest; the
+        # pump finds out which.
         return memoryview(b""), True
     return pending, False
 

@@ -23,6 +23,7 @@ from etcdtui.clients.ssh.channel import (
     pump,
     send_signal,
 )
+from etcdtui.clients.ssh.faults import WRITE_FAILED
 from etcdtui.clients.stall import LinkMonitor, StallWatch, TransferStalled, Watchdog
 from etcdtui.errors import SshError, SshTimeout
 from etcdtui.models.command import CommandResult
@@ -152,7 +153,7 @@ def _terminate(
     try:
         killer.shutdown_write()
         return killer.status_event.wait(_KILL_TIMEOUT)
-    except (OSError, EOFError):  # paramiko's EOFError: the connection's socket is dead
+    except WRITE_FAILED:
         return False
     finally:
         killer.close()

@@ -19,6 +19,10 @@ _PACKAGE = os.path.dirname(paramiko.__file__) + os.sep
 
 _DROPPED_ERRNOS = {errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ENOTCONN}
 
+# What a write into a channel (data or its end-of-file) raises when the channel or its
+# connection is gone: an OSError, or paramiko's EOFError from a write to a dead socket.
+WRITE_FAILED = (OSError, EOFError)
+
 
 def is_dropped(exc: BaseException) -> bool:
     """Whether paramiko failed because the connection went away (not, say, an SFTP status
