@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -56,6 +57,24 @@ class Writer:
 
     def close(self) -> None:
         self.client.close()
+
+
+def wait_until_applied(info: LabInfo, revision: int, timeout: float = 10.0) -> None:
+    """Wait until every member of the lab has applied `revision`.
+
+    A live scan reads a member's own copy (serializably), and a follower applies a write a
+    moment after the leader acknowledged it; a scan started before would miss the last keys.
+    """
+    tls = load_connection(info.config_path, info.cluster).tls
+    deadline = time.monotonic() + timeout
+    for endpoint in info.endpoints:
+        client = GatewayClient(endpoint, tls, timeout=5)
+        try:
+            while client.status().revision < revision:
+                assert time.monotonic() < deadline, f"{endpoint} did not apply revision {revision}"
+                time.sleep(0.02)
+        finally:
+            client.close()
 
 
 def save_snapshot(info: LabInfo, path: Path) -> Path:

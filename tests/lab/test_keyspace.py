@@ -22,7 +22,15 @@ from etcdtui.services.keyspace import KeyspaceReport, grouper, snapshot_report
 from etcdtui.services.keyspace_live import ScanOptions, run_scan
 from etcdtui.snapshots.crypto import SnapshotKey, encrypt_file, generate_key_file
 from etcdtui.snapshots.keyspace import snapshot_keyspace
-from tests.helpers.keyspace import LAYOUT, PODS, Writer, layout_keys, save_snapshot, value_for
+from tests.helpers.keyspace import (
+    LAYOUT,
+    PODS,
+    Writer,
+    layout_keys,
+    save_snapshot,
+    value_for,
+    wait_until_applied,
+)
 from tests.helpers.labs import VERSIONS
 
 pytestmark = [pytest.mark.xdist_group("test_keyspace"), pytest.mark.slow]
@@ -73,6 +81,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     try:
         _write(writer)
         written = dict(writer.bytes_by_group())
+        wait_until_applied(info, writer.client.status().revision)
         live, live_exact = _scan(info.endpoints[1], False), _scan(info.endpoints[2], True)
         first = save_snapshot(info, root / "first.db")
         for round_ in range(1, 6):

@@ -20,7 +20,7 @@ from etcdtui.config import load_connection
 from etcdtui.lab import LabInfo, lab_down, lab_up
 from etcdtui.services.keyspace import KeyspaceReport, grouper
 from etcdtui.services.keyspace_live import ScanOptions, run_scan, scan_member
-from tests.helpers.keyspace import LAYOUT, Writer, layout_keys, value_for
+from tests.helpers.keyspace import LAYOUT, Writer, layout_keys, value_for, wait_until_applied
 from tests.helpers.labs import VERSIONS, config_through_ssh
 
 pytestmark = [pytest.mark.xdist_group("test_keyspace_routes"), pytest.mark.slow]
@@ -44,6 +44,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             for key in keys:
                 writer.put(key, value_for(key, 0))
         written = dict(writer.bytes_by_group())
+        wait_until_applied(info, writer.client.status().revision)
     finally:
         writer.close()
     yield Lab(info, written)
