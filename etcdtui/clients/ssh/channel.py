@@ -70,7 +70,7 @@ class OutputStream:
 def pump(
     channel: paramiko.Channel,
     deadline: float,
-    stdin: bytes,
+    stdin: bytes | None,
     stdout: OutputStream,
     stderr: OutputStream,
     watch: StallWatch | None = None,
@@ -80,9 +80,16 @@ def pump(
     Reading both streams as data arrives (and writing stdin only as the window allows) means
     neither side can block on a full buffer waiting for the other. With a `watch`, a command
     that moves no byte either way for its stall timeout raises TransferStalled.
+
+    `stdin` None sends nothing, not even end-of-file: the command must not read its stdin
+    (it is given /dev/null). paramiko sends a channel's end-of-file outside the channel's
+    lock, so a command that ends at that moment can have its CLOSE answered before our
+    end-of-file leaves; OpenSSH then drops the whole connection, and every command on it
+    ("ieof packet referred to nonexistent channel"). A command that reads its stdin to the
+    end cannot end before the end-of-file reaches it.
     """
-    pending = memoryview(stdin)
-    eof_sent = False
+    pending = memoryview(stdin or b"")
+    eof_sent = stdin is None
     while True:
         if not eof_sent:
             before = len(pending)

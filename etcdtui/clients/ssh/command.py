@@ -23,7 +23,6 @@ from etcdtui.clients.ssh.channel import (
     pump,
     send_signal,
 )
-from etcdtui.clients.ssh.faults import WRITE_FAILED
 from etcdtui.clients.stall import LinkMonitor, StallWatch, TransferStalled, Watchdog
 from etcdtui.errors import SshError, SshTimeout
 from etcdtui.models.command import CommandResult
@@ -56,14 +55,16 @@ def run_command(
     stdout = OutputStream("stdout", on_line, pid_marker=marker)
     stderr = OutputStream("stderr", on_line)
     started = time.monotonic()
-    channel = shell._exec(f"echo {marker}$$; {actual}", shown=actual)
+    # A command without stdin reads /dev/null there, and is sent no end-of-file (see pump).
+    redirect = "" if stdin else "exec </dev/null; "
+    channel = shell._exec(f"{redirect}echo {marker}$$; {actual}", shown=actual)
     watch = StallWatch(shell.node, stall) if stall is not None else None
     finished = stalled = False
     monitor = shell._monitor(channel)
     try:
         try:
             with monitor:
-                finished = pump(channel, started + timeout, stdin or b"", stdout, stderr, watch)
+                finished = pump(channel, started + timeout, stdin or None, stdout, stderr, watch)
         except TransferStalled:
             stalled = True
             raise
@@ -147,14 +148,12 @@ def _terminate(
     script = KILL_SCRIPT.format(pid=pid)
     try:
         own = None if reconnect else channel.get_transport()
+        # The script reads no stdin, so it is sent no end-of-file (see pump).
         killer = shell._exec(quote_sudo(script) if use_sudo else script, on=own)
     except SshError:
         return False  # the connection is gone; so is the way to reach the command
     try:
-        killer.shutdown_write()
         return killer.status_event.wait(_KILL_TIMEOUT)
-    except WRITE_FAILED:
-        return False
     finally:
         killer.close()
 
