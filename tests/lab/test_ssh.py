@@ -147,12 +147,13 @@ def test_stdin_sent_into_a_dead_connection_is_dropped_not_raised(shell: SshShell
     assert shell.run("echo still usable").stdout == "still usable\n"  # a new connection
 
 
-@pytest.fixture
-def eof_held(monkeypatch: pytest.MonkeyPatch) -> None:
-    """paramiko marks a channel's end-of-file as sent under the channel's lock and sends it
-    after: hold that message back for longer than a quick command takes. Such a command ends,
-    its CLOSE is answered, and OpenSSH, getting an end-of-file for a channel it has freed,
-    drops the whole connection."""
+def test_a_command_ending_as_it_starts_does_not_cost_the_connection(
+    shell: SshShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # paramiko marks a channel's end-of-file as sent under the channel's lock and sends it
+    # after. Hold that message back for longer than a quick command takes: the command ends,
+    # its CLOSE is answered, and OpenSSH, getting an end-of-file for a channel it has freed,
+    # drops the whole connection.
     send = paramiko.Transport._send_user_message
 
     def hold_eof(transport: paramiko.Transport, message: paramiko.Message) -> None:
@@ -161,19 +162,11 @@ def eof_held(monkeypatch: pytest.MonkeyPatch) -> None:
         send(transport, message)
 
     monkeypatch.setattr(paramiko.Transport, "_send_user_message", hold_eof)
-
-
-def _still_up(shell: SshShell, transport: paramiko.Transport) -> bool:
-    # Answered only if sshd read every message sent before it without dropping the connection.
-    transport.global_request("keepalive@openssh.com", wait=True)
-    return transport.is_active() and shell.transport is transport
-
-
-@pytest.mark.usefixtures("eof_held")
-def test_a_command_ending_as_it_starts_does_not_cost_the_connection(shell: SshShell) -> None:
     transport = shell.transport
     assert shell.run("true").exit_code == 0
-    assert _still_up(shell, transport)
+    # Answered only if sshd read every message sent before it without dropping the connection.
+    transport.global_request("keepalive@openssh.com", wait=True)
+    assert transport.is_active() and shell.transport is transport
 
 
 def test_undecodable_output_is_replaced_not_fatal(shell: SshShell) -> None:
