@@ -56,7 +56,8 @@ def run_command(
     stderr = OutputStream("stderr", on_line)
     started = time.monotonic()
     # A command without stdin reads /dev/null there, and is sent no end-of-file (see pump).
-    redirect = "" if stdin else "exec </dev/null; "
+    feed = stdin or None
+    redirect = "exec </dev/null; " if feed is None else ""
     channel = shell._exec(f"{redirect}echo {marker}$$; {actual}", shown=actual)
     watch = StallWatch(shell.node, stall) if stall is not None else None
     finished = stalled = False
@@ -64,7 +65,7 @@ def run_command(
     try:
         try:
             with monitor:
-                finished = pump(channel, started + timeout, stdin or None, stdout, stderr, watch)
+                finished = pump(channel, started + timeout, feed, stdout, stderr, watch)
         except TransferStalled:
             stalled = True
             raise

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from etcdtui.clients.shell import NodeShell
 from etcdtui.config import Connection, NodeConfig
-from etcdtui.errors import EtcdtuiError, SshError, SshTimeout
+from etcdtui.errors import EtcdtuiError
 from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.runbook import Check, Verdict
 from etcdtui.models.text import printable
@@ -70,15 +70,7 @@ def ready_check(view: ClusterView) -> Check:
 def run_on(shells: Shells, connection: Connection, node: NodeConfig, action: str) -> str:
     """A read-only profile command's output; EtcdtuiError (one line) when it fails."""
     command = node_command(connection, node, action)
-    shell = shells(node.name)
-    try:
-        result = shell.run(command, timeout=CHECK_TIMEOUT, sudo=False)
-    except SshTimeout:
-        raise
-    except SshError:
-        # The connection failed under a command that only reads: once more (the shell
-        # connects again); a node that cannot be reached fails the same way twice.
-        result = shell.run(command, timeout=CHECK_TIMEOUT, sudo=False)
+    result = shells(node.name).run(command, timeout=CHECK_TIMEOUT, sudo=False)
     text = (result.stdout + result.stderr).strip()
     if not result.ok:
         last = text.splitlines()[-1] if text else f"exit code {result.exit_code}"
