@@ -1,5 +1,5 @@
 """`python -m etcdtui`."""
 
-from etcdtui.cli import main
+from etcdtui.cli import run
 
-raise SystemExit(main())
+run()

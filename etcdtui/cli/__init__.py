@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -47,7 +48,7 @@ from etcdtui.cli.common import (
 )
 from etcdtui.errors import EtcdtuiError, UsageError
 
-__all__ = ["build_parser", "main", "run_runbook", "snapshot_key"]
+__all__ = ["build_parser", "main", "run", "run_runbook", "snapshot_key"]
 
 # In the order `etcdtui --help` lists them.
 COMMANDS = (
@@ -141,6 +142,20 @@ def _command_named(argv: Sequence[str]) -> str | None:
         return _TOP_HELP if set(unknown) <= {"-h", "--help"} else None
     known = {name for m in COMMANDS for name in getattr(m, "HELP", {})}
     return str(args.command) if not args.command or args.command in known else None
+
+
+def run() -> NoReturn:
+    """The `etcdtui` program (its console script and `python -m etcdtui`): `main`, then exit.
+
+    Before the interpreter ends, every object the imports made is frozen out of the garbage
+    collector's reach: its last collection at exit walked them all, about 60 ms of every
+    command's time on a 2-core machine, for a process whose memory is about to go anyway.
+    Files are closed by the code that opens them (`with`), not by that collection. In-process
+    callers (the tests) call `main`, which leaves the collector alone.
+    """
+    code = main()
+    gc.freeze()
+    raise SystemExit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
