@@ -8,6 +8,7 @@ refresh stops waiting at a hard deadline.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -106,6 +107,7 @@ class ClusterClient:
         self.connection = connection
         self.timeout = connection.timeout
         self.routes = routes
+        self._custom_factory = client_factory is not None
         self._factory: ClientFactory = (
             client_factory
             or (routes.client if routes is not None else None)
@@ -126,6 +128,32 @@ class ClusterClient:
             if endpoint not in self._clients:
                 self._clients[endpoint] = self._factory(endpoint)
             return self._clients[endpoint]
+
+    def hash_ahead_clients(self) -> dict[str, EtcdClient]:
+        """For each known endpoint, a client that asks HashKV before any read through the
+        gateway: etcdctl on this machine, over gRPC, with the TLS files found here.
+
+        Empty where something stands between this machine and the members (SSH routes, the
+        nodes' own certificates, a client factory of the caller's) or etcdctl is not installed.
+        etcdctl's HashKV works on every supported etcd, gateway or not, and needs neither
+        etcd3-py nor requests loaded, so a consistency reading can start hashing while the
+        first read still imports them.
+        """
+        etcdctl = shutil.which("etcdctl")
+        if etcdctl is None or self.routes is not None or self._custom_factory:
+            return {}
+        if self.connection.certs_on_node:
+            return {}
+        from etcdtui.clients.etcdctl import EtcdctlClient
+        from etcdtui.clients.local_shell import LocalShell
+
+        tls, timeout = self.connection.tls, self.timeout
+        return {
+            e: EtcdctlClient(
+                e, LocalShell(), node_endpoint=e, etcdctl=etcdctl, tls=tls, timeout=timeout
+            )
+            for e in self.endpoints
+        }
 
     @property
     def endpoints(self) -> tuple[str, ...]:

@@ -56,6 +56,17 @@ class MemberHash:
 
 
 @dataclass(frozen=True)
+class _Ahead:
+    """HashKV of every endpoint known before the first read, at one revision."""
+
+    revision: int
+    hashes: dict[str, MemberHash]
+
+    def covers(self, members: list[MemberView]) -> bool:
+        return all(m.endpoint in self.hashes for m in members)
+
+
+@dataclass(frozen=True)
 class Reading:
     """A whole reading: the members' hashes, the verdict, and what the cheaper reads found."""
 
@@ -97,32 +108,69 @@ class ConsistencyCheck:
         self.hash_timeout = hash_timeout
 
     def read(self) -> Reading:
-        """One reading. Never raises for a member that fails: it is named in the verdict."""
+        """One reading. Never raises for a member that fails: it is named in the verdict.
+
+        Where the members can be asked HashKV directly (`hash_ahead_clients`), they hash
+        while the first read runs; those hashes serve if they cover every member it finds.
+        """
         started = time.perf_counter()
-        view = self.cluster.read(metrics=False, health=False)
-        members = [m for m in view.members if m.endpoint and m.member_id is not None]
-        if not members:
-            why = view.error or "no member answered"
-            return Reading(view.cluster, (), False, f"no reading: {why}")
-        # The cheap comparisons run while the members hash: they cost a round trip each.
-        with ThreadPoolExecutor(max_workers=2) as side:
-            counts = side.submit(self._counts, members)
-            listed = side.submit(self._membership, members)
-            first = min((m.status.revision for m in members if m.status), default=0)
-            hashes, revision, attempts = self._hashes(members, first)
-            disagreements = (*counts.result(), *listed.result())
+        with ThreadPoolExecutor(max_workers=1) as early:
+            ahead_clients = self.cluster.hash_ahead_clients()
+            ahead = early.submit(self._hash_ahead, ahead_clients) if ahead_clients else None
+            view = self.cluster.read(metrics=False, health=False)
+            members = [m for m in view.members if m.endpoint and m.member_id is not None]
+            if not members:
+                why = view.error or "no member answered"
+                return Reading(view.cluster, (), False, f"no reading: {why}")
+            # The cheap comparisons run while the members hash: they cost a round trip each.
+            with ThreadPoolExecutor(max_workers=2) as side:
+                counts = side.submit(self._counts, members)
+                listed = side.submit(self._membership, members)
+                hashes, revision, attempts = self._hashes(
+                    members, ahead.result() if ahead is not None else None
+                )
+                disagreements = (*counts.result(), *listed.result())
         reading = judge(view, hashes, revision, attempts, disagreements)
         return replace(reading, duration=time.perf_counter() - started)
 
+    def _hash_ahead(self, clients: dict[str, EtcdClient]) -> _Ahead | None:
+        """Every endpoint's HashKV at the lowest of their current revisions, asked before the
+        member list is known. None if an endpoint does not answer its status: the reading
+        then hashes after the first read, as without these clients."""
+
+        def revision_of(client: EtcdClient) -> int | None:
+            try:
+                return client.status().revision
+            except EtcdtuiError:
+                return None
+
+        with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+            revisions = list(pool.map(revision_of, clients.values()))
+            if None in revisions or not revisions:
+                return None
+            revision = min(r for r in revisions if r is not None)
+            hashes = pool.map(
+                lambda item: self._hash_with(item[1], item[0], revision), clients.items()
+            )
+            return _Ahead(revision, {h.endpoint: h for h in hashes})
+
     def _hashes(
-        self, members: list[MemberView], revision: int
+        self, members: list[MemberView], ahead: _Ahead | None
     ) -> tuple[list[MemberHash], int, int]:
-        """Every member's HashKV at one revision; again at a new one after a compaction."""
+        """Every member's HashKV at one revision; again at a new one after a compaction.
+
+        The first attempt is the hashes asked ahead when they cover every member, else one
+        at the lowest revision the first read saw."""
         hashes: list[MemberHash] = []
+        revision = min((m.status.revision for m in members if m.status), default=0)
         for attempt in range(1, ATTEMPTS + 1):
-            if attempt > 1 or revision <= 0:
-                revision = self._common_revision(members)
-            hashes = self._parallel(members, functools.partial(self._hash, revision=revision))
+            if attempt == 1 and ahead is not None and ahead.covers(members):
+                revision = ahead.revision
+                hashes = [replace(ahead.hashes[m.endpoint], name=m.name) for m in members]
+            else:
+                if attempt > 1 or revision <= 0:
+                    revision = self._common_revision(members)
+                hashes = self._parallel(members, functools.partial(self._hash, revision=revision))
             compacted = any(_is_compacted(h.error) for h in hashes)
             answered = {h.compact_revision for h in hashes if h.hash is not None}
             if not compacted and len(answered) <= 1:
@@ -136,11 +184,19 @@ class ConsistencyCheck:
         return min(found) if found else 0
 
     def _hash(self, member: MemberView, revision: int) -> MemberHash:
+        return replace(self._hash_with(self._client(member), member.endpoint, revision),
+                       name=member.name)  # fmt: skip
+
+    def _hash_with(self, client: EtcdClient, endpoint: str, revision: int) -> MemberHash:
+        """One HashKV; a failure is the MemberHash's error (its name is the caller's to set)."""
         started = time.perf_counter()
-        answer: KvHash = self._client(member).hashkv(revision, self.hash_timeout)
+        try:
+            answer: KvHash = client.hashkv(revision, self.hash_timeout)
+        except EtcdtuiError as exc:
+            return MemberHash("", endpoint, error=exc.message)
         return MemberHash(
-            name=member.name,
-            endpoint=member.endpoint,
+            name="",
+            endpoint=endpoint,
             hash=answer.hash,
             revision=revision,
             compact_revision=answer.compact_revision,

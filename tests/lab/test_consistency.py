@@ -3,14 +3,19 @@ client layer's HashKV by both routes."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
 
 from etcdtui.clients.etcd import GatewayClient
+from etcdtui.clients.etcd_api import KvHash
 from etcdtui.clients.etcdctl import EtcdctlClient
 from etcdtui.clients.local_shell import LocalShell
+from etcdtui.clients.session import cluster_session
+from etcdtui.config import load_connection
 from etcdtui.lab import LabInfo
+from etcdtui.services.consistency import ConsistencyCheck
 from tests.helpers.consistency import (
     check_json,
     corrupt,
@@ -94,3 +99,38 @@ def test_check_under_writes_reports_no_false_mismatch(make_lab: Callable[..., La
     # A check that raced no write would prove nothing: the revision moved under every one.
     revisions = [data["revision"] for _, data in results]
     assert len(set(revisions)) == len(revisions), revisions
+
+
+def test_members_hash_ahead_of_the_first_read_unless_it_finds_members_not_asked(
+    make_lab: Callable[..., LabInfo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reached directly, every member is asked HashKV by etcdctl at once, the gateway never;
+    named through one endpoint only, the other two are found by the first read and the
+    reading hashes all three after it, as it did before hashing ahead."""
+    info = make_lab()
+    put_values(info)
+    asked: dict[str, list[str]] = {"etcdctl": [], "gateway": []}
+
+    def spy(kind: str, real: Callable[..., KvHash]) -> Callable[..., KvHash]:
+        def hashkv(self: GatewayClient | EtcdctlClient, revision: int, *args: float) -> KvHash:
+            asked[kind].append(self.endpoint)
+            return real(self, revision, *args)
+
+        return hashkv
+
+    monkeypatch.setattr(EtcdctlClient, "hashkv", spy("etcdctl", EtcdctlClient.hashkv))
+    monkeypatch.setattr(GatewayClient, "hashkv", spy("gateway", GatewayClient.hashkv))
+    connection = load_connection(info.config_path, info.cluster)
+    with cluster_session(connection) as session:
+        reading = ConsistencyCheck(session.client).read()
+    assert reading.consistent, reading.verdict
+    assert sorted(asked["etcdctl"]) == sorted(info.endpoints) and asked["gateway"] == []
+    assert {m.revision for m in reading.members} == {reading.revision}
+
+    asked = {"etcdctl": [], "gateway": []}
+    one = dataclasses.replace(connection, endpoints=(info.endpoints[0],))
+    with cluster_session(one) as session:
+        reading = ConsistencyCheck(session.client).read()
+    assert reading.consistent, reading.verdict
+    assert sorted(m.name for m in reading.members) == ["node1", "node2", "node3"]
+    assert sorted(asked["gateway"]) == sorted(info.endpoints)
