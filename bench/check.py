@@ -46,6 +46,8 @@ own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(f"RSS {own} {kids}", file=sys.stderr)
 print(f"IMPORT {imported}", file=sys.stderr)
+import gc
+gc.freeze()  # as the etcdtui program does before it exits (cli.run)
 raise SystemExit(code)
 """
 
