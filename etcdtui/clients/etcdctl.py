@@ -29,8 +29,8 @@ from etcdtui.clients.etcd import (
 )
 from etcdtui.clients.etcd_api import HASHKV_TIMEOUT, KeyCount, KvHash, parse_hashkv, parse_key_count
 from etcdtui.clients.etcdctl_output import error_line, last_line, seconds
-from etcdtui.clients.etcdctl_range import etcdctl_range
-from etcdtui.clients.range_read import PAGE_TIMEOUT, RangePage, parse_range_page
+from etcdtui.clients.etcdctl_range import UnsayableKey, etcdctl_range
+from etcdtui.clients.range_read import PAGE_TIMEOUT, RangePage, parse_range_protobuf
 from etcdtui.clients.shell import NodeShell
 from etcdtui.config import TlsFiles
 from etcdtui.errors import EtcdError, EtcdTimeout, EtcdTLSError, SshError, SshTimeout
@@ -157,18 +157,20 @@ class EtcdctlClient:
         revision: int = 0,
         timeout: float = PAGE_TIMEOUT,
     ) -> RangePage:
-        """`etcdctl get` of one page (see etcdctl_range for how its keys become arguments)."""
+        """`etcdctl get` of one page (see etcdctl_range for how its keys become arguments),
+        in protobuf's wire form, base64-encoded on the node to travel as text."""
         asked = etcdctl_range(start, end, limit=limit, keys_only=keys_only, revision=revision)
         if asked is None:
             raise self._error(f"etcdctl cannot take the key {start!r}: it must be UTF-8 "
-                              "without NUL")  # fmt: skip
-        result = self._run(asked.args, timeout)
+                              "without NUL", UnsayableKey)  # fmt: skip
+        command = self.command([*asked.args[:1], "-w", "protobuf", *asked.args[1:]], timeout)
+        # A pipeline's status is base64's: a failed etcdctl shows as output with no header.
+        result = self._ssh(f"{command} | base64", timeout, "etcdctl get")
         try:
-            data = json.loads(result.stdout)
+            return asked.trim(parse_range_protobuf(base64.b64decode(result.stdout), keys_only))
         except ValueError:
-            text = last_line(result.stdout) or "nothing"
-            raise self._error(f"etcdctl printed no JSON: {text}") from None
-        return asked.trim(parse_range_page(data, keys_only))
+            said = "" if result.stderr.strip() else "etcdctl printed no range response"
+            raise self._failure(result, said) from None
 
     def metrics_text(self) -> str:
         """/metrics, fetched by curl on the node: etcdctl has no way to scrape it."""

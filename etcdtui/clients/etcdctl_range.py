@@ -5,7 +5,7 @@ after the last one", which is that key with a NUL appended, and may end a range 
 that is not text. So: a start of KEY + NUL is read from KEY itself, one key more, and KEY
 dropped from the answer; an end that cannot be an argument (and the end "\\0", every key from
 the start) becomes `--from-key`, and the keys at or past the end are dropped here. A start
-that cannot be an argument either is refused with EtcdError.
+that cannot be an argument either is refused with UnsayableKey.
 """
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from etcdtui.clients.range_read import RangePage
+from etcdtui.errors import EtcdError
+
+
+class UnsayableKey(EtcdError):
+    """A page's start that no command-line argument can hold (not UTF-8, or a NUL inside)."""
 
 
 def as_argument(key: bytes) -> str | None:

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from etcdtui.clients.etcd_api import prefix_end
+from etcdtui.clients.etcdctl_range import UnsayableKey
 from etcdtui.clients.range_read import PAGE_TIMEOUT, RangePage
 
-__all__ = ["PAGE_KEYS", "Pacer", "PageReader", "RangePage", "scan_pages"]
+__all__ = ["PAGE_KEYS", "Pacer", "PageReader", "PreferredPages", "RangePage", "scan_pages"]
 
 # Keys a page: each page costs etcd a count of its whole range and the gateway a JSON
 # encoding, so fewer, bigger pages scan faster; the pacer keeps the rate bounded all the same.
@@ -43,6 +44,45 @@ class PageReader(Protocol):
         revision: int = 0,
         timeout: float = PAGE_TIMEOUT,
     ) -> RangePage: ...
+
+
+# Value reads of fewer keys than this (a group's sample) cost less through the gateway than
+# a process of their own.
+SMALL_PAGE = 1_000
+
+
+class PreferredPages:
+    """Pages from `fast` (etcdctl on this machine), and from `sure` (the member's own route)
+    for a small read of values, or a page that starts at a key etcdctl cannot take as an
+    argument."""
+
+    def __init__(self, fast: PageReader, sure: PageReader) -> None:
+        self.fast, self.sure = fast, sure
+
+    @property
+    def endpoint(self) -> str:
+        return self.sure.endpoint
+
+    def range_page(
+        self,
+        start: bytes,
+        end: bytes,
+        *,
+        limit: int,
+        keys_only: bool,
+        revision: int = 0,
+        timeout: float = PAGE_TIMEOUT,
+    ) -> RangePage:
+        def read(reader: PageReader) -> RangePage:
+            return reader.range_page(start, end, limit=limit, keys_only=keys_only,
+                                     revision=revision, timeout=timeout)  # fmt: skip
+
+        if not keys_only and limit < SMALL_PAGE:
+            return read(self.sure)
+        try:
+            return read(self.fast)
+        except UnsayableKey:
+            return read(self.sure)
 
 
 class Pacer:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.etcd_api import prefix_end
-from etcdtui.clients.range_scan import PAGE_KEYS, Pacer, PageReader, scan_pages
+from etcdtui.clients.range_scan import PAGE_KEYS, Pacer, PageReader, PreferredPages, scan_pages
 from etcdtui.models.cluster import ClusterView
 from etcdtui.services.keyspace import (
     GroupRow,
@@ -49,8 +49,14 @@ def scan_member(view: ClusterView) -> str:
 
 def scan_client(cluster: ClusterClient) -> PageReader:
     """The client of the member to scan (scan_member), by the cluster's own route: its
-    client URL directly, an SSH tunnel, or etcdctl on its node. The cluster owns it."""
-    return cluster.client(scan_member(cluster.read(metrics=False, health=False)))
+    client URL directly, an SSH tunnel, or etcdctl on its node. The cluster owns it.
+
+    A member reached directly is read by etcdctl on this machine where there is one: its
+    protobuf pages cost etcd a fraction of the gateway's JSON ones."""
+    endpoint = scan_member(cluster.read(metrics=False, health=False))
+    fast = cluster.local_etcdctl(endpoint)
+    sure = cluster.client(endpoint)
+    return sure if fast is None else PreferredPages(fast, sure)
 
 
 def folders(key: bytes) -> list[bytes]:

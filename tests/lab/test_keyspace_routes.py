@@ -14,12 +14,13 @@ import pytest
 from etcdtui.cli.common import Parser
 from etcdtui.cli.keyspace import cmd_keyspace, register
 from etcdtui.clients.etcdctl import EtcdctlClient
+from etcdtui.clients.range_scan import PreferredPages
 from etcdtui.clients.session import cluster_session
 from etcdtui.clients.via_ssh import SshRoutes
 from etcdtui.config import load_connection
 from etcdtui.lab import LabInfo, lab_down, lab_up
 from etcdtui.services.keyspace import KeyspaceReport, grouper
-from etcdtui.services.keyspace_live import ScanOptions, run_scan, scan_member
+from etcdtui.services.keyspace_live import ScanOptions, run_scan, scan_client, scan_member
 from tests.helpers.keyspace import LAYOUT, Writer, layout_keys, value_for, wait_until_applied
 from tests.helpers.labs import VERSIONS, config_through_ssh
 
@@ -100,3 +101,29 @@ def test_live_scan_by_etcdctl_on_a_node_reads_every_key_once(lab: Lab, tmp_path:
     assert {g: _by_prefix(sampled)[g][0] for g in LAYOUT} == LAYOUT
     assert exact.live is not None and exact.live.complete
     assert sampled.live is not None and sampled.live.sample_size == 5
+
+
+def test_direct_scan_reads_by_etcdctl_and_asks_the_gateway_past_a_key_etcdctl_cannot_take(
+    lab: Lab,
+) -> None:
+    """Reached directly, the scan reads its pages with etcdctl here; a page that starts just
+    after a key no argument can hold (not UTF-8) is read through the gateway instead."""
+    keys = [b"/hostile/a", b"/hostile/m\xff\xfe", b"/hostile/z"]
+    writer = Writer(lab.info)
+    try:
+        for key in keys:
+            writer.put(key, b"v")
+        wait_until_applied(lab.info, writer.client.status().revision)
+        connection = load_connection(lab.info.config_path, lab.info.cluster)
+        with cluster_session(connection) as session:
+            scanner = scan_client(session.client)
+            assert isinstance(scanner, PreferredPages)
+            # A page a key: every key is a page boundary.
+            options = ScanOptions(prefix=b"/hostile/", page_keys=1)
+            report = run_scan(scanner, grouper(None), options)
+    finally:
+        for key in keys:
+            writer.client.delete(key)
+        writer.close()
+    assert _by_prefix(report)["/hostile/"][0] == 3
+    assert report.live is not None and report.live.complete
