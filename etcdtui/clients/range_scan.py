@@ -21,7 +21,15 @@ from etcdtui.clients.etcd_api import prefix_end
 from etcdtui.clients.etcdctl_range import UnsayableKey
 from etcdtui.clients.range_read import PAGE_TIMEOUT, RangePage
 
-__all__ = ["PAGE_KEYS", "Pacer", "PageReader", "PreferredPages", "RangePage", "scan_pages"]
+__all__ = [
+    "PAGE_KEYS",
+    "Pacer",
+    "PageReader",
+    "PreferredPages",
+    "RangePage",
+    "page_keys_for",
+    "scan_pages",
+]
 
 # Keys a page: each page costs etcd a count of its whole range and the gateway a JSON
 # encoding, so fewer, bigger pages scan faster; the pacer keeps the rate bounded all the same.
@@ -45,6 +53,12 @@ class PageReader(Protocol):
         timeout: float = PAGE_TIMEOUT,
     ) -> RangePage: ...
 
+
+# Keys a keys-only page read by etcdctl here asks for. Every page is a process of its own
+# (tens of ms before etcd is even asked) and costs etcd a count of its range, so fewer,
+# larger pages: on a 1,000,000-key lab, a median 12.2 s with pages of 10,000 keys, 8.8 s with
+# 50,000 (three runs each). Such a page is about 2.5 MB.
+FAST_PAGE_KEYS = 50_000
 
 # Value reads of fewer keys than this (a group's sample) cost less through the gateway than
 # a process of their own.
@@ -83,6 +97,13 @@ class PreferredPages:
             return read(self.fast)
         except UnsayableKey:
             return read(self.sure)
+
+
+def page_keys_for(scanner: PageReader, keys_only: bool) -> int:
+    """How many keys a page of `scanner` asks for: more for etcdctl's keys-only pages."""
+    if keys_only and isinstance(scanner, PreferredPages):
+        return FAST_PAGE_KEYS
+    return PAGE_KEYS
 
 
 class Pacer:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from etcdtui.clients.cluster import ClusterClient
 from etcdtui.clients.etcd_api import prefix_end
-from etcdtui.clients.range_scan import PAGE_KEYS, Pacer, PageReader, PreferredPages, scan_pages
+from etcdtui.clients.range_scan import Pacer, PageReader, PreferredPages, page_keys_for, scan_pages
 from etcdtui.models.cluster import ClusterView
 from etcdtui.services.keyspace import (
     GroupRow,
@@ -149,7 +149,7 @@ class ScanOptions:
     exact: bool = False
     sample_size: int = DEFAULT_SAMPLE
     rate: float = DEFAULT_RATE
-    page_keys: int = PAGE_KEYS
+    page_keys: int | None = None  # None: the reader's own (page_keys_for)
 
 
 def run_scan(
@@ -165,10 +165,11 @@ def run_scan(
     started = time.monotonic()
     scan = LiveScan(group_of, options.exact, options.sample_size)
     pacer = Pacer(options.rate)
+    page_keys = options.page_keys or page_keys_for(scanner, not options.exact)
     complete = False
     try:
         for page in scan_pages(scanner, options.prefix, keys_only=not options.exact,
-                               page_keys=options.page_keys, pacer=pacer, stop=stop,
+                               page_keys=page_keys, pacer=pacer, stop=stop,
                                windows=folders):  # fmt: skip
             scan.revision = page.revision
             scan.add(page.keys, page.value_sizes)

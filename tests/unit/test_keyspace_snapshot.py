@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,3 +158,41 @@ def test_scan_pages_reads_every_key_once_across_folders() -> None:
         k for p in scan_pages(store, b"/registry/b/", page_keys=2, windows=folders) for k in p.keys
     ]  # type: ignore[arg-type]
     assert under == sorted(k for k in keys if k.startswith(b"/registry/b/"))
+
+
+class _Recording(_Store):
+    """A _Store that keeps each range page's limit, and refuses starts it is told to."""
+
+    def __init__(self, keys: list[bytes], refuse: bytes = b"") -> None:
+        super().__init__(keys)
+        self.limits: list[int] = []
+        self.refuse = refuse
+
+    def range_page(self, start: bytes, end: bytes, **kwargs: Any) -> RangePage:
+        from etcdtui.clients.etcdctl_range import UnsayableKey
+
+        if self.refuse and start.startswith(self.refuse):
+            raise UnsayableKey(f"cannot take {start!r}")
+        self.limits.append(kwargs["limit"])
+        return super().range_page(start, end, **kwargs)
+
+
+def test_preferred_pages_ask_etcdctl_for_big_keys_only_pages_and_the_gateway_for_the_rest() -> None:
+    from etcdtui.clients.range_scan import (
+        FAST_PAGE_KEYS,
+        PAGE_KEYS,
+        PreferredPages,
+        page_keys_for,
+        scan_pages,
+    )
+
+    keys = [f"/k/{i:03d}".encode() for i in range(31)] + [b"/k/\xff", b"/k/\xff2"]  # 8 pages
+    fast, sure = _Recording(keys, refuse=b"/k/\xff"), _Recording(keys)
+    pages = PreferredPages(fast, sure)
+    assert page_keys_for(pages, keys_only=True) == FAST_PAGE_KEYS
+    assert page_keys_for(pages, keys_only=False) == page_keys_for(sure, True) == PAGE_KEYS
+    seen = [k for page in scan_pages(pages, b"/k/", page_keys=4) for k in page.keys]
+    assert seen == sorted(keys)
+    assert sure.limits == [4]  # only the page that starts past b"/k/\xff"
+    pages.range_page(b"/k/", b"/k0", limit=20, keys_only=False)  # a group's value sample
+    assert sure.limits == [4, 20] and 20 not in fast.limits
