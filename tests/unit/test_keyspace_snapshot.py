@@ -196,3 +196,28 @@ def test_preferred_pages_ask_etcdctl_for_big_keys_only_pages_and_the_gateway_for
     assert sure.limits == [4]  # only the page that starts past b"/k/\xff"
     pages.range_page(b"/k/", b"/k0", limit=20, keys_only=False)  # a group's value sample
     assert sure.limits == [4, 20] and 20 not in fast.limits
+
+
+def test_the_page_after_a_folder_is_asked_as_the_scan_enters_it() -> None:
+    """The costliest page, the first after a folder (it counts the rest of the folder around
+    it), is asked beside the folder's own pages rather than after them."""
+    from etcdtui.clients.range_scan import scan_pages
+    from etcdtui.services.keyspace_live import folders
+
+    keys = [
+        f"/registry/{r}/ns-{n}/k{i}".encode() for r in "abc" for n in range(3) for i in range(7)
+    ]
+    store = _Recording(keys)
+    starts: list[bytes] = []
+    real = store.range_page
+
+    def range_page(start: bytes, end: bytes, **kwargs: Any) -> RangePage:
+        starts.append(start)
+        return real(start, end, **kwargs)
+
+    store.range_page = range_page  # type: ignore[method-assign]
+    seen = [k for page in scan_pages(store, b"", page_keys=2, windows=folders) for k in page.keys]  # type: ignore[arg-type]
+    assert seen == sorted(keys)
+    after_a = starts.index(b"/registry/a0")  # the first page after /registry/a/
+    last_in_a = max(i for i, s in enumerate(starts) if s.startswith(b"/registry/a/"))
+    assert after_a < last_in_a, starts
