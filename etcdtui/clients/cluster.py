@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from etcdtui.clients.etcd import EtcdClient, GatewayClient, explain_client_cert
+from etcdtui.clients.local_shell import etcdctl_here
 from etcdtui.clients.metrics import parse_metrics
 from etcdtui.config import Connection
 from etcdtui.errors import EtcdError, EtcdtuiError
@@ -136,22 +137,25 @@ class ClusterClient:
         not installed. It needs neither etcd3-py nor requests loaded, serves HashKV on every
         supported etcd (gateway or not), and range pages far cheaper than the gateway's JSON.
         """
-        etcdctl = shutil.which("etcdctl")
-        if etcdctl is None or self.routes is not None or self._custom_factory:
+        etcdctl = self._etcdctl_here()
+        if etcdctl is None:
             return None
-        if self.connection.certs_on_node:
-            return None
-        from etcdtui.clients.etcdctl import EtcdctlClient
-        from etcdtui.clients.local_shell import LocalShell
-
-        return EtcdctlClient(endpoint, LocalShell(), node_endpoint=endpoint, etcdctl=etcdctl,
-                             tls=self.connection.tls, timeout=self.timeout)  # fmt: skip
+        return etcdctl_here(endpoint, etcdctl, self.connection.tls, self.timeout)
 
     def hash_ahead_clients(self) -> dict[str, EtcdClient]:
         """`local_etcdctl` of every known endpoint, for a consistency reading to start hashing
         while the first read still imports etcd3-py; empty where there is none."""
-        clients = {e: self.local_etcdctl(e) for e in self.endpoints}
-        return {e: c for e, c in clients.items() if c is not None}
+        etcdctl = self._etcdctl_here()
+        if etcdctl is None:
+            return {}
+        tls, timeout = self.connection.tls, self.timeout
+        return {e: etcdctl_here(e, etcdctl, tls, timeout) for e in self.endpoints}
+
+    def _etcdctl_here(self) -> str | None:
+        """etcdctl's path on this machine, when it may ask the members itself."""
+        if self.routes is not None or self._custom_factory or self.connection.certs_on_node:
+            return None
+        return shutil.which("etcdctl")
 
     @property
     def endpoints(self) -> tuple[str, ...]:

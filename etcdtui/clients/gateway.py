@@ -41,7 +41,6 @@ from etcdtui.models import Alarm, Member, MemberStatus
 if TYPE_CHECKING:
     from requests.adapters import HTTPAdapter
 
-    from etcdtui.clients.etcd import EtcdClient
 
 _HEALTH_KEY = base64.b64encode(b"health").decode()
 
@@ -208,15 +207,11 @@ class GatewayClient:
                     hint="install etcdctl on this machine: HashKV is then asked over gRPC",
                     endpoint=self.endpoint,
                 ) from None
-            return self._local_etcdctl(etcdctl).hashkv(revision, timeout)
+            from etcdtui.clients.local_shell import etcdctl_here
+
+            here = etcdctl_here(self.endpoint, etcdctl, self._tls, self.timeout)
+            return here.hashkv(revision, timeout)
         return parse_hashkv(self.endpoint, data)
-
-    def _local_etcdctl(self, etcdctl: str) -> EtcdClient:
-        from etcdtui.clients.etcdctl import EtcdctlClient
-        from etcdtui.clients.local_shell import LocalShell
-
-        return EtcdctlClient(self.endpoint, LocalShell(), node_endpoint=self.endpoint,
-                             etcdctl=etcdctl, tls=self._tls, timeout=self.timeout)  # fmt: skip
 
     def serializable_count(self) -> KeyCount:
         everything = b64(b"\0")

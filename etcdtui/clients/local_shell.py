@@ -18,7 +18,9 @@ from etcdtui.errors import SshError, SshTimeout
 from etcdtui.models.command import CommandResult
 
 if TYPE_CHECKING:
+    from etcdtui.clients.etcdctl import EtcdctlClient
     from etcdtui.clients.shell import NodeShell
+    from etcdtui.config import TlsFiles
 
 
 class LocalShell:
@@ -71,3 +73,14 @@ if TYPE_CHECKING:
     def _is_node_shell(shell: LocalShell) -> NodeShell:
         """Never called: mypy checks here that LocalShell really satisfies NodeShell."""
         return shell
+
+
+def etcdctl_here(
+    endpoint: str, etcdctl: str, tls: TlsFiles | None, timeout: float
+) -> EtcdctlClient:
+    """etcdctl run on this machine for the member at `endpoint`, over gRPC, with TLS files
+    found here."""
+    from etcdtui.clients.etcdctl import EtcdctlClient
+
+    return EtcdctlClient(endpoint, LocalShell(), node_endpoint=endpoint, etcdctl=etcdctl,
+                         tls=tls, timeout=timeout)  # fmt: skip

@@ -146,7 +146,7 @@ class ConsistencyCheck:
 
         with ThreadPoolExecutor(max_workers=len(clients)) as pool:
             revisions = list(pool.map(revision_of, clients.values()))
-            if None in revisions or not revisions:
+            if None in revisions:
                 return None
             revision = min(r for r in revisions if r is not None)
             hashes = pool.map(
