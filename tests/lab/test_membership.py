@@ -36,6 +36,7 @@ from etcdtui.runbooks.membership.steps import (
     RemoveArgs,
 )
 from etcdtui.services import samples
+from tests.helpers.consistency import wait_answers
 from tests.helpers.labs import connection_of, follower
 from tests.helpers.membership import (
     KEYS,
@@ -339,8 +340,12 @@ def test_a_removal_in_an_older_audit_log_lets_the_rerun_continue(tmp_path: Path)
 
 
 def start_again(info: LabInfo, names: list[str]) -> None:
+    """Start the members again and wait until each answers with a leader: a run started in
+    the election that follows refuses, rightly, on its preflight's "no leader"."""
     for name in names:
         subprocess.run([info.node(name).service, "start"], check=True, timeout=30)
+    for name in names:
+        wait_answers(info.node(name).client_url)
 
 
 def leader_name(info: LabInfo) -> str:
