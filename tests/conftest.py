@@ -20,6 +20,7 @@ import pytest
 from etcdtui.lab import LabInfo, lab_down, lab_up
 from etcdtui.lab.ports import PORT_RANGE_ENV
 from tests.helpers.labs import VERSIONS
+from tests.helpers.schedule import DurationRecorder, LongestFileFirst
 
 WORKER_PORTS = 1500  # each pytest-xdist worker's own slice of the lab port range
 
@@ -28,6 +29,23 @@ WORKER_PORTS = 1500  # each pytest-xdist worker's own slice of the lab port rang
 # and restore tests at -n 2 took 86 s in RAM against 103 s on disk).
 RAM_DIR = Path("/dev/shm")
 RAM_ROOM = 4 << 30
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-durations",
+        action="store_true",
+        help="record each test file's seconds in tests/durations.json, the order in which "
+        "xdist hands files to its workers (longest first)",
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`--dist loadfile` hands the longest test files out first (tests/helpers/schedule.py)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    return LongestFileFirst(config, log)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -41,6 +59,10 @@ def pytest_configure(config: pytest.Config) -> None:
     port between choosing it and etcd binding it.
     """
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker and config.getoption("store_durations"):
+        recorder = DurationRecorder()
+        config.pluginmanager.register(recorder, "etcdtui-durations")
+        config.add_cleanup(recorder.write)
     if not worker:
         # Audit logs, journals, locks and view caches of the run's commands (and of the xdist
         # workers, which inherit it), never the home folder of whoever runs the suite.
