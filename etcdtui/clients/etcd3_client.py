@@ -8,8 +8,15 @@ semantic_version, which etcd3-py compares server versions with, is registered th
 its __init__ only re-exports its `base` module and looks its own version up through
 importlib.metadata, so `base` is imported and the version is looked up only if read.
 
-What that import still costs is what etcd3.client needs itself: requests (most of it: urllib3,
-charset_normalizer, http.client), six, etcd3.utils (inspect, subprocess), etcd3.models and
+Two packages requests imports are registered with their __init__ deferred to the first use
+of a name it defines (a sub-module is still imported by itself, without it):
+- charset_normalizer: requests reads only its `__version__` when imported, and its detector
+  only to guess the encoding of a body that names none (the gateway's JSON never needs it);
+- urllib3.http2: its __init__ imports importlib.metadata (a scan of the installed packages)
+  to check h2's version when HTTP/2 is switched on; urllib3 itself imports only its `probe`.
+
+What that import still costs is what etcd3.client needs itself: requests (urllib3,
+http.client, http.cookiejar, ssl), six, etcd3.utils (inspect, subprocess), etcd3.models and
 etcd3.stateful (uuid, platform). The stateful helpers cannot be left out: BaseClient's class
 body reads them (`Lock.DEFAULT_LOCK_TTL` is a default argument). Imported once, by the first
 gateway client a process makes.
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -43,7 +51,14 @@ def client_class() -> type[Any]:
         for name in _SEMVER_NAMES:
             setattr(semver, name, getattr(base, name))
         setattr(semver, "__getattr__", _semver_version)  # noqa: B010 (PEP 562, read lazily)
+    http2 = _defer_init("urllib3.http2") if "requests" not in sys.modules else None
+    charset = _defer_init("charset_normalizer") if "requests" not in sys.modules else None
+    if charset is not None:
+        version = importlib.import_module("charset_normalizer.version")
+        setattr(charset, "__version__", version.__version__)  # noqa: B010
     client: types.ModuleType = importlib.import_module("etcd3.client")
+    if http2 is not None and "urllib3" in sys.modules:  # what `urllib3.http2` names
+        setattr(sys.modules["urllib3"], "http2", http2)  # noqa: B010
     cls: type[Any] = client.Client
     package = sys.modules["etcd3"]
     if not hasattr(package, "Client"):  # what `etcd3.Client` names, for any later reader
@@ -58,6 +73,40 @@ def _package_without_init(name: str) -> types.ModuleType:
     if spec is None or spec.submodule_search_locations is None:
         raise ImportError(f"{name} is not installed")
     return importlib.util.module_from_spec(spec)
+
+
+def _defer_init(name: str) -> types.ModuleType | None:
+    """Registers the package `name` (not imported yet) with its __init__ run only when a name
+    it defines is first read; its sub-modules import without it. None when it is already
+    imported or not installed (then its importer finds it, or fails, as before)."""
+    if name in sys.modules:
+        return None
+    parent, _, _ = name.rpartition(".")
+    if parent:  # found without importing the parent, whose import may need this package
+        parent_spec = importlib.util.find_spec(parent)
+        where = parent_spec.submodule_search_locations if parent_spec else None
+        spec = importlib.machinery.PathFinder.find_spec(name, where) if where else None
+    else:
+        spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+
+    def first_use(attribute: str) -> Any:
+        if not attribute.startswith("__"):
+            try:
+                return importlib.import_module(f"{name}.{attribute}")
+            except ModuleNotFoundError as error:
+                if error.name != f"{name}.{attribute}":
+                    raise
+        del module.__dict__["__getattr__"]
+        loader.exec_module(module)
+        return getattr(module, attribute)
+
+    setattr(module, "__getattr__", first_use)  # noqa: B010 (PEP 562)
+    sys.modules[name] = module
+    return module
 
 
 def _semver_version(name: str) -> str:

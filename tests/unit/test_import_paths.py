@@ -92,6 +92,8 @@ def test_status_imports_the_gateway_client_and_nothing_for_ssh_snapshots_or_the_
     assert not present(modules, NEVER | {"paramiko", "cryptography", "yaml"})
     # etcd3-py's package __init__ (its asyncio client, aiohttp) is skipped, not stood in for.
     assert "etcd3.aio_client" not in modules
+    # requests' packages whose __init__ status does not need (clients/etcd3_client.py).
+    assert not present(modules, {"importlib.metadata", "charset_normalizer.api"})
 
 
 def test_semantic_version_without_its_init_still_exports_what_it_did() -> None:
@@ -113,6 +115,26 @@ def test_semantic_version_without_its_init_still_exports_what_it_did() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "etcd3.client"
+
+
+def test_the_packages_imported_without_their_init_work_once_used() -> None:
+    """charset_normalizer and urllib3.http2 are registered with their __init__ deferred: the
+    first name read that only the __init__ defines runs it, and everything works as before."""
+    code = (
+        "import sys\n"
+        "from etcdtui.clients.etcd3_client import client_class\n"
+        "client_class()\n"
+        "import requests, charset_normalizer, urllib3.http2\n"
+        "assert 'charset_normalizer.api' not in sys.modules, 'its __init__ ran'\n"
+        "assert requests.get.__module__ == 'requests.api'\n"
+        "assert requests.compat.chardet.detect(b'plain')['encoding'] == 'ascii'\n"
+        "assert charset_normalizer.from_bytes(b'x').best() is not None\n"
+        "assert callable(urllib3.http2.inject_into_urllib3)\n"
+        "print(charset_normalizer.__version__ == charset_normalizer.version.__version__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
 
 
 def test_check_without_ssh_imports_no_paramiko_nor_cryptography(tmp_path: Path) -> None:
