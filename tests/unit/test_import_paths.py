@@ -54,6 +54,13 @@ def imported(argv: list[str], home: Path) -> tuple[int, set[str]]:
     return report["code"], set(report["modules"])
 
 
+def child_prints(code: str) -> str:
+    """What `code`, run in a fresh interpreter that must succeed, prints."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def present(modules: set[str], names: set[str]) -> set[str]:
     """Which of `names` (packages: any of their sub-modules counts) were imported."""
     return {n for n in names if any(m == n or m.startswith(n + ".") for m in modules)}
@@ -112,9 +119,7 @@ def test_semantic_version_without_its_init_still_exports_what_it_did() -> None:
         "import etcd3\n"
         "print(etcd3.Client.__module__)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "etcd3.client"
+    assert child_prints(code) == "etcd3.client"
 
 
 def test_the_packages_imported_without_their_init_work_once_used() -> None:
@@ -132,9 +137,7 @@ def test_the_packages_imported_without_their_init_work_once_used() -> None:
         "assert callable(urllib3.http2.inject_into_urllib3)\n"
         "print(charset_normalizer.__version__ == charset_normalizer.version.__version__)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "True"
+    assert child_prints(code) == "True"
 
 
 @pytest.mark.parametrize(("command", "collector"), [("status", "off"), ("snapshot-status", "on")])
