@@ -288,17 +288,18 @@ def add_key_flags(parser: argparse.ArgumentParser) -> None:
 
 def snapshot_key(args: argparse.Namespace, confirm: bool = False) -> SnapshotKey | None:
     """The key --key-file or --passphrase give, or None. `confirm` asks for a typed
-    passphrase twice (a save: a typo would lock the snapshot away)."""
-    from etcdtui.snapshots.crypto import SnapshotKey
-
+    passphrase twice (a save: a typo would lock the snapshot away). cryptography is imported
+    only when there is a key."""
     # Taken out of the environment at once, used or not: no child (etcdctl, sh, ssh) inherits it.
     text = os.environ.pop("ETCDTUI_PASSPHRASE", None)
     if args.key_file and args.passphrase:
         raise UsageError("give --key-file or --passphrase, not both")
+    if not args.key_file and not args.passphrase:
+        return None
+    from etcdtui.snapshots.crypto import SnapshotKey
+
     if args.key_file:
         return SnapshotKey.from_file(args.key_file)
-    if not args.passphrase:
-        return None
     if text is None:
         if not sys.stdin.isatty():
             raise UsageError("--passphrase needs a terminal, or $ETCDTUI_PASSPHRASE")

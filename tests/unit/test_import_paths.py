@@ -182,6 +182,17 @@ def test_snapshot_status_reads_a_file_without_the_network(tmp_path: Path) -> Non
     assert not present(modules, NEVER | NETWORK | {"paramiko"})
 
 
+def test_a_plain_snapshot_save_imports_no_cryptography(tmp_path: Path) -> None:
+    """cryptography is for encrypted snapshots only; a plain save never loads it."""
+    url = f"http://127.0.0.1:{free_ports(1)[0]}"  # nothing listens: the save stops at its read
+    argv = ["--endpoints", url, "--timeout", "1", "snapshot", "save", "--audit-log",
+            str(tmp_path / "audit.log"), str(tmp_path / "s.db")]  # fmt: skip
+    code, modules = imported(argv, tmp_path)
+    assert code == 1
+    assert "etcdtui.runbooks.snapshot_save" in modules
+    assert not present(modules, NEVER | {"cryptography", "etcdtui.snapshots.crypto", "paramiko"})
+
+
 def test_lab_down_imports_no_network_library(tmp_path: Path) -> None:
     code, modules = imported(["lab", "down", "--dir", str(tmp_path / "none")], tmp_path)
     assert code in (0, 1, 2)
