@@ -17,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from etcdtui.snapshots.bolt import BoltFile, Items
-from etcdtui.snapshots.crypto import SnapshotKey, plaintext
+
+if TYPE_CHECKING:
+    from etcdtui.snapshots.crypto import SnapshotKey  # cryptography: only for a snapshot file
 
 KEY_BUCKET = b"key"
 LEASE_BUCKET = b"lease"
@@ -287,6 +290,8 @@ def snapshot_keyspace(
 ) -> SnapshotKeyspace:
     """`read_keyspace` of a plain or etcdtui-encrypted snapshot (SnapshotKeyError without the
     right key); the result names the file as given, not a decrypted copy."""
+    from etcdtui.snapshots.crypto import plaintext
+
     with plaintext(path, key) as clear:
         found = read_keyspace(clear, group_of, prefix)
     found.path = str(path)

@@ -193,6 +193,21 @@ def test_a_plain_snapshot_save_imports_no_cryptography(tmp_path: Path) -> None:
     assert not present(modules, NEVER | {"cryptography", "etcdtui.snapshots.crypto", "paramiko"})
 
 
+@pytest.mark.parametrize(
+    "argv", [["defrag", "--dry-run"], ["keyspace"]], ids=["defrag-direct", "keyspace-live"]
+)
+def test_a_runbook_or_scan_without_ssh_nor_file_imports_no_paramiko_nor_cryptography(
+    argv: list[str], tmp_path: Path
+) -> None:
+    """A defrag without --on-node runs nothing on a node; a live keyspace scan reads no
+    snapshot file: neither loads paramiko (SSH) nor cryptography (encrypted snapshots)."""
+    url = f"http://127.0.0.1:{free_ports(1)[0]}"  # nothing listens: it stops at its first read
+    code, modules = imported(["--endpoints", url, "--timeout", "1", *argv], tmp_path)
+    assert code == 1
+    assert "etcd3.client" in modules  # it got as far as asking the cluster
+    assert not present(modules, NEVER | {"paramiko", "cryptography", "etcdtui.clients.ssh"})
+
+
 def test_lab_down_imports_no_network_library(tmp_path: Path) -> None:
     code, modules = imported(["lab", "down", "--dir", str(tmp_path / "none")], tmp_path)
     assert code in (0, 1, 2)

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.errors import EtcdError
 from etcdtui.models.runbook import Step
 from etcdtui.models.units import human_bytes
 from etcdtui.runbooks.defrag.preflight import healthy_enough, membership_check
 from etcdtui.runbooks.defrag.steps import CompactArgs, DefragArgs, MoveLeaderArgs, WaitArgs
 from etcdtui.runbooks.engine import Output
+
+if TYPE_CHECKING:
+    from etcdtui.clients.ssh.shell import ShellPool  # paramiko: only for --on-node
 
 # A step's handler: whether it succeeded, and what it did in words.
 Handler = Callable[[Step, Output], tuple[bool, str]]

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
-from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import NodeConfig
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import ClusterView, MemberView
 from etcdtui.models.runbook import Check, Verdict
+
+if TYPE_CHECKING:
+    from etcdtui.clients.ssh.shell import ShellPool  # paramiko: only for --on-node
 
 
 def membership_check(view: ClusterView) -> Check:

@@ -12,7 +12,6 @@ import time
 from typing import TYPE_CHECKING
 
 from etcdtui.clients.cluster import ClusterClient
-from etcdtui.clients.ssh.shell import ShellPool
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.errors import EtcdtuiError
 from etcdtui.models import ClusterView, MemberView
@@ -37,6 +36,7 @@ from etcdtui.runbooks.engine import Output
 from etcdtui.runbooks.lock import RunLock, with_lock
 
 if TYPE_CHECKING:
+    from etcdtui.clients.ssh.shell import ShellPool  # paramiko: only for --on-node
     from etcdtui.runbooks.defrag.nospace import NospaceRecovery as NospaceRecovery
 
 QUOTA_VARIABLES = frozenset({"dbQuota", "dbQuotaUsage"})

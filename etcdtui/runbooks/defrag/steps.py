@@ -10,7 +10,7 @@ import shlex
 from dataclasses import dataclass
 from enum import StrEnum
 
-from etcdtui.clients.ssh.shell import quote_sudo
+from etcdtui.clients.shell import quote_sudo
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.models import MemberView
 from etcdtui.models.runbook import NoArgs, Step, StepArgs

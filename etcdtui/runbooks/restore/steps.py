@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from etcdtui.clients.ssh.shell import quote_sudo
+from etcdtui.clients.shell import quote_sudo
 from etcdtui.config import Connection, NodeConfig
 from etcdtui.models.runbook import Step
 from etcdtui.models.units import human_bytes
