@@ -145,7 +145,7 @@ def _command_named(argv: Sequence[str]) -> str | None:
 
 
 BRIEF = frozenset({"status", "check"})
-"""Commands that read the cluster once and end within their timeouts. `run` starts every
+"""Commands that read the cluster once and end within their timeouts. The program starts every
 command with the garbage collector off (imports make long-lived objects, not cycles: its
 collections were about 15 ms of a 220 ms `status`); these keep it off to the end, every other
 command gets it back when its handler starts (a TUI or a runbook can run for hours)."""
@@ -154,14 +154,14 @@ command gets it back when its handler starts (a TUI or a runbook can run for hou
 def run() -> NoReturn:
     """The `etcdtui` program (its console script and `python -m etcdtui`): `main`, then exit.
 
-    The garbage collector is off until the handler starts (for `BRIEF` commands, to the end).
+    The program's entry (etcdtui/__main__.py) turned the garbage collector off before these
+    modules were imported; `_dispatch` turns it back on unless the command is `BRIEF`.
     Before the interpreter ends, every object the imports made is frozen out of the garbage
     collector's reach: its last collection at exit walked them all, about 60 ms of every
     command's time on a 2-core machine, for a process whose memory is about to go anyway.
     Files are closed by the code that opens them (`with`), not by that collection. In-process
-    callers (the tests) call `main`, which leaves the collector alone.
+    callers (the tests) call `main`, whose collector is already on.
     """
-    gc.disable()
     code = main()
     gc.freeze()
     raise SystemExit(code)

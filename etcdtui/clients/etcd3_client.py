@@ -51,8 +51,10 @@ def client_class() -> type[Any]:
         for name in _SEMVER_NAMES:
             setattr(semver, name, getattr(base, name))
         setattr(semver, "__getattr__", _semver_version)  # noqa: B010 (PEP 562, read lazily)
-    http2 = _defer_init("urllib3.http2") if "requests" not in sys.modules else None
-    charset = _defer_init("charset_normalizer") if "requests" not in sys.modules else None
+    http2 = charset = None
+    if "requests" not in sys.modules:  # requests' own imports are still to come
+        http2 = _defer_init("urllib3.http2")
+        charset = _defer_init("charset_normalizer")
     if charset is not None:
         version = importlib.import_module("charset_normalizer.version")
         setattr(charset, "__version__", version.__version__)  # noqa: B010

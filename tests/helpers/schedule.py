@@ -57,10 +57,9 @@ def longest_first(
     queue: dict[str, dict[str, bool]], seconds: dict[str, float]
 ) -> list[tuple[str, dict[str, bool]]]:
     """The queue's files, the longest expected first (the record's order between equals)."""
-    counted = [tests for scope, tests in queue.items() if scope in seconds]
-    known_tests = sum(len(tests) for tests in counted)
-    known_seconds = sum(seconds[scope] for scope in queue if scope in seconds)
-    per_test = known_seconds / known_tests if known_tests else 1.0
+    known = [(len(tests), seconds[scope]) for scope, tests in queue.items() if scope in seconds]
+    known_tests = sum(count for count, _ in known)
+    per_test = sum(took for _, took in known) / known_tests if known_tests else 1.0
     return sorted(
         queue.items(), key=lambda item: -file_weight(item[0], len(item[1]), seconds, per_test)
     )
