@@ -3,13 +3,14 @@
     .venv/bin/python bench/cli_status.py [--runs N] [--members 3|5] [--etcd-version 3.4|3.5]
                                          [--lab DIR]
 
-Starts a lab (or uses the one in --lab DIR, left running), then runs, alternately, N times
+Starts a lab (or uses the one in --lab DIR, left running), then runs, in turns, N times
 each: `etcdtui --config C --cluster lab status -w json` (the installed console script, as a
-user types it, its .pyc files kept in a temporary directory as an installed etcdtui has them)
-and `etcdctl endpoint status --cluster -w json`. One untimed run of each first, so .pyc files
-and the page cache are warm. Prints each side's median wall time, min-max, the
-CPU time (user+sys) of the median run, and the ratio of the medians (target: etcdtui's median
-<= 0.20 s and <= 4x etcdctl's).
+user types it, its .pyc files kept in a temporary directory as an installed etcdtui has them),
+`etcdctl endpoint status --cluster -w json`, and a floor: the least a Python process on
+etcd3-py (imported as narrowly as etcdtui does) spends to ask what etcdctl asks. One untimed
+run of each first, so .pyc files and the page cache are warm. Prints each side's median wall
+time, min-max, the CPU time (user+sys) of the median run, and the ratios of the medians to
+etcdctl's (target: etcdtui's median <= 0.20 s and <= 4x etcdctl's).
 """
 
 from __future__ import annotations
@@ -28,6 +29,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from etcdtui.lab import lab_down, lab_up, load_lab
 from etcdtui.lab.state import LabInfo
+
+# The least a client on etcd3-py can cost: a bare interpreter that imports etcd3-py's client
+# as narrowly as etcdtui does (etcdtui/clients/etcd3_client.py, which imports nothing else of
+# etcdtui) and asks what etcdctl asks, the member list and every member's status, in
+# parallel, then prints the JSON. No config, no health read, no /metrics, no alarms, and no
+# version probe when a client is made (as etcdtui's).
+FLOOR = """
+import json, sys
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+from etcdtui.clients.etcd3_client import client_class
+import semantic_version
+class Client(client_class()):
+    def _retrieve_version(self):  # no version probe per client, as etcdtui's
+        self.server_version = self.cluster_version = "3.4.0"
+        self.server_version_sem = self.cluster_version_sem = semantic_version.Version("3.4.0")
+def post(url, path):
+    where = urlsplit(url)
+    return Client(where.hostname, where.port, timeout=2).call_rpc(path, data={}, raw=True).json()
+urls = sys.argv[1:]
+with ThreadPoolExecutor(len(urls)) as pool:
+    members = pool.submit(post, urls[0], "/cluster/member/list")
+    statuses = list(pool.map(lambda url: post(url, "/maintenance/status"), urls))
+print(json.dumps({"members": members.result(), "statuses": statuses}))
+"""
 
 
 def run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -80,24 +106,28 @@ def measure(info: LabInfo, runs: int, pycache: Path) -> None:
             "status", "-w", "json"]  # fmt: skip
     etcdctl = [info.etcdctl or shutil.which("etcdctl") or "etcdctl", "endpoint", "status",
                "--cluster", "-w", "json"]  # fmt: skip
-    run(ours, ours_env)
-    run(etcdctl, env)
-    ours_samples: list[tuple[float, float]] = []
-    ctl_samples: list[tuple[float, float]] = []
+    floor = [sys.executable, "-c", FLOOR, *info.endpoints]
+    sides = [(ours, ours_env), (etcdctl, env), (floor, ours_env)]
+    samples: list[list[tuple[float, float]]] = [[] for _ in sides]
+    for argv, environment in sides:
+        run(argv, environment)
     for i in range(runs):
-        # Alternated, and which goes first alternates too: load drifts hit both sides.
-        pair = [(ours, ours_env, ours_samples), (etcdctl, env, ctl_samples)]
-        for argv, environment, samples in pair if i % 2 == 0 else reversed(pair):
-            samples.append(run(argv, environment))
-    ratio = statistics.median(w for w, _ in ours_samples) / statistics.median(
-        w for w, _ in ctl_samples
-    )
+        # Taken in turns, and the order turns too: load drifts hit every side.
+        order = list(zip(sides, samples, strict=True))
+        for (argv, environment), taken in order if i % 2 == 0 else reversed(order):
+            taken.append(run(argv, environment))
+    ours_samples, ctl_samples, floor_samples = samples
+    ctl = statistics.median(w for w, _ in ctl_samples)
+    ratio = statistics.median(w for w, _ in ours_samples) / ctl
+    floor_ratio = statistics.median(w for w, _ in floor_samples) / ctl
     load = os.getloadavg()[0]
     print(f"{len(info.members())}-member lab, etcd {info.etcd_version}, {runs} runs each, "
           f"alternated; load average {load:.2f} on {os.cpu_count()} CPUs")  # fmt: skip
     print(summary("etcdctl endpoint status --cluster -w json", ctl_samples))
     print(summary("etcdtui status -w json", ours_samples))
-    print(f"ratio of medians {ratio:.2f} (target <= 4), etcdtui median target <= 200 ms")
+    print(summary("floor: python + etcd3-py, etcdctl's calls", floor_samples))
+    print(f"ratio of medians {ratio:.2f} (target <= 4; the floor's {floor_ratio:.2f}), "
+          "etcdtui median target <= 200 ms")  # fmt: skip
 
 
 def main() -> int:
