@@ -125,6 +125,9 @@ async def shoot(name: str, scenario: str, size: tuple[int, int], steps: Steps) -
         app = sample_app(scenario)
     async with app.run_test(size=size) as pilot:
         if scenario != "cached":  # its first poll is held until the app ends
+            # The poll's worker starts after the first paint: wait for what it shows.
+            while app.polls < 1:
+                await pilot.pause(0.02)
             await app.workers.wait_for_complete()
         await pilot.pause()
         await steps(pilot)

@@ -71,6 +71,20 @@ async def until(pilot: Pilot[object], check: Callable[[], bool], what: str,
         await pilot.pause(0.05)
 
 
+async def settle(pilot: Pilot[object]) -> None:
+    """Until the dashboard has shown its first poll (if the app polls a cluster) and every
+    worker is done, then one more frame: what a screenshot or a key press should meet.
+
+    Waiting for the workers alone can return before the poll's worker exists: it is started
+    after the first paint, sooner or later as the machine is loaded.
+    """
+    app = pilot.app
+    if isinstance(app, EtcdtuiApp) and app.poller.source is not None:
+        await until(pilot, lambda: app.polls >= 1, "the first poll")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def screen_text(app: EtcdtuiApp, selector: str) -> str:
     """What a Static on the dashboard shows, as plain text."""
     widget = app.query_one(selector, Static)

@@ -36,6 +36,7 @@ from etcdtui.ui.screens.detail import MemberDetailScreen
 from etcdtui.ui.screens.kube import KubeScreen
 from etcdtui.ui.screens.picker import ChoicePicker
 from etcdtui.ui.screens.runbook import RunbookScreen
+from tests.helpers.dashboard import settle
 from tests.helpers.terminal import assert_no_foreign_codes, frame
 
 # Markup that crashes a parser ([/]), markup that styles ([bold]), a variable ($error), an OSC
@@ -64,11 +65,6 @@ def hostile_view() -> ClusterView:
 def hostile_app() -> EtcdtuiApp:
     connection = replace(sample_connection("nospace"), cluster=EVIL)
     return EtcdtuiApp(connection, refresh=3600, source=samples.FixedSource(hostile_view()))
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def test_dashboard_shows_hostile_errors_notes_and_alarms_as_written() -> None:

@@ -12,14 +12,10 @@ import pytest
 from textual.widgets import Input
 
 from etcdtui.ui.samples import sample_app, sample_backups_screen, sample_runbook_screen
+from tests.helpers.dashboard import settle
 
 os.environ["TZ"] = "UTC"  # the summary shows the refresh time
 time.tzset()
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 @pytest.mark.parametrize("scenario", ["healthy", "frozen-member", "nospace"])

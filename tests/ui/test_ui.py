@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from pathlib import Path
 
+from rich.console import Console
 from textual.widgets import Static
 
 from etcdtui.config import from_flags
 from etcdtui.lab import LabInfo
+from etcdtui.services import samples
 from etcdtui.ui.actions import palette_entries
 from etcdtui.ui.app import EtcdtuiApp
+from etcdtui.ui.samples import sample_connection
 from etcdtui.ui.screens.backups import BackupsScreen
 from etcdtui.ui.screens.dashboard import DashboardScreen
 from etcdtui.ui.widgets.footer import KeyFooter
-from tests.helpers.dashboard import first_refresh, rows
+from tests.helpers.dashboard import HeldSource, first_refresh, rows
 from tests.helpers.labs import connection_of
 
 
@@ -120,3 +124,32 @@ async def test_backoff_when_no_member_answers() -> None:
         assert "retrying in" in str(app.query_one("#summary", Static).render())
         app.poller.failures = 5000  # hours of an unreachable cluster: the pause stays capped
         assert app.poller.next_delay() == 30.0
+
+
+def _screen_lines(app: EtcdtuiApp) -> list[str]:
+    """The whole screen as plain text, drawn now."""
+    width, height = app.size
+    console = Console(width=width, height=height, record=True, file=io.StringIO(),
+                      color_system=None)  # fmt: skip
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text().splitlines()
+
+
+async def test_the_members_header_stays_over_its_columns() -> None:
+    view = samples.healthy()
+    source = HeldSource(view)
+    app = EtcdtuiApp(sample_connection(), refresh=3600, source=source)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        dashboard = app.dashboard
+        assert dashboard is not None
+        dashboard.show(view, app.history, "")
+        # A frame drawn before the table has measured its new rows (a busy start does that).
+        _screen_lines(app)
+        await pilot.pause()
+        lines = _screen_lines(app)
+        source.release()
+    header = next(line for line in lines if " NAME " in line and " STATE " in line)
+    row = next(line for line in lines if "healthy" in line)
+    assert header.index("STATE") == row.index("healthy"), f"\n{header}\n{row}"
+    assert header.index("VERSION") == row.index("3.5"), f"\n{header}\n{row}"

@@ -24,11 +24,7 @@ from etcdtui.ui.samples import (
     sample_kube_screen,
 )
 from etcdtui.ui.screens.kube import KubeScreen
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+from tests.helpers.dashboard import settle
 
 
 async def open_kube(pilot) -> None:  # type: ignore[no-untyped-def]

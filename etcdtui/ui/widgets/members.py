@@ -191,6 +191,14 @@ class MembersTable(DataTable[Text]):
         event.stop()
         self.sort_by(str(event.label.plain))
 
+    def on_idle(self) -> None:
+        # Runs before DataTable's own idle handler, which measures the new rows' columns but
+        # keeps the lines drawn before at the old widths (Textual 8.2.8): the header then sits
+        # askew over the rows until something else redraws it. Dropped now, every line is
+        # drawn again at the new widths.
+        if self._require_update_dimensions:
+            self.notify_style_update()
+
     async def _on_click(self, event: events.Click) -> None:
         # A click selects a row; a double click opens it (DataTable opens on a second click on
         # the cursor's cell, which a person meaning to select it does too).
