@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 from textual.command import CommandList, CommandPalette
 from textual.screen import Screen
-from textual.widgets import DataTable, Markdown, Static
+from textual.widgets import DataTable, Footer, Markdown, Static
 from textual.widgets._footer import FooterKey
 
 from etcdtui.models import ClusterView, Histogram
@@ -44,15 +44,11 @@ from etcdtui.ui.screens.help import HelpScreen
 from etcdtui.ui.screens.kube import KubeScreen
 from etcdtui.ui.screens.runbook import RunbookScreen
 from etcdtui.ui.widgets.footer import KeyFooter
+from tests.helpers.dashboard import settle
 
 os.environ["TZ"] = "UTC"
 time.tzset()
 SIZE = (80, 24)
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def until(pilot, condition: Callable[[], bool], seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
@@ -250,6 +246,35 @@ async def test_a_click_on_a_footer_key_presses_it() -> None:
         help_key = next(k for k in footer_keys(app) if k.description == "Help")
         await pilot.click(help_key)
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+async def test_the_footer_is_rebuilt_only_when_its_keys_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rebuilt: list[int] = []
+    recompose = Footer.recompose
+
+    async def counted(self: Footer) -> None:
+        rebuilt.append(1)
+        await recompose(self)
+
+    monkeypatch.setattr(Footer, "recompose", counted)
+    app = sample_app("healthy")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await until(pilot, lambda: any(k.description == "Help" for k in footer_keys(app)))
+        await pilot.pause(0.1)
+        built, keys = len(rebuilt), [k.description for k in footer_keys(app)]
+        assert built == 1, "the first keys need one build, however often the bindings refresh"
+        for _ in range(3):  # what focus changes and refreshes do: the same keys
+            app.screen.refresh_bindings()
+            await pilot.pause(0.05)
+        assert len(rebuilt) == built
+        await pilot.resize_terminal(40, 24)  # fewer keys fit: rebuilt
+        await until(pilot, lambda: len(rebuilt) > built)
+        await until(pilot, lambda: len(footer_keys(app)) < len(keys))
+        narrow = [k.description for k in footer_keys(app)]
+        assert narrow[0] == "Help" and set(narrow) < set(keys)
 
 
 # --- k9s habits: filter, sort, copy, mouse ---------------------------------------------------

@@ -19,6 +19,8 @@ from textual.widgets._footer import FooterKey
 from etcdtui.ui.actions import ACTIONS, BY_ID, refusal
 
 _RANK = {entry.id: rank for rank, entry in enumerate(ACTIONS)}
+# A key as the footer draws it: key, its display, description, action, enabled, tooltip.
+_Key = tuple[str, str, str, str, bool, str]
 
 
 class KeyFooter(Footer):
@@ -27,6 +29,7 @@ class KeyFooter(Footer):
     def __init__(self) -> None:
         super().__init__(compact=True, show_command_palette=False)
         self._width = 0
+        self._drawn: list[_Key] = []
 
     def shown(self) -> list[tuple[Binding, bool, str]]:
         """The bindings to show, in table order, refused ones left out."""
@@ -40,11 +43,13 @@ class KeyFooter(Footer):
             seen[binding.action] = (binding, enabled, tooltip)
         return sorted(seen.values(), key=lambda b: _RANK.get(b[0].id or "", len(_RANK)))
 
-    def compose(self) -> ComposeResult:
+    def keys(self) -> list[_Key]:
+        """The keys that fit, as they are drawn."""
         if not self._bindings_ready:
-            return
+            return []
         room = self._width or self.size.width
         used = 0
+        keys: list[_Key] = []
         for binding, enabled, tooltip in self.shown():
             key = self.app.get_key_display(binding)
             # compact: "k Title" then a margin of one
@@ -52,10 +57,22 @@ class KeyFooter(Footer):
             if room and used + width > room:
                 continue  # left out whole; a shorter one further on may still fit
             used += width + 1
-            yield FooterKey(
-                binding.key, key, binding.description, binding.action,
-                disabled=not enabled, tooltip=tooltip or binding.description,
-            ).data_bind(compact=Footer.compact)  # fmt: skip
+            keys.append((binding.key, key, binding.description, binding.action, enabled,
+                         tooltip or binding.description))  # fmt: skip
+        return keys
+
+    def compose(self) -> ComposeResult:
+        self._drawn = self.keys()
+        for key, display, description, action, enabled, tooltip in self._drawn:
+            yield FooterKey(key, display, description, action, disabled=not enabled,
+                            tooltip=tooltip).data_bind(compact=Footer.compact)  # fmt: skip
+
+    async def recompose(self) -> None:
+        # Textual asks for a new footer whenever the screen's bindings may have changed: four
+        # times while the dashboard starts, ~20 ms each. Only a footer that changes is rebuilt.
+        if self.is_attached and self.keys() == self._drawn:
+            return
+        await super().recompose()
 
     def on_resize(self, event: Resize) -> None:
         if event.size.width != self._width:
