@@ -14,11 +14,11 @@ from etcdtui.lab import LabInfo
 from etcdtui.services import samples
 from etcdtui.ui.actions import palette_entries
 from etcdtui.ui.app import EtcdtuiApp
-from etcdtui.ui.samples import sample_connection
+from etcdtui.ui.samples import sample_app, sample_connection
 from etcdtui.ui.screens.backups import BackupsScreen
 from etcdtui.ui.screens.dashboard import DashboardScreen
 from etcdtui.ui.widgets.footer import KeyFooter
-from tests.helpers.dashboard import HeldSource, first_refresh, rows
+from tests.helpers.dashboard import HeldSource, first_refresh, rows, screen_text, settle
 from tests.helpers.labs import connection_of
 
 
@@ -153,3 +153,33 @@ async def test_the_members_header_stays_over_its_columns() -> None:
     row = next(line for line in lines if "healthy" in line)
     assert header.index("STATE") == row.index("healthy"), f"\n{header}\n{row}"
     assert header.index("VERSION") == row.index("3.5"), f"\n{header}\n{row}"
+
+
+def _quota_bar(app: EtcdtuiApp) -> int:
+    """The width of node1's bar in the DB size pane, as drawn now."""
+    line = next(line for line in screen_text(app, "#quota").splitlines() if "node1" in line)
+    name, bar = line.split()[:2]
+    assert name == "node1" and set(bar) <= set("█░│"), line
+    return len(bar)
+
+
+async def _fresh_bar(size: tuple[int, int]) -> int:
+    app = sample_app("healthy")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        return _quota_bar(app)
+
+
+async def test_the_quota_bars_follow_the_panes_width() -> None:
+    wide, narrow = await _fresh_bar((160, 45)), await _fresh_bar((100, 45))
+    assert wide != narrow, "the two sizes must give two widths for this test to mean anything"
+    app = sample_app("healthy")  # never polls again: only the resize can redraw the bars
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        assert _quota_bar(app) == wide
+        await pilot.resize_terminal(100, 45)
+        await pilot.pause()
+        assert _quota_bar(app) == narrow
+        await pilot.resize_terminal(160, 45)
+        await pilot.pause()
+        assert _quota_bar(app) == wide

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from textual.content import Content
+from textual.events import Resize
 from textual.widgets import Static
 
 from etcdtui.models import ClusterView
@@ -122,6 +123,20 @@ class HealthPane(Pane):
 class QuotaPane(Pane):
     """Per member: size against quota with the 80%/95% marks, in-use, fragmentation, trend."""
 
+    _shown: tuple[ClusterView, History, bool] | None = None
+    _width = 0  # the content width the bars were drawn for
+
+    def show(self, view: ClusterView, history: History, stale: bool = False) -> None:
+        self._shown = (view, history, stale)
+        super().show(view, history, stale)
+
+    def on_resize(self, event: Resize) -> None:
+        # The bars fill the pane's width: drawn again when it changes (a scrollbar that comes
+        # or goes with the layout, a resized terminal), not left as they were until the next
+        # refresh.
+        if self._shown is not None and self.content_region.width != self._width:
+            self.show(*self._shown)
+
     def render_view(self, view: ClusterView, history: History) -> list[Content]:
         lines: list[Content] = []
         if view.alarms:
@@ -145,7 +160,8 @@ class QuotaPane(Pane):
                 + f": quota reached in about {human_duration(eta)} at this rate"
             )
         # name, bar, "100% CRITICAL", then a size trend when there is room for it
-        room = (self.content_region.width or 60) - 26
+        self._width = self.content_region.width
+        room = (self._width or 60) - 26
         trend_width = 12 if room >= 30 else 0
         width = max(8, min(40, room - trend_width - 1 if trend_width else room))
         for member in view.members:
