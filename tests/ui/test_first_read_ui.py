@@ -49,6 +49,14 @@ def cache_of(info: LabInfo, folder: Path) -> ViewCache:
     return cache
 
 
+def child_running(info: LabInfo, code: str) -> tuple[Connection, FirstRead]:
+    """The lab's connection, and a first read's child that runs `code` instead of reading."""
+    connection = connection_of(info)
+    started = FirstRead.start(connection, [sys.executable, "-c", code])
+    assert started is not None
+    return connection, started
+
+
 def done(started: FirstRead) -> FirstRead:
     deadline = time.monotonic() + 30
     while not started.done():
@@ -91,9 +99,7 @@ async def test_a_first_read_done_by_the_start_is_the_first_view_shown(
 async def test_a_first_read_that_fails_leaves_the_first_poll_to_the_tui(
     plain_lab: LabInfo, tmp_path: Path
 ) -> None:
-    connection = connection_of(plain_lab)
-    started = FirstRead.start(connection, [sys.executable, "-c", "print('[b]junk')"])
-    assert started is not None
+    connection, started = child_running(plain_lab, "print('[b]junk')")
     sources = Counted()
     app = EtcdtuiApp(connection, refresh=3600, source_factory=sources,
                      view_cache=ViewCache(tmp_path), first_read=done(started))  # fmt: skip
@@ -106,9 +112,7 @@ async def test_a_first_read_that_fails_leaves_the_first_poll_to_the_tui(
 async def test_quitting_stops_a_first_read_still_under_way(
     plain_lab: LabInfo, tmp_path: Path
 ) -> None:
-    connection = connection_of(plain_lab)
-    started = FirstRead.start(connection, [sys.executable, "-c", "import time; time.sleep(60)"])
-    assert started is not None
+    connection, started = child_running(plain_lab, "import time; time.sleep(60)")
     app = EtcdtuiApp(connection, refresh=3600, source_factory=Counted(),
                      view_cache=ViewCache(tmp_path), first_read=started)  # fmt: skip
     began = time.monotonic()
