@@ -69,6 +69,10 @@ class FirstRead:
         """True once the child has exited (its view, or its failure, is in)."""
         return self._process.poll() is not None
 
+    def ready(self) -> bool:
+        """True once the child has exited after printing a view (still to be checked)."""
+        return self._process.poll() == 0
+
     def view(self) -> ClusterView | None:
         """The child's view, waited for until its deadline; None if there is none to use (and
         on every call after the first)."""

@@ -79,8 +79,8 @@ class OpenedOnFirstRead:
         return source.read(metrics, health)
 
     def first_ready(self) -> bool:
-        """True while the child's first read is done and not yet taken."""
-        return (first := self.first) is not None and first.done()
+        """True while the child's first read is in and not yet taken."""
+        return (first := self.first) is not None and first.ready()
 
     def close(self) -> None:
         if (first := self.first) is not None:

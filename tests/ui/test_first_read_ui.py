@@ -99,11 +99,13 @@ async def test_a_first_read_done_by_the_start_is_the_first_view_shown(
 async def test_a_first_read_that_fails_leaves_the_first_poll_to_the_tui(
     plain_lab: LabInfo, tmp_path: Path
 ) -> None:
-    connection, started = child_running(plain_lab, "print('[b]junk')")
-    sources = Counted()
-    app = EtcdtuiApp(connection, refresh=3600, source_factory=sources,
-                     view_cache=ViewCache(tmp_path), first_read=done(started))  # fmt: skip
+    connection, started = child_running(plain_lab, "raise SystemExit(1)")
+    sources, cache = Counted(), cache_of(plain_lab, tmp_path)
+    app = EtcdtuiApp(connection, refresh=3600, source_factory=sources, view_cache=cache,
+                     first_read=done(started))  # fmt: skip
     async with app.run_test(size=(120, 30)) as pilot:
+        # No view came: the cached one is painted while the TUI reads for itself.
+        await until(pilot, lambda: "from-the-cache" in rows(app), "the cached view")
         await first_refresh(app, pilot)
         assert len(sources.made) == 1
         assert set(rows(app)) == {m.name for m in plain_lab.members()}

@@ -73,6 +73,18 @@ def test_a_child_without_a_usable_view_leaves_the_read_to_the_tui(code: str) -> 
     assert started.done()
 
 
+@pytest.mark.parametrize(("code", "ready"), [("print('{}')", True), ("raise SystemExit(1)", False)])
+def test_only_a_child_that_printed_its_view_is_ready(code: str, ready: bool) -> None:
+    started = FirstRead.start(direct(), child(code))
+    assert started is not None
+    deadline = time.monotonic() + 30
+    while not started.done():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert started.ready() is ready
+    started.close()
+
+
 def test_a_child_slower_than_a_read_may_take_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(first_read, "START_ALLOWANCE", 0.3)
     started = FirstRead.start(direct(), child("import time; time.sleep(60)"))
