@@ -2,14 +2,13 @@
 
     .venv/bin/python bench/dashboard.py [--runs N] [--presses N] [--rss-minutes M]
                                         [--only start|keys|rss] [--members 3|5]
-                                        [--etcd-version 3.4|3.5] [--no-cache] [--no-child]
+                                        [--etcd-version 3.4|3.5] [--no-cache]
 
-start: a fresh `python -c` process (cold imports, as when a user types etcdtui) loads the
-       lab's config, starts the first read's child process before importing Textual (as
-       `etcdtui` does; not with --no-child), builds EtcdtuiApp, runs it headless (run_test,
-       100x30) and reports the first complete render (every member in the table: the cached
-       last view marked stale, or the live one when it is in first), and the first frame of
-       the first live refresh (app.polls >= 1). The view cache lives in the bench's own
+start: a fresh `python -c` process (cold imports, as when a user types etcdtui) builds
+       EtcdtuiApp on the lab's config, runs it headless (run_test, 100x30) and reports two
+       moments of one run: the first frame painted with the cluster's cached last view (every
+       member in the table, marked stale), and the first frame of the first live refresh
+       (app.polls >= 1, every member in the table). The view cache lives in the bench's own
        XDG_STATE_HOME; the previous run (at first the untimed one) saved it. One untimed run
        first, so .pyc files (kept in the temp dir, as an installed etcdtui has them), the page
        cache and the view cache are warm. Beside it, `etcdctl endpoint status --cluster -w
@@ -62,19 +61,14 @@ import asyncio, json, sys
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from etcdtui.config import load_connection
-mode, config, cluster = sys.argv[2], Path(sys.argv[3]), sys.argv[4]
-members, seconds, child = int(sys.argv[5]), float(sys.argv[6]), sys.argv[7] == "child"
-connection = load_connection(config, cluster)
-first_read = None
-if child:  # as `etcdtui` does it: before Textual is imported
-    from etcdtui.services.first_read import FirstRead
-    first_read = FirstRead.start(connection)
 from etcdtui.ui.app import EtcdtuiApp
 IMPORTED = time.monotonic()
+mode, config, cluster = sys.argv[2], Path(sys.argv[3]), sys.argv[4]
+members, seconds = int(sys.argv[5]), float(sys.argv[6])
 WALL_OFFSET = time.time() - time.monotonic()
 
 async def main():
-    app = EtcdtuiApp(connection, refresh=2.0 if mode == "start" else 1.0, first_read=first_read)
+    app = EtcdtuiApp(load_connection(config, cluster), refresh=2.0 if mode == "start" else 1.0)
     marks = {}
     display = app._display
 
@@ -151,11 +145,10 @@ def pct(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def child_command(info: LabInfo, mode: str, seconds: float, child: bool = True) -> list[str]:
-    """`child`: the first read made by a child process, as `etcdtui` makes it."""
+def child_command(info: LabInfo, mode: str, seconds: float) -> list[str]:
     members = str(len(info.members()))
     return [sys.executable, "-c", CHILD, str(ROOT), mode, str(info.config_path), info.cluster,
-            members, str(seconds), "child" if child else "none"]  # fmt: skip
+            members, str(seconds)]  # fmt: skip
 
 
 # --- 1. cold start -------------------------------------------------------------------------
@@ -174,12 +167,9 @@ def installed_env(pycache: Path) -> dict[str, str]:
     return env | {"PYTHONPYCACHEPREFIX": str(pycache), "XDG_STATE_HOME": str(state)}
 
 
-def cold_start(
-    info: LabInfo, runs: int, pycache: Path, cache: bool = True, child: bool = True
-) -> None:
-    """`cache=False`: every run starts with no view cache (as before one existed);
-    `child=False`: the first read made by the TUI's own process."""
-    command = child_command(info, "start", 30.0, child)
+def cold_start(info: LabInfo, runs: int, pycache: Path, cache: bool = True) -> None:
+    """`cache=False`: every run starts with no view cache (as before one existed)."""
+    command = child_command(info, "start", 30.0)
     env = installed_env(pycache)
     rows: list[dict[str, float]] = []
     for run in range(runs + 1):
@@ -196,6 +186,8 @@ def cold_start(
             raise SystemExit("cold start: the first refresh was not on screen within 30 s")
         if run == 0:
             continue  # untimed: writes the .pyc files and the view cache, warms the page cache
+        if marks["cached"] is None and cache:
+            raise SystemExit("cold start: the cached view was never painted")
         rows.append({k: v for k, v in marks.items() if v is not None} | {
             "spawned": spawned, "exited": exited})  # fmt: skip
 
@@ -212,8 +204,6 @@ def cold_start(
         return [f(r) for r in rows]
 
     live = col(lambda r: r["shown"] - r["spawned"])
-    # The first frame with every member: the cached view, or the live one when it came first.
-    first = col(lambda r: min(r.get("cached", r["shown"]), r["shown"]) - r["spawned"])
     target = "(target median <= 500 ms)"
     parts = [
         ("interpreter start", col(lambda r: r["t0"] - r["spawned"])),
@@ -223,19 +213,15 @@ def cold_start(
         ("first read (etcd)", col(lambda r: r["read"])),
         ("read done -> on screen", col(lambda r: r["shown"] - r["refreshed"])),
     ]  # fmt: skip
-    painted = [r for r in rows if "cached" in r]
     if cache:
-        print(f"process start -> first complete render             {spread(first)}   {target}")
-        print(f"  the cached view (stale) came first in {len(painted)} of {len(rows)} runs")
+        cached = col(lambda r: r["cached"] - r["spawned"])
+        print(f"process start -> first paint, cached view (stale)  {spread(cached)}   {target}")
         print(f"process start -> first live render                 {spread(live)}")
+        parts.insert(3, ("first frame -> cached view", col(lambda r: r["cached"] - r["frame"])))
     else:
         print(f"process start -> first live render, no view cache  {spread(live)}   {target}")
-    if painted:
-        cached = [r["cached"] - r["spawned"] for r in painted]
-        print(f"process start -> cached view, where painted        {spread(cached)}")
-        parts.insert(3, ("first frame -> cached view", [r["cached"] - r["frame"] for r in painted]))
     print(f"etcdctl endpoint status --cluster -w table, whole  {spread(ctl)}")
-    ratios = [("live", live), ("first complete render", first)]
+    ratios = [("live", live)] + ([("cached paint", cached)] if cache else [])
     print("  ratio to etcdctl (medians): " + ", ".join(
         f"{name} {statistics.median(v) / statistics.median(ctl):.1f}x" for name, v in ratios
     ))  # fmt: skip
@@ -244,8 +230,8 @@ def cold_start(
     # CPU time of the whole process (every thread) until then: what load on the machine
     # does not inflate, unlike the wall times above.
     cpu = [("live", col(lambda r: r["cpu_shown"]))]
-    if painted:
-        cpu.insert(0, ("cached paint", [r["cpu_cached"] for r in painted]))
+    if cache:
+        cpu.insert(0, ("cached paint", col(lambda r: r["cpu_cached"])))
     print("  process CPU until: " + " · ".join(f"{n} {spread(v)}" for n, v in cpu))
     print("  medians: " + " · ".join(f"{n} {statistics.median(v) * 1000:.0f} ms" for n, v in parts))
 
@@ -528,9 +514,6 @@ def main() -> int:
     parser.add_argument(
         "--no-cache", action="store_true", help="start: every run without a view cache"
     )
-    parser.add_argument(
-        "--no-child", action="store_true", help="start: the first read in the TUI's own process"
-    )
     args = parser.parse_args()
     parts = [args.only] if args.only else ["start", "keys", "rss"]
 
@@ -548,8 +531,7 @@ def main() -> int:
                 flush=True,
             )
             if "start" in parts:
-                cold_start(info, args.runs, Path(tmp) / "pycache", cache=not args.no_cache,
-                           child=not args.no_child)  # fmt: skip
+                cold_start(info, args.runs, Path(tmp) / "pycache", cache=not args.no_cache)
             if "keys" in parts:
                 key_latency(info, args.presses)
             if "rss" in parts:

@@ -33,13 +33,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
     if config is None and not args.endpoints and not os.environ.get("ETCDCTL_ENDPOINTS"):
         config = default_config_path() if default_config_path().exists() else None
     names = cluster_names(config) if config is not None else []
-    connection = first_read = None
+    connection = None
     if args.cluster or len(names) <= 1 or args.endpoints:
         connection = connection_from(args)  # a usage error here exits 2 before the screen opens
-        from etcdtui.services.first_read import FirstRead
-
-        # Started before Textual is imported: the first read is made on another core meanwhile.
-        first_read = FirstRead.start(connection)
     from etcdtui.ui.app import EtcdtuiApp
 
     app = EtcdtuiApp(
@@ -48,7 +44,6 @@ def cmd_tui(args: argparse.Namespace) -> int:
         read_only=args.read_only,
         config_path=config,
         clusters=names,
-        first_read=first_read,
     )
     app.run()
     return app.return_code or EXIT_OK

@@ -30,7 +30,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 from etcdtui.config import Connection
 from etcdtui.config.identity import connection_key
 from etcdtui.models import Alarm, ClusterView, Member, MemberHealth, MemberStatus, MemberView
-from etcdtui.models.cluster import Histogram, MemberMetrics
+from etcdtui.models.cluster import MemberMetrics
 
 FORMAT = 1
 MAX_BYTES = 256 * 1024  # a 100-member view is ~60 KB; anything larger is not ours
@@ -45,13 +45,6 @@ _FIELDS: dict[type, tuple[str, ...]] = {
     MemberHealth: tuple(f.name for f in dataclasses.fields(MemberHealth)),
     MemberMetrics: ("endpoint", "quota_bytes", "db_total_size", "has_leader", "leader_changes"),
     Alarm: ("member_id", "kind"),
-}
-# Every field, histograms too: a whole live view, as the TUI's first read hands it over from
-# the process that made it (services/first_read.py).
-WHOLE: dict[type, tuple[str, ...]] = {
-    **_FIELDS,
-    MemberMetrics: tuple(f.name for f in dataclasses.fields(MemberMetrics)),
-    Histogram: tuple(f.name for f in dataclasses.fields(Histogram)),
 }
 _HINTS: dict[type, dict[str, Any]] = {}  # each type's resolved field types, once
 T = TypeVar("T")
@@ -165,27 +158,24 @@ def decode_record(record: Any, connection: Connection, now: float | None = None)
     return cached
 
 
-def encode(value: Any, fields: dict[type, tuple[str, ...]] = _FIELDS) -> Any:
-    """JSON-ready data of a view (only the `fields` of each type: by default what the cache
-    keeps; `WHOLE` for everything)."""
-    names = fields.get(type(value))
+def encode(value: Any) -> Any:
+    """JSON-ready data of a view (only the `_FIELDS` of each type)."""
+    names = _FIELDS.get(type(value))
     if names is not None:
-        return {name: encode(getattr(value, name), fields) for name in names}
+        return {name: encode(getattr(value, name)) for name in names}
     if isinstance(value, tuple | list):
-        return [encode(v, fields) for v in value]
-    if isinstance(value, dict):
-        return {key: encode(v, fields) for key, v in value.items()}
+        return [encode(v) for v in value]
     return value
 
 
-def decode(kind: type[T], data: Any, fields: dict[type, tuple[str, ...]] = _FIELDS) -> T:
-    """An instance of `kind` (a type of `fields`) from `encode`'s data, every field checked
+def decode(kind: type[T], data: Any) -> T:
+    """An instance of `kind` (a type of `_FIELDS`) from `encode`'s data, every field checked
     against its declared type (BadCache on the first that does not fit)."""
-    names = fields[kind]
+    names = _FIELDS[kind]
     if not isinstance(data, dict) or set(data) != set(names):
         raise BadCache(f"{kind.__name__}: not the expected fields")
     hints = _hints(kind)
-    return kind(**{name: _value(hints[name], data[name], fields) for name in names})
+    return kind(**{name: _value(hints[name], data[name]) for name in names})
 
 
 def _hints(kind: type) -> dict[str, Any]:
@@ -194,29 +184,20 @@ def _hints(kind: type) -> dict[str, Any]:
     return _HINTS[kind]
 
 
-def _value(hint: Any, data: Any, fields: dict[type, tuple[str, ...]]) -> Any:
+def _value(hint: Any, data: Any) -> Any:
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
         for option in get_args(hint):
             with contextlib.suppress(BadCache):
-                return _value(option, data, fields)
+                return _value(option, data)
         raise BadCache(f"{data!r:.40} is none of {hint}")
     if origin is tuple:
         if not isinstance(data, list):
             raise BadCache("expected a list")
-        args = get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]
-            return tuple(_value(args[0], v, fields) for v in data)
-        if len(data) != len(args):  # tuple[X, Y]: a histogram's (bound, count)
-            raise BadCache(f"expected {len(args)} items")
-        return tuple(_value(a, v, fields) for a, v in zip(args, data, strict=True))
-    if origin is dict:
-        key, item = get_args(hint)
-        if not isinstance(data, dict) or key is not str:
-            raise BadCache("expected an object")
-        return {k: _value(item, v, fields) for k, v in data.items()}
-    if hint in fields:
-        return decode(hint, data, fields)
+        item = get_args(hint)[0]
+        return tuple(_value(item, v) for v in data)
+    if hint in _FIELDS:
+        return decode(hint, data)
     if hint is type(None):
         if data is None:
             return None

@@ -37,7 +37,6 @@ from etcdtui.ui.screens.detail import MemberDetailScreen
 
 if TYPE_CHECKING:
     from etcdtui.clients.cluster import ClusterSource
-    from etcdtui.services.first_read import FirstRead
 
 
 class EtcdtuiApp(ScreenActions):
@@ -63,11 +62,9 @@ class EtcdtuiApp(ScreenActions):
         source_factory: SourceFactory | None = None,
         audit: AuditLog | None = None,
         view_cache: ViewCache | None = None,
-        first_read: FirstRead | None = None,
     ) -> None:
         """`view_cache`: where the last views are kept; by default the user's own, unless
-        the app is given a `source` or a `source_factory` (fixed data, tests). `first_read`:
-        the first poll's view, read by a child process started before the app was built."""
+        the app is given a `source` or a `source_factory` (fixed data, tests)."""
         super().__init__()
         self.connection = connection or Connection(cluster="", endpoints=())
         self.read_only = read_only
@@ -75,9 +72,7 @@ class EtcdtuiApp(ScreenActions):
             view_cache = ViewCache()
         self._factory: SourceFactory = source_factory or open_source
         if source is None and connection is not None:
-            source = OpenedOnFirstRead(self._factory, connection, first_read)
-        elif first_read is not None:
-            first_read.close()
+            source = OpenedOnFirstRead(self._factory, connection)
         self.poller = Poller(self, source, refresh, view_cache, connection)
         self.audit = audit or AuditLog()
         self.launcher = Launcher(self, self.connection, self.audit)

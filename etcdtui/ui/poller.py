@@ -27,7 +27,6 @@ from etcdtui.ui.messages import ClusterRefreshed
 
 if TYPE_CHECKING:
     from etcdtui.clients.cluster import ClusterSource
-    from etcdtui.services.first_read import FirstRead
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 MAX_BACKOFF = 30.0
@@ -46,26 +45,17 @@ class OpenedOnFirstRead:
     """A source made by `factory` on its first read, in the poll's worker thread.
 
     Making a client loads the etcd client modules: the dashboard paints first. A factory that
-    fails makes a view saying why, as an unreachable cluster does. With `first`, the first
-    read is the view that child process made, if it made one; the source is made on the next.
+    fails makes a view saying why, as an unreachable cluster does.
     """
 
-    def __init__(
-        self, factory: SourceFactory, connection: Connection, first: FirstRead | None = None
-    ) -> None:
+    def __init__(self, factory: SourceFactory, connection: Connection) -> None:
         self._factory = factory
         self._connection = connection
         self._source: ClusterSource | None = None
         self._closed = False
         self._lock = threading.Lock()
-        self.first = first  # the first read, made by a child process since the TUI started
 
     def read(self, metrics: bool = True, health: bool = True) -> ClusterView:
-        if (first := self.first) is not None:
-            view = first.view()  # None after the first call; `close` stops the wait
-            self.first = None
-            if view is not None:
-                return view  # a whole read (metrics and health), whatever was asked
         with self._lock:
             if self._source is None and not self._closed:
                 try:
@@ -78,13 +68,7 @@ class OpenedOnFirstRead:
             return ClusterView(cluster=self._connection.cluster, members=(), error="closed")
         return source.read(metrics, health)
 
-    def first_ready(self) -> bool:
-        """True while the child's first read is in and not yet taken."""
-        return (first := self.first) is not None and first.ready()
-
     def close(self) -> None:
-        if (first := self.first) is not None:
-            first.close()
         with self._lock:
             self._closed = True
             source, self._source = self._source, None
@@ -138,11 +122,8 @@ class Poller:
 
     def cached(self) -> CachedView | None:
         """The cluster's last saved view, to paint until the first poll returns; None once a
-        live view is in (or ready: the first read's child is done), or when nothing usable
-        was saved."""
+        live view is in, or when nothing usable was saved."""
         if self.view is not None or self.cache is None or self.connection is None:
-            return None
-        if isinstance(self.source, OpenedOnFirstRead) and self.source.first_ready():
             return None
         return self.cache.load(self.connection)
 
