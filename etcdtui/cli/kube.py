@@ -26,16 +26,17 @@ def register(subparsers: Subparsers) -> None:
 
 def cmd_kube_check(args: argparse.Namespace) -> int:
     """Build the report from every node and print it, worst first."""
-    from etcdtui.clients.session import cluster_session
-    from etcdtui.services.kube.render import render_json, render_text
-    from etcdtui.services.kube.report import cluster_report
-
     connection = connection_from(args)
     if not connection.nodes:
         raise UsageError(
             "kube-check reads the nodes over SSH: it needs a config whose cluster lists them "
             "(etcdtui discover writes one)"
         )
+    # Only now: they import paramiko and cryptography, of no use to a refusal.
+    from etcdtui.clients.session import cluster_session
+    from etcdtui.services.kube.render import render_json, render_text
+    from etcdtui.services.kube.report import cluster_report
+
     with cluster_session(connection, nodes=True) as session:
         assert session.shells is not None  # nodes=True
         report = cluster_report(session.client, session.shells.shell)

@@ -43,12 +43,13 @@ def register(subparsers: Subparsers) -> None:
 
 def cmd_member_change(args: argparse.Namespace) -> int:
     """Plan and run the replacement or the addition."""
-    from etcdtui.clients.session import cluster_session
-    from etcdtui.runbooks.membership.runbook import MemberChangeRunbook
-
     connection = connection_from(args)
     if not connection.nodes:
         raise UsageError(f"{args.command} needs a config whose cluster lists its nodes (--config)")
+    # Only now: they import paramiko, of no use to a refusal.
+    from etcdtui.clients.session import cluster_session
+    from etcdtui.runbooks.membership.runbook import MemberChangeRunbook
+
     replacing = args.command == "replace-member"
     node = args.new_node if replacing else args.node
     name = args.new_name if replacing else args.name

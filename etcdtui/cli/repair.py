@@ -30,13 +30,14 @@ def register(subparsers: Subparsers) -> None:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     """Plan and run the repair."""
+    connection = connection_from(args)
+    if not connection.nodes:
+        raise UsageError("repair needs a config whose cluster lists its nodes (--config)")
+    # Only now: they import paramiko, of no use to a refusal.
     from etcdtui.clients.session import cluster_session
     from etcdtui.runbooks.repair.runbook import RepairRunbook
     from etcdtui.services.consistency import ConsistencyCheck
 
-    connection = connection_from(args)
-    if not connection.nodes:
-        raise UsageError("repair needs a config whose cluster lists its nodes (--config)")
     with cluster_session(connection, nodes=True) as session:
         assert session.shells is not None  # nodes=True
         check = ConsistencyCheck(session.client)

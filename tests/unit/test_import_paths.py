@@ -243,3 +243,20 @@ def test_the_parser_built_for_a_command_line_has_that_commands_module_only() -> 
     assert commands(cli.build_parser(["--via-ssh", "--", "status"])) == everything
     # A value the top-level options refuse: the whole parser says so, as it always did.
     assert commands(cli.build_parser(["--timeout", "0", "status"])) == everything
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["add-member", "node4", "--dry-run"], ["replace-member", "node1", "--new-node", "spare1",
+     "--dry-run"], ["repair", "node1", "--dry-run"], ["kube-check"]],
+    ids=["add-member", "replace-member", "repair", "kube-check"],
+)  # fmt: skip
+def test_a_node_command_refused_for_a_config_without_nodes_imports_no_ssh(
+    argv: list[str], tmp_path: Path
+) -> None:
+    """Endpoints alone list no node: the command says so before it loads what SSH needs."""
+    url = f"http://127.0.0.1:{free_ports(1)[0]}"
+    code, modules = imported(["--endpoints", url, *argv], tmp_path)
+    assert code == 2
+    ssh = {"paramiko", "cryptography", "etcdtui.clients.ssh"}
+    assert not present(modules, NEVER | NETWORK | ssh)
