@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import re
 
+from rich.console import Console
 from textual.app import App
 
 # What Textual itself writes in a frame: colours and styles (SGR), and cursor moves.
@@ -15,6 +17,15 @@ def frame(app: App[object]) -> str:
     update = app.screen._compositor.render_update(full=True)
     assert update is not None
     return update.render_segments(app.console)  # type: ignore[union-attr]
+
+
+def plain_screen(app: App[object]) -> str:
+    """The whole screen as plain text, drawn now (as a person reads it)."""
+    width, height = app.size
+    console = Console(width=width, height=height, record=True, file=io.StringIO(),
+                      color_system=None, legacy_windows=False)  # fmt: skip
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text()
 
 
 def assert_no_foreign_codes(text: str) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 from pathlib import Path
 
-from rich.console import Console
 from textual.widgets import Static
 
 from etcdtui.config import from_flags
@@ -20,6 +18,7 @@ from etcdtui.ui.screens.dashboard import DashboardScreen
 from etcdtui.ui.widgets.footer import KeyFooter
 from tests.helpers.dashboard import HeldSource, first_refresh, rows, screen_text, settle
 from tests.helpers.labs import connection_of
+from tests.helpers.terminal import plain_screen
 
 
 async def test_members_appear_with_the_leader_marked(plain_lab: LabInfo) -> None:
@@ -126,15 +125,6 @@ async def test_backoff_when_no_member_answers() -> None:
         assert app.poller.next_delay() == 30.0
 
 
-def _screen_lines(app: EtcdtuiApp) -> list[str]:
-    """The whole screen as plain text, drawn now."""
-    width, height = app.size
-    console = Console(width=width, height=height, record=True, file=io.StringIO(),
-                      color_system=None)  # fmt: skip
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text().splitlines()
-
-
 async def test_the_members_header_stays_over_its_columns() -> None:
     view = samples.healthy()
     source = HeldSource(view)
@@ -145,9 +135,9 @@ async def test_the_members_header_stays_over_its_columns() -> None:
         assert dashboard is not None
         dashboard.show(view, app.history, "")
         # A frame drawn before the table has measured its new rows (a busy start does that).
-        _screen_lines(app)
+        plain_screen(app)
         await pilot.pause()
-        lines = _screen_lines(app)
+        lines = plain_screen(app).splitlines()
         source.release()
     header = next(line for line in lines if " NAME " in line and " STATE " in line)
     row = next(line for line in lines if "healthy" in line)

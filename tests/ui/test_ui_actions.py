@@ -45,6 +45,7 @@ from etcdtui.ui.screens.kube import KubeScreen
 from etcdtui.ui.screens.runbook import RunbookScreen
 from etcdtui.ui.widgets.footer import KeyFooter
 from tests.helpers.dashboard import settle
+from tests.helpers.terminal import plain_screen
 
 os.environ["TZ"] = "UTC"
 time.tzset()
@@ -214,7 +215,7 @@ async def test_footer_at_80_columns_shows_help_first_and_only_whole_keys(
         for key in shown:  # every key lies inside the footer: none is cut
             assert key.region.right <= footer.region.right, key.description
             assert key.region.width >= len(key.key_display) + 1 + len(key.description)
-        screen_text = _screen_text(app)
+        screen_text = plain_screen(app)
         last = screen_text.splitlines()[-1]
         for key in shown:
             assert f"{key.key_display} {key.description}" in last
@@ -225,16 +226,6 @@ async def test_footer_at_80_columns_shows_help_first_and_only_whole_keys(
             assert not {"d Defrag", "a Add"} & words
         if keys:
             assert {"esc Back", "d Defrag", "s Backups"} <= words
-
-
-def _screen_text(app: EtcdtuiApp) -> str:
-    """What the terminal shows, as plain text."""
-    from rich.console import Console
-
-    console = Console(width=SIZE[0], height=SIZE[1], record=True, file=open(os.devnull, "w"),  # noqa: SIM115
-                      color_system=None, legacy_windows=False)  # fmt: skip
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text()
 
 
 async def test_a_click_on_a_footer_key_presses_it() -> None:
@@ -410,7 +401,7 @@ async def test_read_only_shows_a_badge_and_changing_keys_say_read_only() -> None
     app = sample_app("healthy", read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert "READ-ONLY" in _screen_text(app).splitlines()[0]  # the header, on every screen
+        assert "READ-ONLY" in plain_screen(app).splitlines()[0]  # the header, on every screen
         assert "READ-ONLY" in str(app.screen.query_one("#summary", Static).render())
         for key in ("d", "a"):
             await pilot.press(key)
@@ -422,7 +413,7 @@ async def test_read_only_shows_a_badge_and_changing_keys_say_read_only() -> None
         assert "Backups" in offered  # a read
         await pilot.press("enter")
         await pilot.pause()
-        assert "READ-ONLY" in _screen_text(app).splitlines()[0]
+        assert "READ-ONLY" in plain_screen(app).splitlines()[0]
         await pilot.press("R")
         await pilot.pause()
         assert isinstance(app.screen, MemberDetailScreen)
@@ -473,7 +464,7 @@ async def test_help_opens_on_this_screens_keys() -> None:
         await pilot.pause()
         markdown = app.screen.query_one(Markdown)
         assert markdown.source.startswith("# etcdtui help")  # type: ignore[attr-defined]
-        assert "Keys: dashboard" in _screen_text(app)  # at the top, in view
+        assert "Keys: dashboard" in plain_screen(app)  # at the top, in view
 
 
 # --- the other screens bind what the table says ----------------------------------------------
