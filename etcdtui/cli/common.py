@@ -186,6 +186,18 @@ def connection_from(args: argparse.Namespace) -> Connection:
     return connection
 
 
+def connection_with_nodes(
+    args: argparse.Namespace, command: str, hint: str = "--config"
+) -> Connection:
+    """`connection_from(args)`, refused (exit 2) unless its cluster lists its nodes. Commands
+    that work on the nodes call it before they import what SSH needs (paramiko,
+    cryptography): a refusal loads none of it."""
+    connection = connection_from(args)
+    if not connection.nodes:
+        raise UsageError(f"{command} needs a config whose cluster lists its nodes ({hint})")
+    return connection
+
+
 def add_runbook_flags(parser: argparse.ArgumentParser) -> None:
     """--dry-run, --yes, --audit-log and --break-lock: what `run_runbook` reads."""
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")

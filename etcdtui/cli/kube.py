@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from etcdtui.cli.common import EXIT_FAILED, EXIT_OK, Subparsers, add_connection, connection_from
-from etcdtui.errors import UsageError
+from etcdtui.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Subparsers,
+    add_connection,
+    connection_with_nodes,
+)
 from etcdtui.models.text import printable
 
 HELP = {
@@ -26,13 +31,7 @@ def register(subparsers: Subparsers) -> None:
 
 def cmd_kube_check(args: argparse.Namespace) -> int:
     """Build the report from every node and print it, worst first."""
-    connection = connection_from(args)
-    if not connection.nodes:
-        raise UsageError(
-            "kube-check reads the nodes over SSH: it needs a config whose cluster lists them "
-            "(etcdtui discover writes one)"
-        )
-    # Only now: they import paramiko and cryptography, of no use to a refusal.
+    connection = connection_with_nodes(args, "kube-check", "etcdtui discover writes one")
     from etcdtui.clients.session import cluster_session
     from etcdtui.services.kube.render import render_json, render_text
     from etcdtui.services.kube.report import cluster_report

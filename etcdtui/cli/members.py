@@ -9,10 +9,9 @@ from etcdtui.cli.common import (
     Subparsers,
     add_connection,
     add_runbook_flags,
-    connection_from,
+    connection_with_nodes,
     run_runbook,
 )
-from etcdtui.errors import UsageError
 
 HELP = {
     "replace-member": "replace a failed member with a new node (learner first)",
@@ -43,10 +42,7 @@ def register(subparsers: Subparsers) -> None:
 
 def cmd_member_change(args: argparse.Namespace) -> int:
     """Plan and run the replacement or the addition."""
-    connection = connection_from(args)
-    if not connection.nodes:
-        raise UsageError(f"{args.command} needs a config whose cluster lists its nodes (--config)")
-    # Only now: they import paramiko, of no use to a refusal.
+    connection = connection_with_nodes(args, args.command)
     from etcdtui.clients.session import cluster_session
     from etcdtui.runbooks.membership.runbook import MemberChangeRunbook
 

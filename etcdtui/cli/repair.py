@@ -8,10 +8,9 @@ from etcdtui.cli.common import (
     Subparsers,
     add_connection,
     add_runbook_flags,
-    connection_from,
+    connection_with_nodes,
     run_runbook,
 )
-from etcdtui.errors import UsageError
 
 HELP = {
     "repair": "rebuild a member whose data diverged, from the majority (learner first)",
@@ -30,10 +29,7 @@ def register(subparsers: Subparsers) -> None:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     """Plan and run the repair."""
-    connection = connection_from(args)
-    if not connection.nodes:
-        raise UsageError("repair needs a config whose cluster lists its nodes (--config)")
-    # Only now: they import paramiko, of no use to a refusal.
+    connection = connection_with_nodes(args, "repair")
     from etcdtui.clients.session import cluster_session
     from etcdtui.runbooks.repair.runbook import RepairRunbook
     from etcdtui.services.consistency import ConsistencyCheck

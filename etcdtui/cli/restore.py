@@ -11,7 +11,7 @@ from etcdtui.cli.common import (
     add_connection,
     add_key_flags,
     add_runbook_flags,
-    connection_from,
+    connection_with_nodes,
     input_path,
     run_runbook,
     snapshot_key,
@@ -51,13 +51,11 @@ def register(subparsers: Subparsers) -> None:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """Start a restore, or resume, roll back or forget the one that stopped halfway."""
+    connection = connection_with_nodes(args, "restore")
     from etcdtui.clients.session import cluster_session
     from etcdtui.runbooks.restore.journal import RestoreOptions
     from etcdtui.runbooks.restore.runbook import RestoreRunbook, abandon, pending_restore
 
-    connection = connection_from(args)
-    if not connection.nodes:
-        raise UsageError("restore needs a config whose cluster lists its nodes (--config)")
     pending = pending_restore(connection)
     if args.forget or args.resume or args.rollback:
         if pending is None:

@@ -9,11 +9,10 @@ from etcdtui.cli.common import (
     Subparsers,
     add_connection,
     add_runbook_flags,
-    connection_from,
+    connection_with_nodes,
     positive_seconds,
     run_runbook,
 )
-from etcdtui.errors import UsageError
 
 HELP = {
     "upgrade": "rolling upgrade of etcd: a snapshot first, then one member at a time",
@@ -56,9 +55,7 @@ def register(subparsers: Subparsers) -> None:
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
     """Plan and run the rolling upgrade to --to."""
-    connection = connection_from(args)  # a bad config is refused before the heavy imports
-    if not connection.nodes:
-        raise UsageError("upgrade needs a config whose cluster lists its nodes")
+    connection = connection_with_nodes(args, "upgrade")
     from etcdtui.clients.session import cluster_session
     from etcdtui.runbooks.upgrade.runbook import UpgradeOptions, UpgradeRunbook
 
