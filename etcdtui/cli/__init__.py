@@ -145,10 +145,9 @@ def _command_named(argv: Sequence[str]) -> str | None:
 
 
 BRIEF = frozenset({"status", "check"})
-"""Commands that read the cluster once and end within their timeouts. The program starts every
-command with the garbage collector off (imports make long-lived objects, not cycles: its
-collections were about 15 ms of a 220 ms `status`); these keep it off to the end, every other
-command gets it back when its handler starts (a TUI or a runbook can run for hours)."""
+"""Commands that read the cluster once and end within their timeouts: they keep the garbage
+collector off to the end (etcdtui/__main__.py says why it starts off). Every other command gets
+it back when its handler starts: a TUI or a runbook can run for hours."""
 
 
 def run() -> NoReturn:
